@@ -1,0 +1,436 @@
+//! The typed rule model: what a `ratelimit! { … }` invocation means once it has been checked.
+//!
+//! Every type here can be built in a `const` context from `'static` data (that is what the
+//! macro emits) and at run time from owned data (what the checker produces), through
+//! [`Cow`]. A value of these types is always valid: the constructors that take unchecked
+//! parts are `const fn`s that refuse invalid input at compile time, and the checker is the
+//! only other way in.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use crate::pattern::Pattern;
+
+/// The largest count a limit can have: 2^53 - 1, so that every backend (Lua numbers in Redis
+/// are doubles) counts it exactly.
+pub const MAX_COUNT: u64 = (1 << 53) - 1;
+
+/// The length of a rate-limit window.
+///
+/// Windows are fixed lengths, as in the original `asgi-ratelimit`: a month is 31 days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    /// One second.
+    Second,
+    /// Sixty seconds.
+    Minute,
+    /// 3 600 seconds.
+    Hour,
+    /// 86 400 seconds.
+    Day,
+    /// 31 days: 2 678 400 seconds.
+    Month,
+}
+
+impl Unit {
+    /// Every unit, shortest window first.
+    pub const ALL: [Self; 5] = [
+        Self::Second,
+        Self::Minute,
+        Self::Hour,
+        Self::Day,
+        Self::Month,
+    ];
+
+    /// The unit's name in the DSL (`second`, `minute`, …).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Second => "second",
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+
+    /// The unit named `name` in the DSL, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|unit| unit.name() == name)
+    }
+
+    /// The window length in whole seconds.
+    #[must_use]
+    pub const fn seconds(self) -> u64 {
+        match self {
+            Self::Second => 1,
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+            Self::Month => 31 * 86_400,
+        }
+    }
+
+    /// The window length.
+    #[must_use]
+    pub const fn window(self) -> Duration {
+        Duration::from_secs(self.seconds())
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// At most `count` requests per window of one `unit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limit {
+    unit: Unit,
+    count: u64,
+}
+
+impl Limit {
+    /// A limit of `count` requests per `unit`.
+    ///
+    /// # Panics
+    ///
+    /// When `count` is 0 or above [`MAX_COUNT`]. In a `const` or `static` initializer (which
+    /// is how `ratelimit!` uses it) that is a compile error, never a run-time panic.
+    #[must_use]
+    pub const fn new(unit: Unit, count: u64) -> Self {
+        assert!(
+            count >= 1 && count <= MAX_COUNT,
+            "a limit's count is from 1 to 2^53 - 1"
+        );
+        Self { unit, count }
+    }
+
+    /// The window unit.
+    #[must_use]
+    pub const fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// The number of requests admitted per window (at least 1).
+    #[must_use]
+    pub const fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The window length.
+    #[must_use]
+    pub const fn window(&self) -> Duration {
+        self.unit.window()
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}", self.unit, self.count)
+    }
+}
+
+/// The HTTP methods a rule may name without quotes.
+pub const STANDARD_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// An HTTP method a rule applies to, upper-cased.
+///
+/// A request matches it whatever the case of the request's method.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Method(Cow<'static, str>);
+
+impl Method {
+    /// A method from its upper-case name.
+    ///
+    /// # Panics
+    ///
+    /// When `name` is empty or is not an upper-case HTTP token (RFC 9110 §5.6.2); in a
+    /// `const` or `static` initializer that is a compile error.
+    #[must_use]
+    pub const fn from_static(name: &'static str) -> Self {
+        assert!(is_method_token(name), "a method is an upper-case HTTP token");
+        Self(Cow::Borrowed(name))
+    }
+
+    /// Parses a method name, in any case, into its upper-case form.
+    ///
+    /// Returns `None` unless `name` is a non-empty HTTP token.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        let upper = name.to_ascii_uppercase();
+        is_method_token(&upper).then(|| Self(Cow::Owned(upper)))
+    }
+
+    /// The upper-case name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a request with method `request_method` matches, comparing without case.
+    #[must_use]
+    pub fn matches(&self, request_method: &str) -> bool {
+        self.0.eq_ignore_ascii_case(request_method)
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `name` is a non-empty HTTP token without lower-case letters.
+const fn is_method_token(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let tchar = b.is_ascii_uppercase()
+            || b.is_ascii_digit()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        if !tchar {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// What a rule does with the requests it applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Count the request against every limit; admit it only if all of them have room.
+    ///
+    /// The limits are sorted by window, shortest first, and there is at least one.
+    Limited(Cow<'static, [Limit]>),
+    /// Admit every request, uncounted.
+    Unlimited,
+    /// Refuse every request: waiting will not help.
+    Deny,
+}
+
+/// The group a rule applies to when it names none.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// One rule of a route: for one group and method, what happens to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    parts: RuleParts,
+}
+
+/// The parts of a [`Rule`], as written in the DSL; [`Rule::new`] checks them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleParts {
+    /// The group the rule applies to ([`DEFAULT_GROUP`] when the DSL names none).
+    pub group: Cow<'static, str>,
+    /// The method the rule applies to, or `None` for every method.
+    pub method: Option<Method>,
+    /// What the rule does.
+    pub policy: Policy,
+    /// The shared pool the rule counts in, instead of one pool per path.
+    pub zone: Option<Cow<'static, str>>,
+    /// How long a user who exceeds the rule is blocked.
+    pub block_time: Option<Duration>,
+}
+
+impl Rule {
+    /// A rule from its parts.
+    ///
+    /// # Panics
+    ///
+    /// When the parts break a rule the DSL checks: an empty group or zone, a
+    /// [`Policy::Limited`] without limits, a zone or block time on a rule without limits, a
+    /// block time under a second. In a `const` or `static` initializer (which is how
+    /// `ratelimit!` uses it) that is a compile error, never a run-time panic.
+    #[must_use]
+    pub const fn new(parts: RuleParts) -> Self {
+        assert!(!cow_str_is_empty(&parts.group), "a group name is not empty");
+        let limited = match &parts.policy {
+            Policy::Limited(limits) => {
+                assert!(!cow_slice_is_empty(limits), "a limited rule has a limit");
+                true
+            }
+            Policy::Unlimited | Policy::Deny => false,
+        };
+        if let Some(zone) = &parts.zone {
+            assert!(!cow_str_is_empty(zone), "a zone name is not empty");
+            assert!(limited, "only a rule with limits has a zone");
+        }
+        if let Some(block_time) = &parts.block_time {
+            assert!(block_time.as_secs() >= 1, "a block time is at least 1 second");
+            assert!(limited, "only a rule with limits has a block time");
+        }
+        Self { parts }
+    }
+
+    /// The group the rule applies to (`"default"` when the DSL names none).
+    #[must_use]
+    pub fn group(&self) -> &str {
+        &self.parts.group
+    }
+
+    /// The method the rule applies to, or `None` for every method.
+    #[must_use]
+    pub const fn method(&self) -> Option<&Method> {
+        self.parts.method.as_ref()
+    }
+
+    /// What the rule does.
+    #[must_use]
+    pub const fn policy(&self) -> &Policy {
+        &self.parts.policy
+    }
+
+    /// The limits, shortest window first; empty for `unlimited` and `deny`.
+    #[must_use]
+    pub fn limits(&self) -> &[Limit] {
+        match &self.parts.policy {
+            Policy::Limited(limits) => limits,
+            Policy::Unlimited | Policy::Deny => &[],
+        }
+    }
+
+    /// The shared pool the rule counts in, if any.
+    #[must_use]
+    pub fn zone(&self) -> Option<&str> {
+        self.parts.zone.as_deref()
+    }
+
+    /// How long a user who exceeds the rule is blocked, if at all.
+    #[must_use]
+    pub const fn block_time(&self) -> Option<Duration> {
+        self.parts.block_time
+    }
+
+    /// Whether the rule applies to a request of `group` with `method` (compared without
+    /// case).
+    #[must_use]
+    pub fn applies_to(&self, group: &str, method: &str) -> bool {
+        *self.parts.group == *group && self.parts.method.as_ref().is_none_or(|m| m.matches(method))
+    }
+}
+
+/// A route: a path pattern and its rules, in declaration order.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pattern: Pattern,
+    rules: Cow<'static, [Rule]>,
+}
+
+impl Route {
+    /// A route matching `pattern` with `rules`.
+    ///
+    /// # Panics
+    ///
+    /// When `rules` is empty; in a `const` or `static` initializer that is a compile error.
+    #[must_use]
+    pub const fn new(pattern: Pattern, rules: Cow<'static, [Rule]>) -> Self {
+        assert!(!cow_slice_is_empty(&rules), "a route has a rule");
+        Self { pattern, rules }
+    }
+
+    /// The path pattern.
+    #[must_use]
+    pub const fn pattern(&self) -> &Pattern {
+        &self.pattern
+    }
+
+    /// The rules, in declaration order.
+    #[must_use]
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The first rule that applies to a request of `group` with `method`, if any.
+    #[must_use]
+    pub fn rule_for(&self, group: &str, method: &str) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.applies_to(group, method))
+    }
+}
+
+const fn cow_str_is_empty(s: &Cow<'static, str>) -> bool {
+    match s {
+        Cow::Borrowed(s) => s.is_empty(),
+        Cow::Owned(s) => s.is_empty(),
+    }
+}
+
+const fn cow_slice_is_empty<T: Clone>(s: &Cow<'static, [T]>) -> bool {
+    match s {
+        Cow::Borrowed(s) => s.is_empty(),
+        Cow::Owned(s) => s.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_have_the_original_lengths() {
+        let secs: Vec<u64> = Unit::ALL.iter().map(|u| u.seconds()).collect();
+        assert_eq!(secs, [1, 60, 3_600, 86_400, 2_678_400]);
+        assert_eq!(Unit::from_name("hour"), Some(Unit::Hour));
+        assert_eq!(Unit::from_name("hours"), None);
+    }
+
+    #[test]
+    fn methods_parse_without_case_and_match_without_case() {
+        let get = Method::parse("get").expect("valid");
+        assert_eq!(get.as_str(), "GET");
+        assert!(get.matches("GET") && get.matches("gEt"));
+        assert!(!get.matches("POST"));
+        assert_eq!(Method::parse("PURGE").map(|m| m.to_string()), Some("PURGE".into()));
+        assert_eq!(Method::parse(""), None);
+        assert_eq!(Method::parse("G T"), None);
+        assert_eq!(Method::parse("GÉT"), None);
+    }
+
+    #[test]
+    fn a_rule_applies_by_group_and_method() {
+        let rule = Rule::new(RuleParts {
+            group: Cow::Borrowed("admin"),
+            method: Some(Method::from_static("POST")),
+            policy: Policy::Unlimited,
+            zone: None,
+            block_time: None,
+        });
+        assert!(rule.applies_to("admin", "post"));
+        assert!(!rule.applies_to("admin", "GET"));
+        assert!(!rule.applies_to("default", "POST"));
+        let any = Rule::new(RuleParts {
+            group: Cow::Borrowed(DEFAULT_GROUP),
+            method: None,
+            policy: Policy::Deny,
+            zone: None,
+            block_time: None,
+        });
+        assert!(any.applies_to("default", "DELETE"));
+    }
+}

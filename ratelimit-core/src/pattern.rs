@@ -1,0 +1,494 @@
+//! Route patterns: a regex source, analysed once into the cheapest way to match it.
+//!
+//! A pattern matches a path the way Python's `re.match` does: anchored at the start of the
+//! path, not at its end (`"^/towns"` and `"/towns"` mean the same, and both match
+//! `/townsfolk`; a `$` makes a pattern exact). The analysis ([`Pattern::analyze`]) decides
+//! what can be decided before any request:
+//!
+//! - a pattern that is a plain string (`"^/towns"`) is a prefix test, no regex at all;
+//! - a plain string ending in `$` (`"^/health$"`) is an equality test;
+//! - any other pattern is a regex, compiled on first use, and tried only on paths that
+//!   start with the literal prefix every match must start with (`/user/` for
+//!   `r"^/user/\d+"`).
+//!
+//! It also refuses what would fail later or never match: invalid syntax (the `regex` crate's
+//! own message), look-around and back-references (which that crate lacks), a regex too big
+//! to compile, and a pattern that cannot match any path (paths start with `/`).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::OnceLock;
+
+use regex_automata::hybrid::dfa::DFA;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, meta};
+use regex_syntax::hir::{Hir, HirKind, Look, literal};
+
+/// Why a pattern was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PatternError {
+    /// The pattern is not valid `regex` crate syntax.
+    #[error("invalid regex: {0}")]
+    Syntax(String),
+    /// The pattern uses look-ahead or look-behind.
+    #[error(
+        "look-around (`(?=…)`, `(?!…)`, `(?<=…)`, `(?<!…)`) is not supported by the `regex` crate; \
+         rewrite the pattern without it, for instance with a more specific route declared first"
+    )]
+    LookAround,
+    /// The pattern uses a back-reference.
+    #[error(
+        "back-references (`\\1`, `\\k<name>`) are not supported by the `regex` crate; \
+         rewrite the pattern without them"
+    )]
+    Backreference,
+    /// The pattern is valid but compiles to more than the `regex` crate's size limit.
+    #[error("the pattern compiles to a regex that is too big ({0}); simplify it")]
+    TooBig(String),
+    /// No request path can ever match the pattern.
+    #[error("this pattern can never match: request paths start with `/`{}", fix_hint(.0))]
+    NeverMatches(Option<String>),
+}
+
+fn fix_hint(fix: &Option<String>) -> String {
+    fix.as_ref()
+        .map(|fix| format!("; write {fix:?}"))
+        .unwrap_or_default()
+}
+
+/// A route pattern and the cheapest way to match it.
+#[derive(Clone)]
+pub struct Pattern {
+    source: Cow<'static, str>,
+    kind: Kind,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Prefix(Cow<'static, str>),
+    Exact(Cow<'static, str>),
+    Regex {
+        prefix: Cow<'static, str>,
+        compiled: OnceLock<Option<meta::Regex>>,
+    },
+}
+
+/// How a [`Pattern`] is matched, as decided by [`Pattern::analyze`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatternKind<'a> {
+    /// The path starts with this literal.
+    Prefix(&'a str),
+    /// The path is this literal.
+    Exact(&'a str),
+    /// The path starts with `prefix` and the regex matches at its start.
+    Regex {
+        /// A literal every match starts with (possibly empty).
+        prefix: &'a str,
+    },
+}
+
+impl Pattern {
+    /// Analyses a pattern's source: see the [module docs](self).
+    ///
+    /// # Errors
+    ///
+    /// A [`PatternError`] when the source is not a valid `regex` crate pattern, is too big
+    /// to compile, or can never match a request path.
+    pub fn analyze(source: &str) -> Result<Self, PatternError> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(source)
+            .map_err(syntax_error)?;
+        // Compile it once, with the same engine and settings the run time uses, so that a
+        // pattern accepted here cannot fail there.
+        let compiled = build(source).map_err(|err| match err.syntax_error() {
+            Some(err) => syntax_error(err.clone()),
+            None => PatternError::TooBig(err.to_string()),
+        })?;
+        if !can_match_a_path(source) {
+            return Err(PatternError::NeverMatches(suggest_fix(source)));
+        }
+        let source = Cow::Owned(source.to_owned());
+        let kind = match plain_literal(&hir) {
+            Some((literal, false)) => Kind::Prefix(Cow::Owned(literal)),
+            Some((literal, true)) => Kind::Exact(Cow::Owned(literal)),
+            None => Kind::Regex {
+                prefix: Cow::Owned(common_prefix(&hir)),
+                compiled: OnceLock::from(Some(compiled)),
+            },
+        };
+        Ok(Self { source, kind })
+    }
+
+    /// A pattern that is a plain prefix test, as [`Pattern::analyze`] decided at compile
+    /// time.
+    ///
+    /// # Panics
+    ///
+    /// When `literal` is neither empty nor starts with `/`; in a `const` or `static`
+    /// initializer (as `ratelimit!` uses it) that is a compile error.
+    #[must_use]
+    pub const fn prefix(source: &'static str, literal: &'static str) -> Self {
+        assert!(
+            literal.is_empty() || literal.as_bytes()[0] == b'/',
+            "a prefix that can match a path starts with `/`"
+        );
+        Self {
+            source: Cow::Borrowed(source),
+            kind: Kind::Prefix(Cow::Borrowed(literal)),
+        }
+    }
+
+    /// A pattern that is a plain equality test, as [`Pattern::analyze`] decided at compile
+    /// time.
+    ///
+    /// # Panics
+    ///
+    /// When `literal` does not start with `/`; in a `const` or `static` initializer that is
+    /// a compile error.
+    #[must_use]
+    pub const fn exact(source: &'static str, literal: &'static str) -> Self {
+        assert!(
+            !literal.is_empty() && literal.as_bytes()[0] == b'/',
+            "a path starts with `/`"
+        );
+        Self {
+            source: Cow::Borrowed(source),
+            kind: Kind::Exact(Cow::Borrowed(literal)),
+        }
+    }
+
+    /// A regex pattern that [`Pattern::analyze`] accepted at compile time, with the literal
+    /// prefix it found; the regex is compiled on first use.
+    ///
+    /// This is what `ratelimit!` emits. A source that `analyze` would refuse never matches
+    /// anything (it cannot panic), so build patterns from strings with `analyze`.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn regex_checked_by_macro(source: &'static str, prefix: &'static str) -> Self {
+        Self {
+            source: Cow::Borrowed(source),
+            kind: Kind::Regex {
+                prefix: Cow::Borrowed(prefix),
+                compiled: OnceLock::new(),
+            },
+        }
+    }
+
+    /// The pattern as written.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// How the pattern is matched.
+    #[must_use]
+    pub fn kind(&self) -> PatternKind<'_> {
+        match &self.kind {
+            Kind::Prefix(literal) => PatternKind::Prefix(literal),
+            Kind::Exact(literal) => PatternKind::Exact(literal),
+            Kind::Regex { prefix, .. } => PatternKind::Regex { prefix },
+        }
+    }
+
+    /// A literal that every path this pattern matches starts with (possibly empty).
+    #[must_use]
+    pub fn required_prefix(&self) -> &str {
+        match &self.kind {
+            Kind::Prefix(literal) | Kind::Exact(literal) => literal,
+            Kind::Regex { prefix, .. } => prefix,
+        }
+    }
+
+    /// Whether every path this pattern matches is matched by `self` too, as far as can be
+    /// proven without running the regexes: `self` is a plain prefix that `other`'s required
+    /// prefix starts with.
+    #[must_use]
+    pub fn covers(&self, other: &Self) -> bool {
+        match &self.kind {
+            Kind::Prefix(literal) => other.required_prefix().starts_with(&**literal),
+            Kind::Exact(literal) => matches!(&other.kind, Kind::Exact(o) if o == literal),
+            Kind::Regex { .. } => false,
+        }
+    }
+
+    /// Whether the pattern matches `path`, anchored at its start (the query string, if
+    /// any, must already be removed).
+    #[must_use]
+    pub fn is_match(&self, path: &str) -> bool {
+        match &self.kind {
+            Kind::Prefix(literal) => path.starts_with(&**literal),
+            Kind::Exact(literal) => path == literal,
+            Kind::Regex { prefix, compiled } => {
+                path.starts_with(&**prefix)
+                    && compiled
+                        .get_or_init(|| build(&self.source).ok())
+                        .as_ref()
+                        .is_some_and(|re| re.is_match(Input::new(path).anchored(Anchored::Yes)))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pattern")
+            .field("source", &self.source)
+            .field("kind", &self.kind())
+            .finish()
+    }
+}
+
+/// Builds the run-time regex: the `regex` crate's engine and defaults.
+fn build(source: &str) -> Result<meta::Regex, meta::BuildError> {
+    meta::Builder::new()
+        .syntax(syntax::Config::new())
+        .build(source)
+}
+
+fn syntax_error(err: regex_syntax::Error) -> PatternError {
+    use regex_syntax::ast::ErrorKind;
+    match &err {
+        regex_syntax::Error::Parse(parse) => match parse.kind() {
+            ErrorKind::UnsupportedLookAround => PatternError::LookAround,
+            ErrorKind::UnsupportedBackreference => PatternError::Backreference,
+            _ => PatternError::Syntax(err.to_string()),
+        },
+        _ => PatternError::Syntax(err.to_string()),
+    }
+}
+
+/// The literal a pattern is, and whether it must match the whole path (`$`), when the
+/// pattern is nothing but an optional `^`, a literal and an optional `$`.
+fn plain_literal(hir: &Hir) -> Option<(String, bool)> {
+    let items: &[Hir] = match hir.kind() {
+        HirKind::Concat(items) => items,
+        _ => std::slice::from_ref(hir),
+    };
+    let items = match items {
+        [first, rest @ ..] if matches!(first.kind(), HirKind::Look(Look::Start)) => rest,
+        _ => items,
+    };
+    let (items, exact) = match items {
+        [rest @ .., last] if matches!(last.kind(), HirKind::Look(Look::End)) => (rest, true),
+        _ => (items, false),
+    };
+    let literal = match items {
+        [] => String::new(),
+        [single] => match single.kind() {
+            HirKind::Literal(literal) => String::from_utf8(literal.0.to_vec()).ok()?,
+            HirKind::Empty => String::new(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some((literal, exact))
+}
+
+/// The longest literal that every match of the pattern starts with.
+fn common_prefix(hir: &Hir) -> String {
+    let seq = literal::Extractor::new().extract(hir);
+    let bytes = seq.longest_common_prefix().unwrap_or_default();
+    let valid = match std::str::from_utf8(bytes) {
+        Ok(all) => all,
+        // Cut at the last whole character: a prefix of a prefix still holds.
+        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).unwrap_or_default(),
+    };
+    valid.to_owned()
+}
+
+/// Whether some path (a string starting with `/`) can match the pattern at its start.
+///
+/// Runs the anchored lazy DFA over one `/`, then searches the states reachable from there
+/// for a match. Anything the DFA cannot decide (too many states, a Unicode word boundary)
+/// counts as "can match": only a pattern proven useless is refused.
+fn can_match_a_path(source: &str) -> bool {
+    const MAX_STATES: usize = 2_048;
+    let Ok(dfa) = DFA::builder()
+        .configure(DFA::config().cache_capacity(64 << 20))
+        .build(source)
+    else {
+        return true;
+    };
+    let mut cache = dfa.create_cache();
+    let input = Input::new("/").anchored(Anchored::Yes);
+    let Ok(start) = dfa.start_state_forward(&mut cache, &input) else {
+        return true;
+    };
+    let Ok(first) = dfa.next_state(&mut cache, start, b'/') else {
+        return true;
+    };
+    // A match state after `/` means the empty string matched before it.
+    if first.is_match() {
+        return true;
+    }
+    let mut seen = HashSet::from([first]);
+    let mut pending = vec![first];
+    while let Some(state) = pending.pop() {
+        if state.is_dead() {
+            continue;
+        }
+        if state.is_match() || state.is_quit() || seen.len() > MAX_STATES {
+            return true;
+        }
+        match dfa.next_eoi_state(&mut cache, state) {
+            Ok(eoi) if !eoi.is_match() && !eoi.is_quit() => {}
+            _ => return true,
+        }
+        for byte in 0..=u8::MAX {
+            let Ok(next) = dfa.next_state(&mut cache, state, byte) else {
+                return true;
+            };
+            if seen.insert(next) {
+                pending.push(next);
+            }
+        }
+    }
+    false
+}
+
+/// The fix for a pattern that never matches because it forgot the leading `/`.
+fn suggest_fix(source: &str) -> Option<String> {
+    let body = source.strip_prefix('^').unwrap_or(source);
+    let fixed = format!("^/{body}");
+    can_match_a_path(&fixed).then_some(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyze(source: &str) -> Pattern {
+        Pattern::analyze(source).expect("a valid pattern")
+    }
+
+    #[test]
+    fn plain_strings_are_prefix_tests() {
+        assert_eq!(analyze("^/towns").kind(), PatternKind::Prefix("/towns"));
+        assert_eq!(analyze("/towns").kind(), PatternKind::Prefix("/towns"));
+        assert_eq!(analyze("^").kind(), PatternKind::Prefix(""));
+        assert_eq!(analyze("").kind(), PatternKind::Prefix(""));
+        assert_eq!(analyze(r"^/a\.b").kind(), PatternKind::Prefix("/a.b"));
+    }
+
+    #[test]
+    fn a_trailing_dollar_makes_an_equality_test() {
+        assert_eq!(analyze("^/health$").kind(), PatternKind::Exact("/health"));
+        let exact = analyze("/health$");
+        assert!(exact.is_match("/health"));
+        assert!(!exact.is_match("/healthz"));
+    }
+
+    #[test]
+    fn regexes_keep_their_literal_prefix() {
+        assert_eq!(
+            analyze(r"^/user/\d+").kind(),
+            PatternKind::Regex { prefix: "/user/" }
+        );
+        assert_eq!(
+            analyze(r"^/(a|b)").kind(),
+            PatternKind::Regex { prefix: "/" }
+        );
+        assert_eq!(
+            analyze(r"(?i)^/towns").kind(),
+            PatternKind::Regex { prefix: "/" }
+        );
+    }
+
+    #[test]
+    fn matching_is_anchored_at_the_start_only() {
+        let user = analyze(r"/user/\d+");
+        assert!(user.is_match("/user/12"));
+        assert!(user.is_match("/user/12/edit"));
+        assert!(!user.is_match("/x/user/12"));
+        assert!(!user.is_match("/user/x"));
+        let digits = analyze(r"^/\d+");
+        assert!(digits.is_match("/10"));
+        assert!(!digits.is_match("/a10"));
+        let prefix = analyze("/towns");
+        assert!(prefix.is_match("/townsfolk"));
+        assert!(!prefix.is_match("/x/towns"));
+    }
+
+    #[test]
+    fn invalid_regexes_carry_the_regex_crate_message() {
+        let Err(PatternError::Syntax(message)) = Pattern::analyze("??.*") else {
+            panic!("expected a syntax error");
+        };
+        assert!(message.contains("repetition operator missing expression"), "{message}");
+    }
+
+    #[test]
+    fn unsupported_features_are_named() {
+        assert_eq!(
+            Pattern::analyze("^/a(?=b)").err(),
+            Some(PatternError::LookAround)
+        );
+        assert_eq!(
+            Pattern::analyze("^/a(?<!b)").err(),
+            Some(PatternError::LookAround)
+        );
+        assert_eq!(
+            Pattern::analyze(r"^/(a)\1").err(),
+            Some(PatternError::Backreference)
+        );
+    }
+
+    #[test]
+    fn a_pattern_that_matches_only_the_empty_path_has_no_fix_when_none_helps() {
+        assert_eq!(
+            Pattern::analyze("[a&&b]").err(),
+            Some(PatternError::NeverMatches(None))
+        );
+    }
+
+    #[test]
+    fn oversized_regexes_are_refused() {
+        assert!(matches!(
+            Pattern::analyze(r"^/\w{1000}{1000}"),
+            Err(PatternError::TooBig(_))
+        ));
+    }
+
+    #[test]
+    fn patterns_that_cannot_match_a_path_are_refused_with_a_fix() {
+        assert_eq!(
+            Pattern::analyze("towns").err(),
+            Some(PatternError::NeverMatches(Some("^/towns".into())))
+        );
+        assert_eq!(
+            Pattern::analyze("^towns").err(),
+            Some(PatternError::NeverMatches(Some("^/towns".into())))
+        );
+        assert_eq!(
+            Pattern::analyze("^$").err(),
+            Some(PatternError::NeverMatches(Some("^/$".into())))
+        );
+        assert_eq!(
+            Pattern::analyze(r"^\d+").err(),
+            Some(PatternError::NeverMatches(Some(r"^/\d+".into())))
+        );
+        assert_eq!(
+            PatternError::NeverMatches(Some("^/towns".into())).to_string(),
+            "this pattern can never match: request paths start with `/`; write \"^/towns\""
+        );
+    }
+
+    #[test]
+    fn patterns_that_match_the_empty_string_match_every_path() {
+        assert!(analyze("a*").is_match("/anything"));
+        assert!(analyze("(/x)?").is_match("/y"));
+    }
+
+    #[test]
+    fn coverage_is_proven_from_literal_prefixes() {
+        let api = analyze("^/api");
+        assert!(analyze("^/").covers(&api));
+        assert!(api.covers(&analyze(r"^/api/v\d+")));
+        assert!(api.covers(&analyze("^/api/x$")));
+        assert!(!api.covers(&analyze("^/ap")));
+        assert!(!analyze(r"^/\w+").covers(&api));
+    }
+}

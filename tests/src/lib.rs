@@ -1,0 +1,1 @@
+//! Integration tests of `ratelimit` live in `tests/`; this library is empty.
