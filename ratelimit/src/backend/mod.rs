@@ -1,0 +1,200 @@
+//! Backends: where the counts live, and the decision for one request.
+//!
+//! A [`Backend`] answers one question: may this request of this user, counted in this pool
+//! under these limits, go through now? It returns a [`Decision`], [`Allow`](Decision::Allow)
+//! or [`Deny`](Decision::Deny) with the time to wait (never a `0` sentinel), and counts the
+//! request only when it is allowed: a rule's limits are checked and counted all-or-nothing.
+//!
+//! A request that a rule with `block_time` denies blocks its user for that long: while
+//! blocked, every request of that user to a limited rule (any route, as in the original
+//! `asgi-ratelimit`) is denied and counts nothing. The block is not extended by requests made
+//! during it.
+//!
+//! Failing to decide (a store that is down or slow) is a [`BackendError`], never a denial.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ratelimit_core::Limit;
+
+/// Where a request is counted: one pool per (zone or path, method, user).
+///
+/// Two pools are the same exactly when all their parts are equal; backends build keys that
+/// cannot collide whatever the parts contain (`:` included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pool<'a> {
+    /// The rule's zone, or the request path when the rule has none.
+    pub scope: Scope<'a>,
+    /// The method the rule names, upper-cased, or `None` when it applies to every method.
+    pub method: Option<&'a str>,
+    /// The user id from authentication.
+    pub user: &'a str,
+}
+
+/// What a pool counts: a named zone shared by several routes, or one request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope<'a> {
+    /// A `zone = "…"` shared by every rule that names it.
+    Zone(&'a str),
+    /// The request path (without the query string).
+    Path(&'a str),
+}
+
+/// One decision to make: a pool, the limits of the rule, and its block time.
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionRequest<'a> {
+    /// Where the request is counted.
+    pub pool: Pool<'a>,
+    /// The rule's limits, shortest window first; never empty.
+    pub limits: &'a [Limit],
+    /// How long to block the user when this request is denied, if at all.
+    pub block_time: Option<Duration>,
+}
+
+/// A backend's answer for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Admit the request; it has been counted.
+    Allow(Quota),
+    /// Refuse the request; it counted nothing.
+    Deny(Denial),
+}
+
+/// The state of the tightest limit after an admitted request, for rate-limit headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    /// The limit with the fewest requests left.
+    pub limit: Limit,
+    /// Requests left in its current window.
+    pub remaining: u64,
+    /// Time until its window resets (or, for the sliding and GCRA algorithms, until it is
+    /// back to its full count).
+    pub reset: Duration,
+}
+
+/// Why and for how long a request is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Denial {
+    /// The time until the same request would be admitted; never zero.
+    pub retry_after: Duration,
+    /// What refused it.
+    pub cause: DenialCause,
+}
+
+impl Denial {
+    /// The `Retry-After` value: whole seconds, rounded up, at least 1.
+    #[must_use]
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
+        secs.max(1)
+    }
+}
+
+/// What refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenialCause {
+    /// This limit of the rule has no room left (the one that frees up last, when several
+    /// are exhausted).
+    Limit(Limit),
+    /// The user is blocked by an earlier denial of a rule with `block_time`.
+    Blocked,
+}
+
+/// A backend failed to decide. This is never "over the limit": the middleware applies the
+/// failure policy the user chose.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The store did not answer in time.
+    #[error("the rate-limit store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The store could not be reached or refused the command.
+    #[error("the rate-limit store failed: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Where counts live and how a request is decided; see the [module docs](self).
+///
+/// Implementations must be correct under concurrency: N concurrent decisions against a limit
+/// of L admit exactly L.
+pub trait Backend: Send + Sync + 'static {
+    /// Decides `request`, counting it if it is admitted.
+    fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a>;
+}
+
+/// The future a [`Backend`] returns: already resolved for an in-process backend (no
+/// allocation), or a boxed future for one that does I/O.
+#[must_use = "futures do nothing unless polled"]
+pub struct DecisionFuture<'a> {
+    state: FutureState<'a>,
+}
+
+type BoxedDecision<'a> = Pin<Box<dyn Future<Output = Result<Decision, BackendError>> + Send + 'a>>;
+
+enum FutureState<'a> {
+    Ready(Option<Result<Decision, BackendError>>),
+    Pending(BoxedDecision<'a>),
+}
+
+impl<'a> DecisionFuture<'a> {
+    /// A future that resolves at once to `result`.
+    pub const fn ready(result: Result<Decision, BackendError>) -> Self {
+        Self {
+            state: FutureState::Ready(Some(result)),
+        }
+    }
+
+    /// A future that runs `future`.
+    pub fn boxed(future: impl Future<Output = Result<Decision, BackendError>> + Send + 'a) -> Self {
+        Self {
+            state: FutureState::Pending(Box::pin(future)),
+        }
+    }
+}
+
+impl Future for DecisionFuture<'_> {
+    type Output = Result<Decision, BackendError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            FutureState::Ready(result) => match result.take() {
+                Some(result) => Poll::Ready(result),
+                None => Poll::Pending,
+            },
+            FutureState::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for DecisionFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            FutureState::Ready(_) => "ready",
+            FutureState::Pending(_) => "pending",
+        };
+        f.debug_struct("DecisionFuture").field("state", &state).finish()
+    }
+}
+
+/// The algorithm a backend counts with, chosen when it is built.
+///
+/// All three have the same semantics for the rest: all-or-nothing limits, blocks,
+/// `Retry-After` as the time until admission.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// A window of the limit's length starts at a pool's first request; when it ends, the
+    /// next request starts a new one. The original `asgi-ratelimit`'s behaviour. Allows a
+    /// burst of up to twice the count across a window boundary.
+    #[default]
+    FixedWindow,
+    /// Counts the current window plus the previous one weighted by how much of it still
+    /// overlaps the last window-length of time: no boundary burst.
+    SlidingWindow,
+    /// The generic cell rate algorithm: requests are spaced by window / count, with a burst
+    /// of up to the count.
+    Gcra,
+}
