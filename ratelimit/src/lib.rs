@@ -36,6 +36,7 @@ extern crate self as ratelimit;
 
 #[doc(hidden)]
 pub mod __private;
+pub mod auth;
 pub mod backend;
 mod rules;
 

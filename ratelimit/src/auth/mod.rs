@@ -1,0 +1,149 @@
+//! Authentication: who a request is, for counting.
+//!
+//! An [`Authenticate`] turns the head of a request into an [`Identity`] (a user id and a
+//! group) or a typed [`AuthError`]. The middleware calls it at most once per request, and
+//! only when some route matches the request's path.
+//!
+//! Any `async fn` from the request head to a result is an authenticator:
+//!
+//! ```
+//! use http::request::Parts;
+//! use ratelimit::auth::{AuthError, Authenticate, Identity};
+//!
+//! async fn from_headers(head: &Parts) -> Result<Identity, AuthError> {
+//!     let user = head
+//!         .headers
+//!         .get("x-user")
+//!         .and_then(|value| value.to_str().ok())
+//!         .filter(|user| !user.is_empty())
+//!         .ok_or(AuthError::MissingIdentity("no `X-User` header".into()))?;
+//!     Ok(Identity::new(user))
+//! }
+//!
+//! fn assert_authenticator(_: impl Authenticate) {}
+//! assert_authenticator(from_headers);
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+
+use http::request::Parts;
+
+use ratelimit_core::DEFAULT_GROUP;
+
+/// Who a request is: a user id, and the group whose rules apply to it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Identity {
+    user: String,
+    group: Cow<'static, str>,
+}
+
+impl Identity {
+    /// A user of the `"default"` group.
+    #[must_use]
+    pub fn new(user: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            group: Cow::Borrowed(DEFAULT_GROUP),
+        }
+    }
+
+    /// The same user, in `group`; an empty group is `"default"`.
+    #[must_use]
+    pub fn with_group(mut self, group: impl Into<Cow<'static, str>>) -> Self {
+        let group = group.into();
+        self.group = if group.is_empty() {
+            Cow::Borrowed(DEFAULT_GROUP)
+        } else {
+            group
+        };
+        self
+    }
+
+    /// The user id.
+    #[must_use]
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The group.
+    #[must_use]
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+}
+
+/// Why a request could not be authenticated.
+///
+/// By default the middleware answers 401 to the first two and 500 to the third; its
+/// `on_auth_error` option decides otherwise.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The request carries no identity (no token, no session, no header).
+    #[error("the request carries no identity: {0}")]
+    MissingIdentity(Cow<'static, str>),
+    /// The request carries an identity that is not valid (bad signature, expired token, …).
+    #[error("the request's credentials are not valid: {0}")]
+    InvalidCredentials(Cow<'static, str>),
+    /// The server is set up wrongly: nothing the client can fix (a missing layer, say).
+    #[error("the server's authentication is misconfigured: {0}")]
+    Misconfigured(Cow<'static, str>),
+}
+
+/// Turns the head of a request into an [`Identity`]; see the [module docs](self).
+pub trait Authenticate: Send + Sync + 'static {
+    /// Authenticates the request whose head is `head`.
+    fn authenticate<'a>(
+        &'a self,
+        head: &'a Parts,
+    ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a;
+}
+
+/// An `async fn(&Parts) -> Result<Identity, AuthError>`, for any lifetime of the head.
+///
+/// This helper trait names the future's type per lifetime, which `Fn` bounds alone cannot;
+/// it is implemented for every such function and never needs naming.
+pub trait AuthFn<'a>: Send + Sync + 'static {
+    /// The function's future.
+    type Future: Future<Output = Result<Identity, AuthError>> + Send + 'a;
+
+    /// Calls the function.
+    fn call(&'a self, head: &'a Parts) -> Self::Future;
+}
+
+impl<'a, F, Fut> AuthFn<'a> for F
+where
+    F: Fn(&'a Parts) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Identity, AuthError>> + Send + 'a,
+{
+    type Future = Fut;
+
+    fn call(&'a self, head: &'a Parts) -> Fut {
+        self(head)
+    }
+}
+
+impl<F> Authenticate for F
+where
+    F: for<'a> AuthFn<'a>,
+{
+    fn authenticate<'a>(
+        &'a self,
+        head: &'a Parts,
+    ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
+        self.call(head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_group_is_the_default_group() {
+        let identity = Identity::new("alice").with_group("");
+        assert_eq!(identity.group(), "default");
+        assert_eq!(identity.with_group("admin").group(), "admin");
+    }
+}
