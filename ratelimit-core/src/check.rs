@@ -101,8 +101,9 @@ pub fn check_routes(input: &RoutesInput) -> syn::Result<Vec<Route>> {
     }
     let routes = checked
         .into_iter()
-        .filter_map(|(pattern, _, rules)| {
-            (!rules.is_empty()).then_some(Route::new(pattern?, Cow::Owned(rules)))
+        .filter_map(|(pattern, _, rules)| match pattern {
+            Some(pattern) if !rules.is_empty() => Some(Route::new(pattern, Cow::Owned(rules))),
+            _ => None,
         })
         .collect();
     errors.finish(routes)
@@ -525,20 +526,354 @@ fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
-/// Levenshtein distance, by characters.
+/// Edit distance by characters, counting a swap of two neighbours as one edit (optimal
+/// string alignment), so that `GTE` is one edit from `GET`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
+    let mut d = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{parse_routes, parse_rules};
+    use crate::pattern::{PatternError, PatternKind};
+    use quote::quote;
+
+    /// Every error message of checking `tokens`, in order.
+    fn errors(tokens: proc_macro2::TokenStream) -> Vec<String> {
+        let input = parse_routes(tokens).expect("valid syntax");
+        match check_routes(&input) {
+            Ok(routes) => panic!("expected errors, got {routes:?}"),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn one_error(tokens: proc_macro2::TokenStream) -> String {
+        let all = errors(tokens);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.into_iter().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_design_example_checks_into_the_model() {
+        let input = parse_routes(quote! {
+            "^/towns"    => [second = 1 @default, unlimited @admin],
+            "^/forests"  => [minute = 1 @default, unlimited @admin],
+            "^/api"      => [day = 400 minute = 200 second = 10, minute = 500 second = 25 @admin],
+            r"^/user/\d+" => [minute = 200 zone = "user-api", second = 100 zone = "user-api" @admin],
+            "^/login"    => [second = 5 block_time = 60],
+            "^/upload"   => [method = POST minute = 3, unlimited @admin],
+            "^/banned"   => [deny @blocked_tier],
+        })
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        assert_eq!(routes.len(), 7);
+        let api = &routes[2].rules()[0];
+        let limits: Vec<String> = api.limits().iter().map(ToString::to_string).collect();
+        assert_eq!(limits, ["second = 10", "minute = 200", "day = 400"]);
+        assert_eq!(api.group(), "default");
+        let user = &routes[3];
+        assert_eq!(user.pattern().kind(), PatternKind::Regex { prefix: "/user/" });
+        assert_eq!(user.rules()[1].zone(), Some("user-api"));
+        assert_eq!(user.rules()[1].group(), "admin");
+        assert_eq!(
+            routes[4].rules()[0].block_time(),
+            Some(Duration::from_secs(60))
+        );
+        let upload = &routes[5].rules()[0];
+        assert_eq!(upload.method().map(Method::as_str), Some("POST"));
+        assert_eq!(routes[6].rules()[0].policy(), &Policy::Deny);
+        assert_eq!(routes[6].rules()[0].group(), "blocked_tier");
+    }
+
+    #[test]
+    fn durations_take_units() {
+        let input = parse_routes(quote! {
+            "^/a" => [second = 1 block_time = 90],
+            "^/b" => [second = 1 block_time = 90s],
+            "^/c" => [second = 1 block_time = 10m],
+            "^/d" => [second = 1 block_time = 2h],
+            "^/e" => [second = 1 block_time = 1d],
+        })
+        .expect("valid syntax");
+        let secs: Vec<u64> = check_routes(&input)
+            .expect("valid rules")
+            .iter()
+            .filter_map(|route| route.rules()[0].block_time())
+            .map(|d| d.as_secs())
+            .collect();
+        assert_eq!(secs, [90, 90, 600, 7_200, 86_400]);
+    }
+
+    #[test]
+    fn methods_and_groups_take_idents_or_strings() {
+        let input = parse_routes(quote! {
+            "^/a" => [method = get second = 1 @"blocked tier", method = "PURGE" second = 2],
+        })
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        let rules = routes[0].rules();
+        assert_eq!(rules[0].method().map(Method::as_str), Some("GET"));
+        assert_eq!(rules[0].group(), "blocked tier");
+        assert_eq!(rules[1].method().map(Method::as_str), Some("PURGE"));
+    }
+
+    #[test]
+    fn every_error_of_an_invocation_is_reported() {
+        let all = errors(quote! {
+            "towns" => [secnd = 1],
+            "^/a" => [second = 0, minute = 1.5 @admin],
+        });
+        assert_eq!(
+            all,
+            [
+                "this pattern can never match: request paths start with `/`; write \"^/towns\"",
+                "unknown key `secnd`; did you mean `second`? the keys are `second`, `minute`, \
+                 `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone` and `method`",
+                "a count of 0 admits nothing; to refuse every request write `deny` instead of \
+                 `second = 0`",
+                "a count is a whole number of requests, not `1.5`",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_patterns() {
+        assert!(one_error(quote!("??.*" => [second = 1])).starts_with("invalid regex: "));
+        assert_eq!(
+            one_error(quote!("^/a(?=b)" => [second = 1])),
+            PatternError::LookAround.to_string()
+        );
+        assert_eq!(
+            one_error(quote!(r"^/(a)\1" => [second = 1])),
+            PatternError::Backreference.to_string()
+        );
+    }
+
+    #[test]
+    fn bad_counts() {
+        assert_eq!(
+            one_error(quote!("^/a" => [second = -1])),
+            "a count cannot be negative; write a whole number from 1 to 9007199254740991"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 99999999999999999999999])),
+            "`99999999999999999999999` is too large for a count; the largest is 9007199254740991"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 9007199254740992])),
+            "`9007199254740992` is too large for a count; the largest is 9007199254740991"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 10u32])),
+            "a count takes no suffix; write `10`, not `10u32`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = "10"])),
+            "expected a count of requests: a whole number, as in `10`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second])),
+            "`second` needs a count, as in `second = 10`"
+        );
+    }
+
+    #[test]
+    fn bad_durations() {
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 block_time = 60x])),
+            "unknown duration unit `x` in `60x`; use `s`, `m`, `h` or `d`, as in `60s`, `10m`, \
+             `2h` or `1d`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 block_time = 0s])),
+            "`block_time` must be at least 1 second"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 block_time = 1.5])),
+            "a duration is a whole number of seconds, minutes, hours or days, not `1.5`; write \
+             `90s` rather than `1.5m`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 block_time = -5])),
+            "a duration cannot be negative"
+        );
+    }
+
+    #[test]
+    fn bad_combinations() {
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 second = 2])),
+            "`second` is given twice in this rule; keep one"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [unlimited second = 2])),
+            "`unlimited` cannot be combined with limits such as `second`; a rule is either \
+             `unlimited`, `deny`, or a set of limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [unlimited deny])),
+            "`deny` cannot be combined with `unlimited`; a rule is either `unlimited`, `deny`, \
+             or a set of limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [unlimited = 1])),
+            "`unlimited` takes no value; write `unlimited` alone"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [deny block_time = 60])),
+            "`block_time` applies only to a rule with limits; remove it, or replace `deny` with \
+             limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [unlimited zone = "z"])),
+            "`zone` applies only to a rule with limits; remove it, or replace `unlimited` with \
+             limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [method = GET])),
+            "this rule sets no limit; add one, as in `second = 10`, or write `unlimited` or `deny`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [@admin])),
+            "this rule is empty; give it a limit (`second = 10`), `unlimited` or `deny`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [])),
+            "this route has no rules; add one, as in `[second = 10]`, or remove the route"
+        );
+    }
+
+    #[test]
+    fn bad_names() {
+        assert_eq!(
+            one_error(quote!("^/a" => [method = GTE second = 1])),
+            "unknown method `GTE`; did you mean `GET`? the methods are `GET`, `HEAD`, `POST`, \
+             `PUT`, `DELETE`, `CONNECT`, `OPTIONS`, `TRACE` and `PATCH`; write an extension \
+             method as a string, as in `method = \"PURGE\"`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [method = "G T" second = 1])),
+            "\"G T\" is not an HTTP method: a method is a token such as `GET` or `PURGE`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 zone = ""])),
+            "the zone name is empty; name the shared pool, as in `zone = \"api\"`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 zone = api])),
+            "expected the zone's name as a string, as in `zone = \"api\"`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 @""])),
+            "the group name is empty; name it, as in `@admin`, or leave the group out for \
+             `default`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [frobnicate = 1])),
+            "unknown key `frobnicate`; the keys are `second`, `minute`, `hour`, `day`, `month`, \
+             `unlimited`, `deny`, `block_time`, `zone` and `method`"
+        );
+    }
+
+    #[test]
+    fn a_limit_that_can_never_bind() {
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 10 minute = 5])),
+            "`second = 10` can never bind: `minute = 5` admits no more requests over a longer \
+             window; remove `second = 10`, or make its count lower than 5"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [day = 5 hour = 5])),
+            "`hour = 5` can never bind: `day = 5` admits no more requests over a longer window; \
+             remove `hour = 5`, or make its count lower than 5"
+        );
+    }
+
+    #[test]
+    fn rules_hidden_by_earlier_rules() {
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 @admin, minute = 5 @admin])),
+            "this rule can never apply: an earlier rule for group `admin` already applies to \
+             every method; put the rule with a method first"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [method = GET second = 1, method = get minute = 5])),
+            "this rule can never apply: an earlier rule already applies to group `default` and \
+             method `GET`; merge the two"
+        );
+        // A method-specific rule before a catch-all is the intended idiom.
+        let input = parse_routes(quote!("^/a" => [method = GET second = 1, minute = 5]))
+            .expect("valid syntax");
+        assert!(check_routes(&input).is_ok());
+    }
+
+    #[test]
+    fn duplicate_and_shadowed_routes() {
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1], "/a" => [second = 2])),
+            "the pattern \"/a\" is already a route above (\"^/a\"); merge the two routes' rules"
+        );
+        assert_eq!(
+            one_error(quote!("^/" => [second = 1], "^/api" => [second = 2])),
+            "this route can never apply: the route \"^/\" above matches every path this one \
+             matches, for every group and method it names; declare this route first"
+        );
+        // Not shadowed: the later route has a group the earlier one lacks.
+        let input = parse_routes(quote! {
+            "^/" => [second = 1],
+            "^/api" => [second = 2, second = 3 @admin],
+            r"^/api/\d+" => [method = POST second = 1 @admin, second = 1 @other],
+        })
+        .expect("valid syntax");
+        assert_eq!(
+            check_routes(&input).map_err(|e| e.to_string()).err(),
+            None,
+            "a route with a group the earlier one lacks is reachable"
+        );
+    }
+
+    #[test]
+    fn suggestions_allow_one_edit_per_three_letters() {
+        assert_eq!(edit_distance("GTE", "GET"), 1);
+        assert_eq!(edit_distance("secnd", "second"), 1);
+        assert_eq!(closest("minutes", &KEYS), Some("minute"));
+        assert_eq!(closest("blocktime", &KEYS), Some("block_time"));
+        assert_eq!(closest("frobnicate", &KEYS), None);
+    }
+
+    #[test]
+    fn the_attribute_rule_list_is_checked_alone() {
+        let input = parse_rules(quote!(second = 1 @default, unlimited @admin)).expect("syntax");
+        let rules = check_rules(&input, Span::call_site()).expect("valid");
+        assert_eq!(rules.len(), 2);
+        let empty = parse_rules(quote!()).expect("syntax");
+        assert_eq!(
+            check_rules(&empty, Span::call_site())
+                .map_err(|e| e.to_string())
+                .err(),
+            Some("no rules given; add one, as in `#[rate_limited(second = 10)]`".into())
+        );
+    }
 }
