@@ -26,10 +26,11 @@ use syn::ext::IdentExt;
 use syn::{Lit, LitInt};
 
 use crate::model::{
-    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Policy, Route, Rule, RuleParts, STANDARD_METHODS,
-    Unit,
+    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Policy, Route, Rule, RuleParts, STANDARD_METHODS, Unit,
 };
-use crate::parse::{ItemInput, RouteInput, RoutesInput, RuleInput, RulesInput, SpanRange, ValueInput};
+use crate::parse::{
+    ItemInput, RouteInput, RoutesInput, RuleInput, RulesInput, SpanRange, ValueInput,
+};
 use crate::pattern::Pattern;
 
 /// Every key a rule item can start with, in the order error messages list them.
@@ -280,9 +281,11 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         }
     };
     if input.items.is_empty() {
-        errors.push(input.span.error(
-            "this rule is empty; give it a limit (`second = 10`), `unlimited` or `deny`",
-        ));
+        errors.push(
+            input.span.error(
+                "this rule is empty; give it a limit (`second = 10`), `unlimited` or `deny`",
+            ),
+        );
         return None;
     }
     match (&draft.flag, draft.limits.first()) {
@@ -368,9 +371,9 @@ fn flag<'a>(item: &'a ItemInput, policy: Policy, draft: &mut RuleDraft<'a>) -> s
 
 fn count(item: &ItemInput, unit: Unit) -> syn::Result<u64> {
     let Some((_, value)) = &item.value else {
-        return Err(item.span().error(format!(
-            "`{unit}` needs a count, as in `{unit} = 10`"
-        )));
+        return Err(item
+            .span()
+            .error(format!("`{unit}` needs a count, as in `{unit} = 10`")));
     };
     let span = value.span();
     match value {
@@ -453,9 +456,9 @@ fn zone(item: &ItemInput) -> syn::Result<String> {
         return Err(item.span().error(format!("`zone` needs a name, {example}")));
     };
     match value {
-        ValueInput::Lit(Lit::Str(lit)) if lit.value().is_empty() => Err(value
-            .span()
-            .error(format!("the zone name is empty; name the shared pool, {example}"))),
+        ValueInput::Lit(Lit::Str(lit)) if lit.value().is_empty() => Err(value.span().error(
+            format!("the zone name is empty; name the shared pool, {example}"),
+        )),
         ValueInput::Lit(Lit::Str(lit)) => Ok(lit.value()),
         _ => Err(value
             .span()
@@ -491,7 +494,9 @@ fn method(item: &ItemInput) -> syn::Result<Method> {
                 lit.value()
             ))
         }),
-        _ => Err(span.error("expected an HTTP method, as in `method = GET` or `method = \"PURGE\"`")),
+        _ => {
+            Err(span.error("expected an HTTP method, as in `method = GET` or `method = \"PURGE\"`"))
+        }
     }
 }
 
@@ -594,7 +599,10 @@ mod tests {
         assert_eq!(limits, ["second = 10", "minute = 200", "day = 400"]);
         assert_eq!(api.group(), "default");
         let user = &routes[3];
-        assert_eq!(user.pattern().kind(), PatternKind::Regex { prefix: "/user/" });
+        assert_eq!(
+            user.pattern().kind(),
+            PatternKind::Regex { prefix: "/user/" }
+        );
         assert_eq!(user.rules()[1].zone(), Some("user-api"));
         assert_eq!(user.rules()[1].group(), "admin");
         assert_eq!(

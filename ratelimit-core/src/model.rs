@@ -154,7 +154,10 @@ impl Method {
     /// `const` or `static` initializer that is a compile error.
     #[must_use]
     pub const fn from_static(name: &'static str) -> Self {
-        assert!(is_method_token(name), "a method is an upper-case HTTP token");
+        assert!(
+            is_method_token(name),
+            "a method is an upper-case HTTP token"
+        );
         Self(Cow::Borrowed(name))
     }
 
@@ -164,7 +167,7 @@ impl Method {
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
         let upper = name.to_ascii_uppercase();
-        is_method_token(&upper).then(|| Self(Cow::Owned(upper)))
+        is_method_token(&upper).then_some(Self(Cow::Owned(upper)))
     }
 
     /// The upper-case name.
@@ -283,7 +286,10 @@ impl Rule {
             assert!(limited, "only a rule with limits has a zone");
         }
         if let Some(block_time) = &parts.block_time {
-            assert!(block_time.as_secs() >= 1, "a block time is at least 1 second");
+            assert!(
+                block_time.as_secs() >= 1,
+                "a block time is at least 1 second"
+            );
             assert!(limited, "only a rule with limits has a block time");
         }
         Self { parts }
@@ -370,10 +376,13 @@ impl Route {
     /// The first rule that applies to a request of `group` with `method`, if any.
     #[must_use]
     pub fn rule_for(&self, group: &str, method: &str) -> Option<&Rule> {
-        self.rules.iter().find(|rule| rule.applies_to(group, method))
+        self.rules
+            .iter()
+            .find(|rule| rule.applies_to(group, method))
     }
 }
 
+#[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]
 const fn cow_str_is_empty(s: &Cow<'static, str>) -> bool {
     match s {
         Cow::Borrowed(s) => s.is_empty(),
@@ -381,6 +390,7 @@ const fn cow_str_is_empty(s: &Cow<'static, str>) -> bool {
     }
 }
 
+#[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]
 const fn cow_slice_is_empty<T: Clone>(s: &Cow<'static, [T]>) -> bool {
     match s {
         Cow::Borrowed(s) => s.is_empty(),
@@ -406,7 +416,10 @@ mod tests {
         assert_eq!(get.as_str(), "GET");
         assert!(get.matches("GET") && get.matches("gEt"));
         assert!(!get.matches("POST"));
-        assert_eq!(Method::parse("PURGE").map(|m| m.to_string()), Some("PURGE".into()));
+        assert_eq!(
+            Method::parse("PURGE").map(|m| m.to_string()),
+            Some("PURGE".into())
+        );
         assert_eq!(Method::parse(""), None);
         assert_eq!(Method::parse("G T"), None);
         assert_eq!(Method::parse("GÉT"), None);

@@ -182,7 +182,8 @@ impl Parse for RouteInput {
         }
         let pattern: LitStr = input.parse()?;
         if !input.peek(Token![=>]) {
-            return Err(input.error("expected `=>` and the route's rules, as in `\"^/api\" => [second = 10]`"));
+            return Err(input
+                .error("expected `=>` and the route's rules, as in `\"^/api\" => [second = 10]`"));
         }
         input.parse::<Token![=>]>()?;
         if !input.peek(syn::token::Bracket) {
@@ -343,11 +344,23 @@ mod tests {
         assert_eq!(towns.rules.rules.len(), 2);
         let first = &towns.rules.rules[0];
         assert_eq!(first.items[0].key, "second");
-        assert!(matches!(first.items[0].value, Some((_, ValueInput::Lit(_)))));
-        assert_eq!(first.group.as_ref().map(|g| g.name.value()), Some("default".into()));
+        assert!(matches!(
+            first.items[0].value,
+            Some((_, ValueInput::Lit(_)))
+        ));
+        assert_eq!(
+            first.group.as_ref().map(|g| g.name.value()),
+            Some("default".into())
+        );
         let upload = &input.routes[2].rules.rules;
-        assert!(matches!(upload[0].items[0].value, Some((_, ValueInput::Ident(_)))));
-        assert_eq!(upload[1].group.as_ref().map(|g| g.name.value()), Some("admin".into()));
+        assert!(matches!(
+            upload[0].items[0].value,
+            Some((_, ValueInput::Ident(_)))
+        ));
+        assert_eq!(
+            upload[1].group.as_ref().map(|g| g.name.value()),
+            Some("admin".into())
+        );
     }
 
     #[test]
@@ -367,7 +380,7 @@ mod tests {
             err.to_string(),
             "expected a route pattern: a string literal like \"^/api\", then `=> [rules]`"
         );
-        let err = parse_routes(quote!("^/a" [second = 1])).expect_err("no arrow");
+        let err = parse_routes(quote!("^/a"[second = 1])).expect_err("no arrow");
         assert_eq!(
             err.to_string(),
             "expected `=>` and the route's rules, as in `\"^/api\" => [second = 10]`"

@@ -105,7 +105,7 @@ impl Pattern {
         // pattern accepted here cannot fail there.
         let compiled = build(source).map_err(|err| match err.syntax_error() {
             Some(err) => syntax_error(err.clone()),
-            None => PatternError::TooBig(err.to_string()),
+            None => PatternError::TooBig(error_chain(&err)),
         })?;
         if !can_match_a_path(source) {
             return Err(PatternError::NeverMatches(suggest_fix(source)));
@@ -242,10 +242,25 @@ impl fmt::Debug for Pattern {
 }
 
 /// Builds the run-time regex: the `regex` crate's engine and defaults.
+#[allow(
+    clippy::result_large_err,
+    reason = "built once per pattern, never on the request path"
+)]
 fn build(source: &str) -> Result<meta::Regex, meta::BuildError> {
     meta::Builder::new()
         .syntax(syntax::Config::new())
         .build(source)
+}
+
+/// An error's message followed by its sources', as `a: b: c`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(err) = source {
+        message = format!("{message}: {err}");
+        source = err.source();
+    }
+    message
 }
 
 fn syntax_error(err: regex_syntax::Error) -> PatternError {
@@ -417,7 +432,10 @@ mod tests {
         let Err(PatternError::Syntax(message)) = Pattern::analyze("??.*") else {
             panic!("expected a syntax error");
         };
-        assert!(message.contains("repetition operator missing expression"), "{message}");
+        assert!(
+            message.contains("repetition operator missing expression"),
+            "{message}"
+        );
     }
 
     #[test]

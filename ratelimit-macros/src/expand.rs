@@ -4,14 +4,24 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 use ratelimit_core::check::check_routes;
 use ratelimit_core::parse::parse_routes;
-use ratelimit_core::{Policy, Route, Rule, Unit};
 use ratelimit_core::pattern::PatternKind;
+use ratelimit_core::{Policy, Route, Rule, Unit};
 
 /// `ratelimit! { … }`: parse, check, then expand into a `ratelimit::Rules` expression.
 pub(crate) fn ratelimit(input: TokenStream) -> TokenStream {
     let routes = match parse_routes(input).and_then(|parsed| check_routes(&parsed)) {
         Ok(routes) => routes,
-        Err(error) => return error.to_compile_error(),
+        Err(error) => {
+            // Every error, then a value of the right type: a block of `compile_error!`s is
+            // an expression, and no follow-on type errors appear.
+            let errors = error.to_compile_error();
+            return quote! {
+                {
+                    #errors
+                    ::ratelimit::__private::Rules::from_static(&[])
+                }
+            };
+        }
     };
     let private = quote!(::ratelimit::__private);
     let mut statics = TokenStream::new();

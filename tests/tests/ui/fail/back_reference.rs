@@ -1,0 +1,7 @@
+use ratelimit::ratelimit;
+
+fn main() {
+    let _rules = ratelimit! {
+        r"^/(\w+)/\1" => [second = 1],
+    };
+}

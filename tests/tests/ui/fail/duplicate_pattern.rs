@@ -1,0 +1,8 @@
+use ratelimit::ratelimit;
+
+fn main() {
+    let _rules = ratelimit! {
+        "^/towns" => [second = 1],
+        "/towns" => [minute = 5],
+    };
+}
