@@ -1,12 +1,20 @@
 //! Procedural macros for the [`ratelimit`](https://docs.rs/ratelimit) crate. Use them through
 //! `ratelimit`, which re-exports them and documents them.
 
-mod expand;
+mod model_tokens;
+mod rate_limited;
+mod ratelimit;
 
 use proc_macro::TokenStream;
 
 /// Declares rate-limit rules, checked at compile time; see `ratelimit::ratelimit!`.
 #[proc_macro]
 pub fn ratelimit(input: TokenStream) -> TokenStream {
-    expand::ratelimit(input.into()).into()
+    ratelimit::ratelimit(input.into()).into()
+}
+
+/// Limits an axum handler with a rule list; see `ratelimit::rate_limited`.
+#[proc_macro_attribute]
+pub fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
+    rate_limited::rate_limited(args.into(), item.into()).into()
 }

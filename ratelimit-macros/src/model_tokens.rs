@@ -1,58 +1,31 @@
-//! Code generation, from a model the checker already accepted: no error paths here.
+//! The checked model as tokens that rebuild it in `static`s, naming the runtime only through
+//! `::ratelimit::__private` and absolute paths.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
-use ratelimit_core::check::check_routes;
-use ratelimit_core::parse::parse_routes;
+use quote::quote;
 use ratelimit_core::pattern::PatternKind;
 use ratelimit_core::{Policy, Route, Rule, Unit};
 
-/// `ratelimit! { … }`: parse, check, then expand into a `ratelimit::Rules` expression.
-pub(crate) fn ratelimit(input: TokenStream) -> TokenStream {
-    let routes = match parse_routes(input).and_then(|parsed| check_routes(&parsed)) {
-        Ok(routes) => routes,
-        Err(error) => {
-            // Every error, then a value of the right type: a block of `compile_error!`s is
-            // an expression, and no follow-on type errors appear.
-            let errors = error.to_compile_error();
-            return quote! {
-                {
-                    #errors
-                    ::ratelimit::__private::Rules::from_static(&[])
-                }
-            };
-        }
-    };
+/// `static NAME: [Rule; N] = [...];` for `rules`, with the statics their limits need.
+pub(crate) fn rules_static(name: &Ident, rules: &[Rule]) -> TokenStream {
     let private = quote!(::ratelimit::__private);
     let mut statics = TokenStream::new();
-    let mut route_exprs = Vec::new();
-    for (r, route) in routes.iter().enumerate() {
-        let rules_static = format_ident!("__RATELIMIT_RULES_{}", r);
-        let mut rule_exprs = Vec::new();
-        for (i, rule) in route.rules().iter().enumerate() {
-            let limits_static = format_ident!("__RATELIMIT_LIMITS_{}_{}", r, i);
-            rule_exprs.push(rule_expr(rule, &limits_static, &mut statics));
-        }
-        let count = rule_exprs.len();
-        statics.extend(quote! {
-            static #rules_static: [#private::Rule; #count] = [#(#rule_exprs),*];
-        });
-        let pattern = pattern_expr(route);
-        route_exprs.push(quote! {
-            #private::Route::new(#pattern, #private::Cow::Borrowed(&#rules_static))
-        });
-    }
-    let count = route_exprs.len();
+    let rule_exprs: Vec<TokenStream> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let limits_static = quote::format_ident!("{}_LIMITS_{}", name, i);
+            rule_expr(rule, &limits_static, &mut statics)
+        })
+        .collect();
+    let count = rule_exprs.len();
     quote! {
-        {
-            #statics
-            static __RATELIMIT_ROUTES: [#private::Route; #count] = [#(#route_exprs),*];
-            #private::Rules::from_static(&__RATELIMIT_ROUTES)
-        }
+        #statics
+        static #name: [#private::Rule; #count] = [#(#rule_exprs),*];
     }
 }
 
-fn pattern_expr(route: &Route) -> TokenStream {
+pub(crate) fn pattern_expr(route: &Route) -> TokenStream {
     let private = quote!(::ratelimit::__private);
     let source = route.pattern().source();
     match route.pattern().kind() {
@@ -65,7 +38,11 @@ fn pattern_expr(route: &Route) -> TokenStream {
 }
 
 /// A `Rule::new(…)` expression; its limits go into the static `limits_static`.
-fn rule_expr(rule: &Rule, limits_static: &Ident, statics: &mut TokenStream) -> TokenStream {
+pub(crate) fn rule_expr(
+    rule: &Rule,
+    limits_static: &Ident,
+    statics: &mut TokenStream,
+) -> TokenStream {
     let private = quote!(::ratelimit::__private);
     let none = quote!(::core::option::Option::None);
     let some = quote!(::core::option::Option::Some);
