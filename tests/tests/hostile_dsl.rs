@@ -1,0 +1,109 @@
+//! Hostile input to the DSL: random token streams for the parser and checker, random strings
+//! for the pattern analysis. Nothing may panic, and every error must point at a token of the
+//! input (a location in it), never at nowhere.
+
+use std::str::FromStr;
+
+use proc_macro2::TokenStream;
+use proptest::prelude::*;
+use ratelimit_core::Pattern;
+use ratelimit_core::check::{check_routes, check_rules};
+use ratelimit_core::parse::{parse_routes, parse_rules};
+
+/// Tokens the DSL uses, its likely mistakes, and noise.
+const VOCABULARY: &[&str] = &[
+    "second", "minute", "hour", "day", "month", "unlimited", "deny", "block_time", "zone",
+    "method", "secnd", "GET", "post", "PSOT", "admin", "r#type", "=", "=>", "@", ",", "-", ":",
+    ";", "0", "1", "10", "-1", "1.5", "60s", "10m", "2h", "1d", "60x", "10u32",
+    "99999999999999999999999", "9007199254740992", "\"^/towns\"", "\"/a\"", "\"towns\"",
+    "\"\"", "\"(?=x)\"", "\"??\"", "r\"^/\\d+\"", "\"^/\"", "\"^$\"", "\"PURGE\"", "\"G T\"",
+    "[", "]", "(", ")", "{", "}", "'a", "true",
+];
+
+/// A token stream from random words, balanced or not; `None` when it does not lex.
+fn tokens(words: &[&str]) -> Option<TokenStream> {
+    TokenStream::from_str(&words.join(" ")).ok()
+}
+
+/// Every error's location is a real line of the input (line numbers start at 1).
+fn assert_located(error: syn::Error) {
+    for error in error {
+        let start = error.span().start();
+        assert!(start.line >= 1, "error without a location: {error}");
+    }
+}
+
+fn words() -> impl Strategy<Value = Vec<&'static str>> {
+    prop::collection::vec(prop::sample::select(VOCABULARY), 0..40)
+}
+
+/// Random words shaped like routes, so that the checker (not only the parser) gets work.
+fn route_like() -> impl Strategy<Value = String> {
+    let rule = prop::collection::vec(prop::sample::select(VOCABULARY), 1..6)
+        .prop_map(|words| words.join(" "));
+    let route = (
+        prop::sample::select(&VOCABULARY[38..48]),
+        prop::collection::vec(rule, 0..4),
+    )
+        .prop_map(|(pattern, rules)| format!("{pattern} => [{}]", rules.join(", ")));
+    prop::collection::vec(route, 1..5).prop_map(|routes| routes.join(", "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn random_token_streams_never_panic_and_errors_are_located(words in words()) {
+        if let Some(tokens) = tokens(&words) {
+            match parse_routes(tokens.clone()) {
+                Ok(input) => {
+                    if let Err(error) = check_routes(&input) {
+                        assert_located(error);
+                    }
+                }
+                Err(error) => assert_located(error),
+            }
+            if let Ok(input) = parse_rules(tokens) {
+                let _ = check_rules(&input, proc_macro2::Span::call_site());
+            }
+        }
+    }
+
+    #[test]
+    fn route_shaped_input_never_panics_and_errors_are_located(source in route_like()) {
+        if let Some(tokens) = tokens(&[&source]) {
+            match parse_routes(tokens) {
+                Ok(input) => {
+                    if let Err(error) = check_routes(&input) {
+                        assert_located(error);
+                    }
+                }
+                Err(error) => assert_located(error),
+            }
+        }
+    }
+
+    #[test]
+    fn random_patterns_never_panic(source in ".{0,40}") {
+        if let Ok(pattern) = Pattern::analyze(&source) {
+            // An accepted pattern matches without panicking, and matches some path when it
+            // is a plain prefix.
+            let _ = pattern.is_match("/");
+            let _ = pattern.is_match("/some/path");
+        }
+    }
+
+    #[test]
+    fn regex_like_patterns_never_panic(source in r"\^?/?[a-z\\d\[\]\(\)\?\*\+\|\$\.\{\},0-9^!=<]{0,20}") {
+        if let Ok(pattern) = Pattern::analyze(&source) {
+            let _ = pattern.is_match("/a/1");
+        }
+    }
+}
+
+/// The location check above can fail: an error at no token has line 0.
+#[test]
+fn an_error_at_no_token_has_no_location() {
+    let error = syn::Error::new(proc_macro2::Span::call_site(), "nowhere");
+    assert_eq!(error.span().start().line, 0);
+}
