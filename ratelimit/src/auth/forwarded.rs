@@ -278,6 +278,31 @@ mod tests {
         }
     }
 
+    /// Random lines over the bytes that matter to the parsers: nothing panics.
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        const ALPHABET: &[u8] = b"for=FOR\"\\[]:;,_ \t0123456789abcdef.unknown\xff\x80";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = usize::try_from(next() % 40).unwrap();
+            let line: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[usize::try_from(next() % ALPHABET.len() as u64).unwrap()])
+                .collect();
+            let Ok(value) = HeaderValue::from_bytes(&line) else {
+                continue;
+            };
+            let _ = forwarded([&value].into_iter());
+            let _ = address_list([&value].into_iter()).count();
+            let _ = std::str::from_utf8(&line).ok().map(node);
+        }
+    }
+
     #[test]
     fn forwarded_elements() {
         let cases: &[(&[&[u8]], &[Hop])] = &[

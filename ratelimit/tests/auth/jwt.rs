@@ -581,3 +581,45 @@ fn configuration_errors() {
     let debug = format!("{:?}", hmac_auth());
     assert!(!debug.contains("test-key"), "{debug}");
 }
+
+/// Random tokens (and `Authorization` values) over the token alphabet: never a panic, never
+/// anything but a missing identity or invalid credentials.
+#[test]
+fn arbitrary_tokens_are_invalid_credentials() {
+    const ALPHABET: &[u8] = b"eyJhbGciOiJIUzI1NiJ9.-_ABCxyz0123456789=+/ \tBearer";
+    let auth = hmac_auth();
+    let good = hs256(&json!({"user": "u"}));
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..5_000 {
+        let mut value: Vec<u8> = if round % 2 == 0 {
+            b"Bearer ".to_vec()
+        } else {
+            // Start from a valid token and corrupt it.
+            format!("Bearer {good}").into_bytes()
+        };
+        for _ in 0..(next() % 12) {
+            let byte = ALPHABET[usize::try_from(next() % ALPHABET.len() as u64).unwrap()];
+            if round % 2 == 0 || value.len() <= 8 {
+                value.push(byte);
+            } else {
+                let at = 7 + usize::try_from(next() % (value.len() as u64 - 7)).unwrap();
+                value[at] = byte;
+            }
+        }
+        let Ok(header) = http::HeaderValue::from_bytes(&value) else {
+            continue;
+        };
+        let head = head(None, &[("authorization", header.as_bytes())]);
+        match run(&auth, &head) {
+            Ok(identity) => assert_eq!(identity.user(), "u", "{value:?}"),
+            Err(AuthError::MissingIdentity(_) | AuthError::InvalidCredentials(_)) => {}
+            Err(other) => panic!("{other:?} for {value:?}"),
+        }
+    }
+}
