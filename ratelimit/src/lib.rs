@@ -26,7 +26,12 @@
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
 //! | `macros` | yes     | the [`ratelimit!`] macro |
+//! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
+//! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
 //! | `full`   | no      | every feature |
+//!
+//! Always there: the client-IP authenticator [`auth::ClientIp`] (with trusted proxies),
+//! [`auth::HeaderAuth`] and [`auth::FirstOf`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

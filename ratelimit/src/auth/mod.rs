@@ -23,6 +23,21 @@
 //! fn assert_authenticator(_: impl Authenticate) {}
 //! assert_authenticator(from_headers);
 //! ```
+//!
+//! # Built-in authenticators
+//!
+//! | authenticator | identity | feature |
+//! |---|---|---|
+//! | [`ClientIp`] | the client's IP address (trusted proxies' headers honoured) | always |
+//! | `JwtAuth` | claims of a verified `Authorization: Bearer` JSON Web Token | `jwt` |
+//! | `SessionAuth` | `user` and `group` of a `tower-sessions` session | `session` |
+//! | [`HeaderAuth`] | a header's value, unverified (an API key, a gateway's user header) | always |
+//! | [`FirstOf`], [`Authenticate::or`] | the first of several that finds an identity | always |
+//!
+//! Each answers [`AuthError::MissingIdentity`] when the request carries nothing for it,
+//! [`AuthError::InvalidCredentials`] when what it carries is wrong, and
+//! [`AuthError::Misconfigured`] only for server mistakes (a missing layer); none panics on
+//! any input.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -30,6 +45,28 @@ use std::future::Future;
 use http::request::Parts;
 
 use ratelimit_core::DEFAULT_GROUP;
+
+mod cidr;
+mod client_ip;
+mod first_of;
+mod forwarded;
+mod header;
+#[cfg(feature = "jwt")]
+mod jwt;
+#[cfg(feature = "session")]
+mod session;
+
+pub use cidr::{Cidr, CidrParseError};
+pub use client_ip::{ClientIp, ProxyHeader};
+pub use first_of::FirstOf;
+pub use header::HeaderAuth;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use jsonwebtoken::{self, Algorithm, DecodingKey};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwtAuth, JwtConfigError};
+#[cfg(feature = "session")]
+pub use session::SessionAuth;
 
 /// Who a request is: a user id, and the group whose rules apply to it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -98,6 +135,15 @@ pub trait Authenticate: Send + Sync + 'static {
         &'a self,
         head: &'a Parts,
     ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a;
+
+    /// `self`, or `other` when `self` finds no identity ([`AuthError::MissingIdentity`]
+    /// only): see [`FirstOf`].
+    fn or<B: Authenticate>(self, other: B) -> FirstOf<(Self, B)>
+    where
+        Self: Sized,
+    {
+        FirstOf((self, other))
+    }
 }
 
 /// An `async fn(&Parts) -> Result<Identity, AuthError>`, for any lifetime of the head.
