@@ -38,8 +38,10 @@ extern crate self as ratelimit;
 pub mod __private;
 pub mod auth;
 pub mod backend;
+pub mod middleware;
 mod rules;
 
+pub use middleware::{RateLimit, RateLimitLayer};
 pub use ratelimit_core::{
     DEFAULT_GROUP, Limit, MAX_COUNT, Method, Pattern, PatternKind, Policy, Route, Rule, Unit,
 };
