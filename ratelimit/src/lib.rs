@@ -21,6 +21,9 @@
 //! Every mistake in the rules is a compile error at its token: see [`ratelimit!`] for the
 //! grammar and the checks.
 //!
+//! [`RateLimitLayer`] applies the rules to an axum router or any tower service: see the
+//! [`middleware`] module.
+//!
 //! # Features
 //!
 //! | feature  | default | what it adds |

@@ -385,9 +385,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
             Ok(outcome) => {
                 let rate_headers = self.rate_headers(&outcome);
                 if self.options.extension {
-                    parts
-                        .extensions
-                        .insert(Limiter::new(Arc::clone(&self), Some(identity)));
+                    parts.extensions.insert(Limiter::new(self, Some(identity)));
                 }
                 Finish::Proceed(parts, rate_headers)
             }

@@ -202,7 +202,7 @@ mod rejection;
 mod response;
 mod service;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "macros"))]
 mod tests;
 
 pub use future::ResponseFuture;
