@@ -44,10 +44,13 @@
 //!
 //! # Performance
 //!
-//! A request no route matches costs a pattern test per route, an `Arc` clone and the
-//! extension (turn it off with [`limiter_extension`] if nothing reads it), and runs the inner
-//! service's future unboxed. A limited request boxes one future, which authenticates,
-//! decides and then hands the request to the inner service.
+//! A request no route matches costs a pattern test per route and the [`Limiter`]
+//! extension (an `Arc` clone and the extension's box; turn it off with
+//! [`limiter_extension`] if nothing reads it, and it allocates nothing), and runs the inner
+//! service's future unboxed. An admitted limited request allocates one box, the future that
+//! authenticates and decides (plus what the authenticator and backend allocate, and the
+//! extension), then runs the inner service's future in place. Both are tested by counting
+//! allocations.
 //!
 //! # Example: axum
 //!

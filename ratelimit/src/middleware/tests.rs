@@ -1065,3 +1065,75 @@ async fn an_axum_router_layer_limits_its_routes() {
     let home = app.oneshot(request("GET", "/", None, None)).await.unwrap();
     assert_eq!(text(home).await, "home");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Allocations: the pass-through path allocates nothing, a limited request one box.
+
+mod allocations {
+    use std::pin::pin;
+
+    use super::*;
+
+    /// Admits every request, at once.
+    struct AdmitAll;
+
+    impl Backend for AdmitAll {
+        fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
+            DecisionFuture::ready(Ok(Decision::Allow(Quota {
+                limit: request.limits[0],
+                remaining: 1,
+                reset: Duration::from_secs(1),
+            })))
+        }
+    }
+
+    /// Everyone is the same (empty, so allocation-free) user.
+    async fn anyone(_: &Parts) -> Result<Identity, AuthError> {
+        Ok(Identity::new(String::new()))
+    }
+
+    /// The allocations of one call of `service` for `uri`, up to its response.
+    fn allocations_of<S>(service: &mut S, uri: &str) -> u64
+    where
+        S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+    {
+        let request = Request::get(uri).body(()).unwrap();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(service.poll_ready(&mut cx).is_ready());
+        let mut response = None;
+        let info = allocation_counter::measure(|| {
+            let mut future = pin!(service.call(request));
+            response = loop {
+                if let Poll::Ready(response) = future.as_mut().poll(&mut cx) {
+                    break Some(response);
+                }
+            };
+        });
+        assert_eq!(response.unwrap().unwrap().status(), StatusCode::OK);
+        info.count_total
+    }
+
+    fn service(
+        extension: bool,
+    ) -> impl Service<Request<()>, Response = Response<()>, Error = Infallible> {
+        static RULES: Rules = ratelimit! { "^/limited" => [second = 10] };
+        let inner = service_fn(|_: Request<()>| std::future::ready(Ok(Response::new(()))));
+        RateLimitLayer::new(RULES, anyone, AdmitAll)
+            .limiter_extension(extension)
+            .layer(inner)
+    }
+
+    #[test]
+    fn a_request_no_route_matches_allocates_nothing_but_the_extension() {
+        assert_eq!(allocations_of(&mut service(false), "/free"), 0);
+        // The extension's box, and the extension map of a request that had none (its box and
+        // its table); axum's requests usually have a map already.
+        let with_extension = allocations_of(&mut service(true), "/free");
+        assert!((1..=3).contains(&with_extension), "{with_extension}");
+    }
+
+    #[test]
+    fn an_admitted_limited_request_allocates_one_box() {
+        assert_eq!(allocations_of(&mut service(false), "/limited"), 1);
+    }
+}
