@@ -175,9 +175,7 @@ impl fmt::Debug for DecisionFuture<'_> {
             FutureState::Ready(_) => "ready",
             FutureState::Pending(_) => "pending",
         };
-        f.debug_struct("DecisionFuture")
-            .field("state", &state)
-            .finish()
+        f.debug_struct("DecisionFuture").field("state", &state).finish()
     }
 }
 
