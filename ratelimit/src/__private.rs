@@ -5,3 +5,10 @@ pub use std::borrow::Cow;
 pub use ratelimit_core::{Limit, Method, Pattern, Policy, Route, Rule, RuleParts, Unit};
 
 pub use crate::rules::Rules;
+
+// For `#[rate_limited]`: the router's limiter, found in request extensions, runs the
+// handler's rules.
+pub use http;
+
+pub use crate::backend::Scope;
+pub use crate::middleware::{CheckError, Limiter, Outcome};

@@ -21,6 +21,9 @@
 //! Every mistake in the rules is a compile error at its token: see [`ratelimit!`] for the
 //! grammar and the checks.
 //!
+//! [`RateLimitLayer`] applies the rules to an axum router or any tower service: see the
+//! [`middleware`] module.
+//!
 //! # Features
 //!
 //! | feature  | default | what it adds |
@@ -43,8 +46,10 @@ extern crate self as ratelimit;
 pub mod __private;
 pub mod auth;
 pub mod backend;
+pub mod middleware;
 mod rules;
 
+pub use middleware::{RateLimit, RateLimitLayer};
 pub use ratelimit_core::{
     DEFAULT_GROUP, Limit, MAX_COUNT, Method, Pattern, PatternKind, Policy, Route, Rule, Unit,
 };

@@ -1,0 +1,128 @@
+//! [`ResponseFuture`]: the response future of [`RateLimit`](super::RateLimit).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::headers::RateHeaders;
+use super::limiter::{CheckFuture, Finish};
+
+pin_project! {
+    /// Response future of [`RateLimit`](super::RateLimit).
+    ///
+    /// A request no route matches is the inner service's future, unboxed; a limited request
+    /// boxes its check (authentication and backend), then runs the inner service's future.
+    /// See the [module docs](super) for an example.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        Call {
+            #[pin]
+            future: S::Future,
+            headers: Option<RateHeaders>,
+        },
+        Check {
+            check: CheckFuture<S::Response>,
+            service: Option<S>,
+            body: Option<B>,
+        },
+        Done,
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(crate) const fn call(future: S::Future, headers: Option<RateHeaders>) -> Self {
+        Self {
+            state: State::Call { future, headers },
+        }
+    }
+
+    pub(crate) const fn check(check: CheckFuture<S::Response>, service: S, body: B) -> Self {
+        Self {
+            state: State::Check {
+                check,
+                service: Some(service),
+                body: Some(body),
+            },
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Call { future, headers } => {
+                    let result = ready!(future.poll(cx));
+                    let headers = headers.take();
+                    state.set(State::Done);
+                    let mut response = result?;
+                    if let Some(headers) = headers {
+                        headers.apply(response.headers_mut());
+                    }
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Check {
+                    check,
+                    service,
+                    body,
+                } => match ready!(check.as_mut().poll(cx)) {
+                    Finish::Respond(response) => {
+                        state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
+                    Finish::Proceed(parts, headers) => {
+                        let (Some(mut service), Some(body)) = (service.take(), body.take()) else {
+                            unreachable!("the service and body are taken only here");
+                        };
+                        let future = service.call(Request::from_parts(parts, body));
+                        state.set(State::Call { future, headers });
+                    }
+                },
+                StateProj::Done => panic!("`ResponseFuture` polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Call { .. } => "call",
+            State::Check { .. } => "check",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}

@@ -1,0 +1,154 @@
+//! [`RateLimitLayer`]: the middleware's configuration, and its tower [`Layer`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Response;
+use tower_layer::Layer;
+
+use super::headers::RateLimitHeaders;
+use super::limiter::{Limiter, Shared};
+use super::rejection::Rejection;
+use super::response::{FailurePolicy, Options};
+use super::service::RateLimit;
+use crate::auth::{AuthError, Authenticate};
+use crate::backend::{Backend, BackendError};
+use crate::rules::Rules;
+
+/// Applies rate limits to requests: a tower [`Layer`] producing [`RateLimit`] services.
+///
+/// Built from the rules, an authenticator and a backend; the options are `#[must_use]`
+/// builder methods. The layer, every service it produces and every clone of them share one
+/// limiter (one backend) through an `Arc`. `ResBody` is the inner service's response body
+/// type (`axum::body::Body` in axum); it is inferred where the layer is used.
+///
+/// See the [module docs](super) for an example.
+pub struct RateLimitLayer<ResBody> {
+    shared: Arc<Shared<ResBody>>,
+}
+
+impl<ResBody: Default + 'static> RateLimitLayer<ResBody> {
+    /// A layer limiting requests by `rules`, identifying them with `authenticator` and counting
+    /// them in `backend`, with the default options: no rate-limit headers, the default
+    /// responses, and failing open.
+    #[must_use]
+    pub fn new<A: Authenticate, B: Backend>(rules: Rules, authenticator: A, backend: B) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(rules, authenticator, backend)),
+        }
+    }
+}
+
+impl<ResBody> RateLimitLayer<ResBody> {
+    /// Answers refused requests with `on_blocked`'s response instead of the default one
+    /// (`429 Too Many Requests` with `Retry-After`, or `403 Forbidden` for a `deny` rule, and
+    /// an empty body).
+    ///
+    /// The [`Rejection`] says why and for how long. The response should carry `Retry-After`
+    /// ([`Rejection::retry_after_secs`]) unless the rejection is permanent; the rate-limit
+    /// headers, if enabled, are added to it.
+    #[must_use]
+    pub fn on_blocked<F>(mut self, on_blocked: F) -> Self
+    where
+        F: Fn(&Rejection) -> Response<ResBody> + Send + Sync + 'static,
+    {
+        self.options_mut().on_blocked = Some(Arc::new(on_blocked));
+        self
+    }
+
+    /// Answers requests that cannot be authenticated with `on_auth_error`'s response instead
+    /// of the default one (401 for [`AuthError::MissingIdentity`] and
+    /// [`AuthError::InvalidCredentials`], 500 for [`AuthError::Misconfigured`], with an
+    /// empty body).
+    ///
+    /// The failure is logged either way: a misconfiguration with `tracing::error!`, the
+    /// client's errors with `tracing::debug!`.
+    #[must_use]
+    pub fn on_auth_error<F>(mut self, on_auth_error: F) -> Self
+    where
+        F: Fn(&AuthError) -> Response<ResBody> + Send + Sync + 'static,
+    {
+        self.options_mut().on_auth_error = Some(Arc::new(on_auth_error));
+        self
+    }
+
+    /// Adds rate-limit headers to every response of a limited rule; none by default.
+    #[must_use]
+    pub fn headers(mut self, headers: RateLimitHeaders) -> Self {
+        self.options_mut().headers = headers;
+        self
+    }
+
+    /// What to do when the backend fails to decide; [`FailurePolicy::Open`] by default.
+    #[must_use]
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.options_mut().failure = policy;
+        self
+    }
+
+    /// Fails closed ([`FailurePolicy::Closed`]), answering with `on_backend_error`'s response
+    /// instead of `503 Service Unavailable` with an empty body.
+    #[must_use]
+    pub fn on_backend_error<F>(mut self, on_backend_error: F) -> Self
+    where
+        F: Fn(&BackendError) -> Response<ResBody> + Send + Sync + 'static,
+    {
+        let options = self.options_mut();
+        options.failure = FailurePolicy::Closed;
+        options.on_backend_error = Some(Arc::new(on_backend_error));
+        self
+    }
+
+    /// Whether to put a [`Limiter`] in the extensions of every request passed to the inner
+    /// service; `true` by default.
+    ///
+    /// `#[rate_limited]` handlers find the router's limiter there. Without them, turning it
+    /// off saves an allocation per request (the extension's box).
+    #[must_use]
+    pub fn limiter_extension(mut self, insert: bool) -> Self {
+        self.options_mut().extension = insert;
+        self
+    }
+
+    /// A handle on this layer's limiter, sharing its backend.
+    #[must_use]
+    pub fn limiter(&self) -> Limiter<ResBody> {
+        Limiter::new(Arc::clone(&self.shared), None)
+    }
+
+    /// The rules.
+    #[must_use]
+    pub fn rules(&self) -> Rules {
+        self.shared.rules
+    }
+
+    /// The options, copied first if another clone of the layer or a service shares them (the
+    /// authenticator and the backend stay shared).
+    fn options_mut(&mut self) -> &mut Options<ResBody> {
+        &mut Arc::make_mut(&mut self.shared).options
+    }
+}
+
+impl<S, ResBody> Layer<S> for RateLimitLayer<ResBody> {
+    type Service = RateLimit<S, ResBody>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit::from_shared(inner, Arc::clone(&self.shared))
+    }
+}
+
+impl<ResBody> Clone for RateLimitLayer<ResBody> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<ResBody> fmt::Debug for RateLimitLayer<ResBody> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.shared)
+            .finish()
+    }
+}

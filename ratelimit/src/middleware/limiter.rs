@@ -1,0 +1,535 @@
+//! [`Limiter`]: the type-erased limiter (rules, authenticator, backend, options) that the
+//! middleware runs and puts in every request's extensions, and what one check decides.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{HeaderMap, Response, StatusCode};
+use ratelimit_core::{Method, Policy, Route, Rule};
+
+use super::headers::RateHeaders;
+use super::rejection::Rejection;
+use super::response::{
+    FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
+};
+use crate::auth::{AuthError, Authenticate, Identity};
+use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Pool, Quota, Scope};
+use crate::rules::Rules;
+
+/// A handle on a rate limiter: its rules, authenticator, backend and options, with the
+/// authenticator's and backend's types erased. Cheap to clone (an `Arc`).
+///
+/// The middleware puts one in the extensions of every request it passes to the inner service
+/// (unless [`limiter_extension(false)`](super::RateLimitLayer::limiter_extension)), so that
+/// code further in (the `#[rate_limited]` attribute, or a handler of your own) runs its rules
+/// with the router's limiter: the same backend, authentication and responses. It carries the
+/// request's [`Identity`] when the middleware authenticated the request, so that
+/// [`check`](Self::check) does not authenticate it again. `ResBody` is the body type of the
+/// service's responses: in axum, `axum::body::Body`.
+///
+/// ```
+/// use axum::{body::Body, extract::Request, response::Response};
+/// use ratelimit::backend::Scope;
+/// use ratelimit::{Rules, ratelimit};
+/// use ratelimit::middleware::{Limiter, Outcome};
+///
+/// static HANDLER_RULES: Rules = ratelimit! { "^/" => [minute = 10, unlimited @admin] };
+///
+/// async fn handler(request: Request) -> Response {
+///     let (head, _body) = request.into_parts();
+///     let Some(limiter) = head.extensions.get::<Limiter<Body>>() else {
+///         return Response::new(Body::from("no rate limiter is installed"));
+///     };
+///     let rules = HANDLER_RULES.routes()[0].rules();
+///     match limiter.check(&head, rules, Scope::Path("my_crate::handler")).await {
+///         Ok(Outcome::Rejected(rejection)) => limiter.rejection_response(&rejection),
+///         Err(error) => limiter.error_response(&error),
+///         Ok(outcome) => {
+///             let mut response = Response::new(Body::from("hello"));
+///             limiter.add_headers(&outcome, response.headers_mut());
+///             response
+///         }
+///     }
+/// }
+/// # let _ = handler;
+/// ```
+pub struct Limiter<ResBody> {
+    shared: Arc<Shared<ResBody>>,
+    identity: Option<Identity>,
+}
+
+impl<ResBody> Limiter<ResBody> {
+    pub(crate) const fn new(shared: Arc<Shared<ResBody>>, identity: Option<Identity>) -> Self {
+        Self { shared, identity }
+    }
+
+    /// The request's identity, when the middleware authenticated the request (some route of
+    /// its rules matched the path).
+    #[must_use]
+    pub const fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The middleware's rules.
+    #[must_use]
+    pub fn rules(&self) -> Rules {
+        self.shared.rules
+    }
+
+    /// Runs `rules` (the rules of one route: a `#[rate_limited]` attribute's, say) for the
+    /// request whose head is `head`, as the middleware runs a route's.
+    ///
+    /// 1. The identity is the one the middleware found for this request, or else the
+    ///    authenticator's (called at most once here).
+    /// 2. The rule is the first of `rules` for the identity's group and the request's method
+    ///    (compared without case). None: [`Outcome::NotLimited`].
+    /// 3. `unlimited` is [`Outcome::Unlimited`] and `deny` a permanent
+    ///    [`Outcome::Rejected`], without asking the backend. A limited rule is decided by the
+    ///    backend on the pool (the rule's zone, or else `scope`; the rule's method; the
+    ///    user). A backend failure is [`Outcome::FailedOpen`] or
+    ///    [`CheckError::Backend`], by the [`FailurePolicy`].
+    ///
+    /// Turn the result into a response with [`rejection_response`](Self::rejection_response),
+    /// [`error_response`](Self::error_response) and [`add_headers`](Self::add_headers).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckError::Auth`] when the request cannot be authenticated, and
+    /// [`CheckError::Backend`] when the backend fails and the policy is to fail closed. A
+    /// refusal is not an error: it is [`Outcome::Rejected`].
+    pub async fn check(
+        &self,
+        head: &Parts,
+        rules: &'static [Rule],
+        scope: Scope<'_>,
+    ) -> Result<Outcome, CheckError> {
+        let checked = self
+            .shared
+            .core
+            .check(head, self.identity.as_ref(), rules, scope)
+            .await;
+        match checked {
+            Ok((identity, step)) => self.shared.outcome(step, &identity),
+            Err(error) => {
+                log_auth_error(&error);
+                Err(CheckError::Auth(error))
+            }
+        }
+    }
+
+    /// Adds the rate-limit headers (if the layer sends any) of an admitted request to the
+    /// headers of its response. Only [`Outcome::Allowed`] has any; a refusal's are in its
+    /// [`rejection_response`](Self::rejection_response).
+    pub fn add_headers(&self, outcome: &Outcome, headers: &mut HeaderMap) {
+        if let Some(rate_headers) = self.shared.rate_headers(outcome) {
+            rate_headers.apply(headers);
+        }
+    }
+}
+
+impl<ResBody: Default> Limiter<ResBody> {
+    /// The response to a refused request: the layer's
+    /// [`on_blocked`](super::RateLimitLayer::on_blocked) handler's, or by default
+    /// `429 Too Many Requests` with `Retry-After` (`403 Forbidden` for a `deny` rule) and an
+    /// empty body; with the rate-limit headers, if the layer sends any.
+    #[must_use]
+    pub fn rejection_response(&self, rejection: &Rejection) -> Response<ResBody> {
+        self.shared.rejection_response(rejection)
+    }
+
+    /// The response to a failed check: the layer's
+    /// [`on_auth_error`](super::RateLimitLayer::on_auth_error) or
+    /// [`on_backend_error`](super::RateLimitLayer::on_backend_error) handler's, or by default
+    /// 401 (missing identity, invalid credentials), 500 (misconfigured authentication) or 503
+    /// (backend), with an empty body.
+    #[must_use]
+    pub fn error_response(&self, error: &CheckError) -> Response<ResBody> {
+        self.shared.error_response(error)
+    }
+}
+
+impl<ResBody> Clone for Limiter<ResBody> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            identity: self.identity.clone(),
+        }
+    }
+}
+
+impl<ResBody> fmt::Debug for Limiter<ResBody> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("shared", &self.shared)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// What a check decided for a request that was not refused for a failure.
+///
+/// See [`Limiter::check`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// No rule applies to the request's group and method: it is not limited.
+    NotLimited,
+    /// The rule is `unlimited`: admitted, and the backend was not asked.
+    Unlimited {
+        /// The rule.
+        rule: &'static Rule,
+    },
+    /// A limited rule admitted the request, and the backend counted it.
+    Allowed {
+        /// The rule.
+        rule: &'static Rule,
+        /// The tightest limit's state after the request.
+        quota: Quota,
+    },
+    /// The backend failed and the policy is to fail open: admitted, uncounted. The failure
+    /// has been logged.
+    FailedOpen {
+        /// The rule.
+        rule: &'static Rule,
+        /// What failed.
+        error: BackendError,
+    },
+    /// Refused: rate limited, blocked, or denied by a `deny` rule.
+    Rejected(Rejection),
+}
+
+/// A check failed: nothing was decided. A refusal is not a failure (it is
+/// [`Outcome::Rejected`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The request could not be authenticated.
+    #[error("could not authenticate the request")]
+    Auth(#[source] AuthError),
+    /// The backend failed and the policy is to fail closed.
+    #[error("the rate-limit backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// What the middleware's check of one request ends with.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per request and moved at once into the response future's state"
+)]
+pub(crate) enum Finish<Res> {
+    /// Answer with this response; the inner service is not called.
+    Respond(Res),
+    /// Call the inner service with the request (the head back, the limiter in its
+    /// extensions), then add these headers to its response.
+    Proceed(Parts, Option<RateHeaders>),
+}
+
+/// The future of the middleware's check of one request: the one allocation of a limited
+/// request.
+pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Send>>;
+
+/// What the authenticator and the backend said, before the failure policy applies.
+#[derive(Debug)]
+pub(crate) enum Step {
+    NoRule,
+    Unlimited(&'static Rule),
+    Deny(&'static Rule),
+    Decided(&'static Rule, Result<Decision, BackendError>),
+}
+
+/// The state every clone of a layer, its services and the [`Limiter`]s they hand out share.
+pub(crate) struct Shared<ResBody> {
+    pub(crate) rules: Rules,
+    pub(crate) core: Arc<dyn Core<ResBody>>,
+    pub(crate) options: Options<ResBody>,
+}
+
+impl<ResBody> Clone for Shared<ResBody> {
+    fn clone(&self) -> Self {
+        Self {
+            rules: self.rules,
+            core: Arc::clone(&self.core),
+            options: self.options.clone(),
+        }
+    }
+}
+
+impl<ResBody> fmt::Debug for Shared<ResBody> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("rules", &self.rules)
+            .field("core", &self.core.type_names())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<ResBody> Shared<ResBody> {
+    pub(crate) fn new<A: Authenticate, B: Backend>(
+        rules: Rules,
+        authenticator: A,
+        backend: B,
+    ) -> Self
+    where
+        ResBody: Default + 'static,
+    {
+        Self {
+            rules,
+            core: Arc::new(Engine {
+                authenticator,
+                backend,
+            }),
+            options: Options::default(),
+        }
+    }
+
+    /// The index of the first route whose pattern matches `path` (which has no query).
+    pub(crate) fn first_match(&self, path: &str) -> Option<usize> {
+        self.rules
+            .routes()
+            .iter()
+            .position(|route| route.pattern().is_match(path))
+    }
+
+    /// Applies the failure policy to what the backend said.
+    fn outcome(&self, step: Step, identity: &Identity) -> Result<Outcome, CheckError> {
+        Ok(match step {
+            Step::NoRule => Outcome::NotLimited,
+            Step::Unlimited(rule) => Outcome::Unlimited { rule },
+            Step::Deny(rule) => Outcome::Rejected(Rejection::deny(rule, identity.clone())),
+            Step::Decided(rule, Ok(Decision::Allow(quota))) => Outcome::Allowed { rule, quota },
+            Step::Decided(rule, Ok(Decision::Deny(denial))) => {
+                Outcome::Rejected(Rejection::limited(rule, identity.clone(), denial))
+            }
+            Step::Decided(rule, Err(error)) => match self.options.failure {
+                FailurePolicy::Open => {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "the rate-limit backend failed; admitting the request uncounted (fail open)"
+                    );
+                    Outcome::FailedOpen { rule, error }
+                }
+                FailurePolicy::Closed => {
+                    tracing::error!(
+                        error = &error as &dyn std::error::Error,
+                        "the rate-limit backend failed; refusing the request (fail closed)"
+                    );
+                    return Err(CheckError::Backend(error));
+                }
+            },
+        })
+    }
+
+    fn rate_headers(&self, outcome: &Outcome) -> Option<RateHeaders> {
+        match outcome {
+            Outcome::Allowed { rule, quota } => {
+                RateHeaders::admitted(self.options.headers, rule, quota)
+            }
+            Outcome::NotLimited
+            | Outcome::Unlimited { .. }
+            | Outcome::FailedOpen { .. }
+            | Outcome::Rejected(_) => None,
+        }
+    }
+}
+
+impl<ResBody: Default> Shared<ResBody> {
+    fn rejection_response(&self, rejection: &Rejection) -> Response<ResBody> {
+        let mut response = match &self.options.on_blocked {
+            Some(on_blocked) => on_blocked(rejection),
+            None => default_rejection(rejection),
+        };
+        if let Some(rate_headers) = RateHeaders::refused(self.options.headers, rejection) {
+            rate_headers.apply(response.headers_mut());
+        }
+        response
+    }
+
+    fn error_response(&self, error: &CheckError) -> Response<ResBody> {
+        match error {
+            CheckError::Auth(error) => match &self.options.on_auth_error {
+                Some(on_auth_error) => on_auth_error(error),
+                None => default_auth_error(error),
+            },
+            CheckError::Backend(error) => match &self.options.on_backend_error {
+                Some(on_backend_error) => on_backend_error(error),
+                None => empty(StatusCode::SERVICE_UNAVAILABLE),
+            },
+        }
+    }
+}
+
+impl<ResBody: Default + 'static> Shared<ResBody> {
+    /// The end of the middleware's check of a request whose first matching route is known.
+    fn finish(
+        self: Arc<Self>,
+        mut parts: Parts,
+        checked: Result<(Identity, Step), AuthError>,
+    ) -> Finish<Response<ResBody>> {
+        let (identity, step) = match checked {
+            Ok(checked) => checked,
+            Err(error) => {
+                log_auth_error(&error);
+                return Finish::Respond(self.error_response(&CheckError::Auth(error)));
+            }
+        };
+        match self.outcome(step, &identity) {
+            Ok(Outcome::Rejected(rejection)) => {
+                Finish::Respond(self.rejection_response(&rejection))
+            }
+            Err(error) => Finish::Respond(self.error_response(&error)),
+            Ok(outcome) => {
+                let rate_headers = self.rate_headers(&outcome);
+                if self.options.extension {
+                    parts.extensions.insert(Limiter::new(self, Some(identity)));
+                }
+                Finish::Proceed(parts, rate_headers)
+            }
+        }
+    }
+}
+
+/// The authenticator and the backend, behind a trait object: the only code generic over
+/// their types.
+pub(crate) trait Core<ResBody>: Send + Sync {
+    /// The middleware's check of a request whose first matching route is `routes[first]`:
+    /// authenticate, select the rule (falling through the later matching routes), decide.
+    fn check_request(
+        self: Arc<Self>,
+        shared: Arc<Shared<ResBody>>,
+        parts: Parts,
+        first: usize,
+    ) -> CheckFuture<Response<ResBody>>;
+
+    /// [`Limiter::check`]'s authentication, selection and decision.
+    #[allow(clippy::type_complexity)]
+    fn check<'a>(
+        &'a self,
+        head: &'a Parts,
+        identity: Option<&'a Identity>,
+        rules: &'static [Rule],
+        scope: Scope<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(Cow<'a, Identity>, Step), AuthError>> + Send + 'a>>;
+
+    /// The authenticator's and backend's type names, for `Debug`.
+    fn type_names(&self) -> (&'static str, &'static str);
+}
+
+struct Engine<A, B> {
+    authenticator: A,
+    backend: B,
+}
+
+impl<A, B, ResBody> Core<ResBody> for Engine<A, B>
+where
+    A: Authenticate,
+    B: Backend,
+    ResBody: Default + 'static,
+{
+    fn check_request(
+        self: Arc<Self>,
+        shared: Arc<Shared<ResBody>>,
+        parts: Parts,
+        first: usize,
+    ) -> CheckFuture<Response<ResBody>> {
+        Box::pin(async move {
+            let checked = match self.authenticator.authenticate(&parts).await {
+                Ok(identity) => {
+                    let path = parts.uri.path();
+                    let method = parts.method.as_str();
+                    let step = match select(shared.rules.routes(), first, path, method, &identity) {
+                        Some(rule) => {
+                            let scope = rule.zone().map_or(Scope::Path(path), Scope::Zone);
+                            decide(&self.backend, rule, scope, identity.user()).await
+                        }
+                        None => Step::NoRule,
+                    };
+                    Ok((identity, step))
+                }
+                Err(error) => Err(error),
+            };
+            shared.finish(parts, checked)
+        })
+    }
+
+    fn check<'a>(
+        &'a self,
+        head: &'a Parts,
+        identity: Option<&'a Identity>,
+        rules: &'static [Rule],
+        scope: Scope<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(Cow<'a, Identity>, Step), AuthError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let identity = match identity {
+                Some(identity) => Cow::Borrowed(identity),
+                None => Cow::Owned(self.authenticator.authenticate(head).await?),
+            };
+            let method = head.method.as_str();
+            let step = match rules
+                .iter()
+                .find(|rule| rule.applies_to(identity.group(), method))
+            {
+                Some(rule) => {
+                    let scope = rule.zone().map_or(scope, Scope::Zone);
+                    decide(&self.backend, rule, scope, identity.user()).await
+                }
+                None => Step::NoRule,
+            };
+            Ok((identity, step))
+        })
+    }
+
+    fn type_names(&self) -> (&'static str, &'static str) {
+        (std::any::type_name::<A>(), std::any::type_name::<B>())
+    }
+}
+
+/// The rule for a request: the first rule for its group and method of `routes[first]` (which
+/// matches the path), or else of the later routes that match the path.
+fn select(
+    routes: &'static [Route],
+    first: usize,
+    path: &str,
+    method: &str,
+    identity: &Identity,
+) -> Option<&'static Rule> {
+    let group = identity.group();
+    let (route, rest) = routes.get(first..)?.split_first()?;
+    route.rule_for(group, method).or_else(|| {
+        Rules::from_static(rest)
+            .matching(path)
+            .select(method, group)
+            .map(|selection| selection.rule)
+    })
+}
+
+/// What `rule` says of a request of `user` counted in `scope`, asking `backend` only for a
+/// limited rule.
+async fn decide<B: Backend>(
+    backend: &B,
+    rule: &'static Rule,
+    scope: Scope<'_>,
+    user: &str,
+) -> Step {
+    match rule.policy() {
+        Policy::Unlimited => Step::Unlimited(rule),
+        Policy::Deny => Step::Deny(rule),
+        Policy::Limited(limits) => {
+            let request = DecisionRequest {
+                pool: Pool {
+                    scope,
+                    method: rule.method().map(Method::as_str),
+                    user,
+                },
+                limits,
+                block_time: rule.block_time(),
+            };
+            Step::Decided(rule, backend.decide(&request).await)
+        }
+    }
+}

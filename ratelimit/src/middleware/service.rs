@@ -1,0 +1,124 @@
+//! [`RateLimit`]: the middleware's tower [`Service`].
+
+use std::fmt;
+use std::mem;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::layer::RateLimitLayer;
+use super::limiter::{Limiter, Shared};
+use crate::auth::Authenticate;
+use crate::backend::Backend;
+use crate::rules::Rules;
+
+/// Applies rate limits to the requests of an inner service.
+///
+/// A refusal is a response (429, 403, 401, …), never an error: the error type is the inner
+/// service's. `poll_ready` only asks the inner service. See the [module docs](super) for an
+/// example.
+pub struct RateLimit<S, ResBody> {
+    inner: S,
+    shared: Arc<Shared<ResBody>>,
+}
+
+impl<S, ResBody> RateLimit<S, ResBody> {
+    /// Limits the requests of `inner` as `layer` says, sharing its limiter.
+    #[must_use]
+    pub fn new(inner: S, layer: &RateLimitLayer<ResBody>) -> Self {
+        tower_layer::Layer::layer(layer, inner)
+    }
+
+    pub(crate) const fn from_shared(inner: S, shared: Arc<Shared<ResBody>>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// A layer limiting requests by `rules`; see [`RateLimitLayer::new`].
+    #[must_use]
+    pub fn layer<A: Authenticate, B: Backend>(
+        rules: Rules,
+        authenticator: A,
+        backend: B,
+    ) -> RateLimitLayer<ResBody>
+    where
+        ResBody: Default + 'static,
+    {
+        RateLimitLayer::new(rules, authenticator, backend)
+    }
+
+    /// A handle on the limiter, sharing its backend.
+    #[must_use]
+    pub fn limiter(&self) -> Limiter<ResBody> {
+        Limiter::new(Arc::clone(&self.shared), None)
+    }
+
+    /// The inner service.
+    pub const fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub const fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming the middleware.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ResBody: Default + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let Some(first) = self.shared.first_match(request.uri().path()) else {
+            // No route matches: not limited, not authenticated, nothing boxed.
+            if self.shared.options.extension {
+                request
+                    .extensions_mut()
+                    .insert(Limiter::new(Arc::clone(&self.shared), None));
+            }
+            return ResponseFuture::call(self.inner.call(request), None);
+        };
+        // The readied service goes into the future, which calls it once the check admits the
+        // request; this one (a clone) must be readied again before its next call.
+        let clone = self.inner.clone();
+        let inner = mem::replace(&mut self.inner, clone);
+        let (parts, body) = request.into_parts();
+        let check =
+            Arc::clone(&self.shared.core).check_request(Arc::clone(&self.shared), parts, first);
+        ResponseFuture::check(check, inner, body)
+    }
+}
+
+impl<S: Clone, ResBody> Clone for RateLimit<S, ResBody> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, ResBody> fmt::Debug for RateLimit<S, ResBody> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("limiter", &self.shared)
+            .finish()
+    }
+}
