@@ -20,6 +20,12 @@ use std::time::Duration;
 
 use ratelimit_core::Limit;
 
+mod clock;
+mod memory;
+
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use memory::{MemoryBackend, MemoryBackendBuilder};
+
 /// Where a request is counted: one pool per (zone or path, method, user).
 ///
 /// Two pools are the same exactly when all their parts are equal; backends build keys that
@@ -114,6 +120,10 @@ pub enum BackendError {
     /// The store could not be reached or refused the command.
     #[error("the rate-limit store failed: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The request breaks an invariant of [`DecisionRequest`] (no limits): a bug in the
+    /// caller, which no backend can decide.
+    #[error("invalid decision request: {0}")]
+    InvalidRequest(&'static str),
 }
 
 /// Where counts live and how a request is decided; see the [module docs](self).
@@ -195,6 +205,14 @@ pub enum Algorithm {
     FixedWindow,
     /// Counts the current window plus the previous one weighted by how much of it still
     /// overlaps the last window-length of time: no boundary burst.
+    ///
+    /// Precisely, Cloudflare's sliding window counter with windows aligned to a pool's first
+    /// request: a request at offset `e` into the current window fits when
+    /// `current + 1 + previous · (window − e) / window ≤ count`. In any interval of length
+    /// `d ≤ window`, at most `count + ⌈count · d / window⌉` requests pass (a fixed window lets
+    /// `2 · count` through however short the interval). The estimate is cautious when the
+    /// previous window's requests came early in it: with a count of 1, the next request is
+    /// admitted two windows after the first.
     SlidingWindow,
     /// The generic cell rate algorithm: requests are spaced by window / count, with a burst
     /// of up to the count.

@@ -1,0 +1,127 @@
+//! The three counting algorithms, one window state type each, behind one trait.
+//!
+//! Times are nanoseconds on the backend's clock ([`u64`], about 584 years). Products that can
+//! exceed 64 bits (a count of up to 2^53 times a window of up to 2.7·10^15 ns) are computed in
+//! [`u128`], so every result is exact: no rounding drift, and a wait is the exact time until
+//! admission, rounded up to the nanosecond.
+
+mod fixed;
+mod gcra;
+mod sliding;
+
+use ratelimit_core::{Limit, Unit};
+
+use crate::backend::clock::nanos;
+
+pub(super) use fixed::Fixed;
+pub(super) use gcra::Gcra;
+pub(super) use sliding::Sliding;
+
+/// The number of window units: a pool keeps one window state per unit.
+pub(super) const UNITS: usize = Unit::ALL.len();
+
+/// The slot of `unit` in a pool's window states.
+pub(super) const fn unit_index(unit: Unit) -> usize {
+    match unit {
+        Unit::Second => 0,
+        Unit::Minute => 1,
+        Unit::Hour => 2,
+        Unit::Day => 3,
+        Unit::Month => 4,
+    }
+}
+
+/// One limit in the algorithms' terms: `count` requests per `window` nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Rate {
+    /// The window length in nanoseconds (at least one second's worth).
+    pub(super) window: u64,
+    /// The requests admitted per window (at least 1).
+    pub(super) count: u64,
+}
+
+impl Rate {
+    pub(super) fn of(limit: Limit) -> Self {
+        Self {
+            window: nanos(limit.window()),
+            count: limit.count(),
+        }
+    }
+}
+
+/// The state of one limit of one pool, for one algorithm.
+///
+/// The default value is a fresh state: nothing counted. Methods other than [`at`](Self::at)
+/// expect a state already brought to `now` by `at`.
+pub(super) trait Window: Copy + Default + Send + 'static {
+    /// This state as it stands at `now` (windows that ended are rolled over); counts nothing.
+    #[must_use]
+    fn at(self, now: u64, rate: Rate) -> Self;
+
+    /// The time from `now` until one more request fits: 0 if it fits now.
+    fn wait(&self, now: u64, rate: Rate) -> u64;
+
+    /// Counts one request at `now` (one that fits).
+    fn count(&mut self, now: u64, rate: Rate);
+
+    /// The requests that still fit now, and the time until the state is fresh again.
+    fn quota(&self, now: u64, rate: Rate) -> (u64, u64);
+
+    /// When the state will be as good as fresh (nothing to remember): 0 if it already is.
+    /// `window` is the length of its unit's window.
+    fn fresh_at(&self, window: u64) -> u64;
+}
+
+/// `value` as a `u64`, saturating.
+pub(super) fn saturate(value: u128) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
+}
+
+/// `numerator / denominator`, rounded down; 0 for a zero denominator. Divides in 64 bits when
+/// the numerator fits (a 128-bit division is several times slower).
+pub(super) fn div_floor(numerator: u128, denominator: u64) -> u128 {
+    if denominator == 0 {
+        return 0;
+    }
+    match u64::try_from(numerator) {
+        Ok(small) => u128::from(small / denominator),
+        Err(_) => numerator / u128::from(denominator),
+    }
+}
+
+/// `numerator / denominator`, rounded up; 0 for a zero denominator.
+pub(super) fn div_ceil(numerator: u128, denominator: u64) -> u128 {
+    if denominator == 0 {
+        return 0;
+    }
+    match u64::try_from(numerator) {
+        Ok(small) => u128::from(small.div_ceil(denominator)),
+        Err(_) => numerator.div_ceil(u128::from(denominator)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn division_helpers_are_exact_on_both_paths() {
+        assert_eq!(div_floor(7, 2), 3);
+        assert_eq!(div_ceil(7, 2), 4);
+        assert_eq!(div_ceil(8, 2), 4);
+        assert_eq!(div_floor(7, 0), 0);
+        assert_eq!(div_ceil(7, 0), 0);
+        let big = u128::from(u64::MAX) * 3 + 1;
+        assert_eq!(div_floor(big, 3), u128::from(u64::MAX));
+        assert_eq!(div_ceil(big, 3), u128::from(u64::MAX) + 1);
+        assert_eq!(saturate(big), u64::MAX);
+        assert_eq!(saturate(5), 5);
+    }
+
+    #[test]
+    fn unit_indexes_are_distinct_and_in_range() {
+        for (index, unit) in Unit::ALL.into_iter().enumerate() {
+            assert_eq!(unit_index(unit), index);
+        }
+    }
+}

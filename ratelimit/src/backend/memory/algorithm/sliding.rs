@@ -1,0 +1,235 @@
+//! Sliding window counter (Cloudflare's), with windows aligned to a pool's first request.
+//!
+//! Time is cut into consecutive windows of the limit's length, the first starting at the first
+//! request. A request at offset `e` into the current window fits when
+//!
+//! ```text
+//! current + 1 + previous · (window − e) / window  ≤  count
+//! ```
+//!
+//! that is, when the requests of the current window plus those of the previous one, weighted by
+//! the part of it still inside the last window-length of time, leave room for one more. The
+//! test is done exactly, in integers (`(current + 1)·window + previous·(window − e) ≤
+//! count·window`). A window with nothing counted in it and its predecessor is fresh.
+//!
+//! Consequences: there is no boundary burst (in any interval of length `d ≤ window`, at most
+//! `count + ⌈count·d/window⌉` requests fit, against `2·count` for a fixed window however short
+//! the interval); and the estimate is cautious when the previous window's requests came early
+//! in it. With `count = 1`, a request at 0 admits the next at two windows, not one.
+
+use super::{Rate, Window, div_floor, saturate};
+
+/// The current window and the count of the one before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(in crate::backend::memory) struct Sliding {
+    /// When the current window started (meaningless while both counts are 0).
+    start: u64,
+    /// Requests counted in the current window.
+    current: u64,
+    /// Requests counted in the previous window.
+    previous: u64,
+}
+
+impl Sliding {
+    const fn is_fresh(&self) -> bool {
+        self.current == 0 && self.previous == 0
+    }
+}
+
+impl Window for Sliding {
+    fn at(self, now: u64, rate: Rate) -> Self {
+        if self.is_fresh() {
+            return Self::default();
+        }
+        let elapsed = now.saturating_sub(self.start);
+        if elapsed < rate.window {
+            self
+        } else if elapsed / 2 < rate.window && self.current != 0 {
+            // The next window: `elapsed` is in [window, 2·window).
+            Self {
+                start: self.start.saturating_add(rate.window),
+                current: 0,
+                previous: self.current,
+            }
+        } else {
+            Self::default()
+        }
+    }
+
+    fn wait(&self, now: u64, rate: Rate) -> u64 {
+        let window = u128::from(rate.window);
+        let count = u128::from(rate.count);
+        let current = u128::from(self.current);
+        let previous = u128::from(self.previous);
+        let elapsed = u128::from(now.saturating_sub(self.start).min(rate.window));
+        let remaining = window - elapsed;
+        if (current + 1) * window + previous * remaining <= count * window {
+            return 0;
+        }
+        let wait = if current >= count {
+            // Nothing fits before this window ends. In the next one, `previous` is `current`
+            // and the request fits from offset `e'` with
+            // `window + current·(window − e') ≤ count·window`.
+            let next = window - div_floor((count - 1) * window, self.current).min(window);
+            remaining + next
+        } else {
+            // It fits later in this window, from offset `e'` with
+            // `(current + 1)·window + previous·(window − e') ≤ count·window`.
+            // (`previous` > 0 here, or it would fit now.)
+            let admit =
+                window - div_floor((count - current - 1) * window, self.previous).min(window);
+            admit.saturating_sub(elapsed)
+        };
+        saturate(wait).max(1)
+    }
+
+    fn count(&mut self, now: u64, _rate: Rate) {
+        if self.is_fresh() {
+            self.start = now;
+        }
+        self.current = self.current.saturating_add(1);
+    }
+
+    fn quota(&self, now: u64, rate: Rate) -> (u64, u64) {
+        let window = u128::from(rate.window);
+        let elapsed = u128::from(now.saturating_sub(self.start).min(rate.window));
+        let used =
+            u128::from(self.current) * window + u128::from(self.previous) * (window - elapsed);
+        let room = (u128::from(rate.count) * window).saturating_sub(used);
+        let remaining = saturate(div_floor(room, rate.window));
+        (remaining, self.fresh_at(rate.window).saturating_sub(now))
+    }
+
+    fn fresh_at(&self, window: u64) -> u64 {
+        if self.current != 0 {
+            self.start.saturating_add(window.saturating_mul(2))
+        } else if self.previous != 0 {
+            self.start.saturating_add(window)
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+    const MS: u64 = 1_000_000;
+
+    /// Tries a request at `now`: `Ok(quota)` if counted, `Err(wait)` if not.
+    fn request(state: &mut Sliding, now: u64, rate: Rate) -> Result<(u64, u64), u64> {
+        *state = state.at(now, rate);
+        match state.wait(now, rate) {
+            0 => {
+                state.count(now, rate);
+                Ok(state.quota(now, rate))
+            }
+            wait => Err(wait),
+        }
+    }
+
+    #[test]
+    fn full_window_waits_into_the_next_one() {
+        let rate = Rate {
+            window: SECOND,
+            count: 2,
+        };
+        let mut state = Sliding::default();
+        assert_eq!(request(&mut state, 0, rate), Ok((1, 2 * SECOND)));
+        assert_eq!(request(&mut state, 0, rate), Ok((0, 2 * SECOND)));
+        // Rest of this window (700 ms), then until 2·(1 − e') ≤ 1 in the next: e' = 500 ms.
+        assert_eq!(request(&mut state, 300 * MS, rate), Err(1200 * MS));
+        assert_eq!(request(&mut state, 1500 * MS - 1, rate), Err(1));
+        assert_eq!(request(&mut state, 1500 * MS, rate), Ok((0, 1500 * MS)));
+        // previous = 2, current = 1: nothing fits until current + previous·(1 − e) ≤ 1.
+        assert_eq!(request(&mut state, 1600 * MS, rate), Err(400 * MS));
+    }
+
+    #[test]
+    fn weighted_previous_window_frees_room_linearly() {
+        let rate = Rate {
+            window: SECOND,
+            count: 10,
+        };
+        let mut state = Sliding::default();
+        for _ in 0..10 {
+            assert!(request(&mut state, 0, rate).is_ok());
+        }
+        // At the boundary the previous window weighs fully: the next fits at 100 ms.
+        assert_eq!(request(&mut state, SECOND, rate), Err(100 * MS));
+        assert_eq!(
+            request(&mut state, 1100 * MS, rate),
+            Ok((0, 2 * SECOND - 100 * MS))
+        );
+        // 1 + 1 + 10·(1 − e) ≤ 10 from e = 200 ms.
+        assert_eq!(request(&mut state, 1150 * MS, rate), Err(50 * MS));
+        // Half-way, 5 of the previous 10 still weigh, and 2 are counted: room for 3.
+        assert_eq!(request(&mut state, 1500 * MS, rate), Ok((3, 1500 * MS)));
+    }
+
+    #[test]
+    fn no_boundary_burst() {
+        let rate = Rate {
+            window: SECOND,
+            count: 5,
+        };
+        let mut state = Sliding::default();
+        let mut admitted = 0;
+        assert!(request(&mut state, 0, rate).is_ok());
+        for now in [990 * MS, SECOND, 1010 * MS] {
+            admitted += (0..5)
+                .filter(|_| request(&mut state, now, rate).is_ok())
+                .count();
+        }
+        // 4 fit before the boundary and none in the 20 ms after it (a fixed window: 4 + 5).
+        assert_eq!(admitted, 4);
+    }
+
+    #[test]
+    fn count_one_waits_two_windows_and_state_goes_fresh() {
+        let rate = Rate {
+            window: 60 * SECOND,
+            count: 1,
+        };
+        let mut state = Sliding::default();
+        assert_eq!(request(&mut state, 0, rate), Ok((0, 120 * SECOND)));
+        assert_eq!(request(&mut state, SECOND, rate), Err(119 * SECOND));
+        assert_eq!(state.fresh_at(rate.window), 120 * SECOND);
+        assert_eq!(state.at(120 * SECOND, rate), Sliding::default());
+        assert_eq!(
+            request(&mut state, 120 * SECOND, rate),
+            Ok((0, 120 * SECOND))
+        );
+    }
+
+    #[test]
+    fn a_smaller_count_sharing_the_state_still_gets_a_wait() {
+        let big = Rate {
+            window: SECOND,
+            count: 4,
+        };
+        let small = Rate {
+            window: SECOND,
+            count: 2,
+        };
+        let mut state = Sliding::default();
+        for _ in 0..4 {
+            assert!(request(&mut state, 0, big).is_ok());
+        }
+        // current (4) ≥ count (2): rest of the window, then 1 + 4·(1 − e') ≤ 2: e' = 750 ms.
+        assert_eq!(request(&mut state, 0, small), Err(1750 * MS));
+    }
+
+    #[test]
+    fn a_clock_going_backwards_does_not_panic() {
+        let rate = Rate {
+            window: SECOND,
+            count: 1,
+        };
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 10 * SECOND, rate).is_ok());
+        assert_eq!(request(&mut state, 0, rate), Err(2 * SECOND));
+    }
+}

@@ -1,0 +1,388 @@
+//! The in-memory backend: counts in this process, sharded, bounded, with a monotonic clock.
+//!
+//! See [`MemoryBackend`].
+
+mod algorithm;
+mod key;
+mod table;
+
+use std::fmt;
+use std::num::NonZero;
+use std::sync::Arc;
+
+use self::algorithm::{Fixed, Gcra, Sliding, Window};
+use self::key::Seed;
+use self::table::{Limits, Shard};
+use super::clock::{Clock, MonotonicClock, nanos};
+use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest};
+
+/// The most shards a backend uses.
+const MAX_SHARDS: usize = 256;
+
+/// The default backend: every count in this process's memory.
+///
+/// It decides at once (its [`DecisionFuture`] is ready, no allocation) and never fails, except
+/// on a hand-made [`DecisionRequest`] without limits ([`BackendError::InvalidRequest`]).
+/// Clones share their counts: keep one to call [`pool_count`](Self::pool_count) while the
+/// middleware uses another. Counts are per process: several instances of a service each
+/// count on their own (use the Redis backend to share them).
+///
+/// ```
+/// use std::time::Duration;
+/// use ratelimit::{Limit, Unit};
+/// use ratelimit::backend::{
+///     Algorithm, Backend, Decision, DecisionRequest, DenialCause, ManualClock, MemoryBackend,
+///     Pool, Scope,
+/// };
+/// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
+/// #     let mut future = std::pin::pin!(future);
+/// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #     loop {
+/// #         if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+/// #             return output;
+/// #         }
+/// #     }
+/// # }
+///
+/// let clock = ManualClock::new();
+/// let backend = MemoryBackend::builder()
+///     .algorithm(Algorithm::FixedWindow)
+///     .max_pools(100_000)
+///     .clock(clock.clone())
+///     .build();
+///
+/// let limits = [Limit::new(Unit::Second, 2)];
+/// let request = DecisionRequest {
+///     pool: Pool { scope: Scope::Path("/towns"), method: None, user: "203.0.113.7" },
+///     limits: &limits,
+///     block_time: None,
+/// };
+/// # block_on(async {
+/// assert!(matches!(backend.decide(&request).await?, Decision::Allow(_)));
+/// assert!(matches!(backend.decide(&request).await?, Decision::Allow(_)));
+/// let Decision::Deny(denial) = backend.decide(&request).await? else { unreachable!() };
+/// assert_eq!(denial.retry_after, Duration::from_secs(1));
+/// assert_eq!(denial.cause, DenialCause::Limit(limits[0]));
+///
+/// clock.advance(Duration::from_secs(1));
+/// assert!(matches!(backend.decide(&request).await?, Decision::Allow(_)));
+/// # Ok::<(), ratelimit::backend::BackendError>(())
+/// # }).unwrap();
+/// ```
+///
+/// # Semantics
+///
+/// Those of every backend (see [the module](super)): a rule's limits are checked, then counted,
+/// all at once under one lock, so a denied request counts in no window, and N concurrent
+/// decisions against a limit of L admit exactly L. [`Denial::retry_after`](super::Denial) is
+/// the exact time until the same request would be admitted (the longest wait over the
+/// exhausted limits), never zero. [`Quota`](super::Quota) reports the limit with the fewest
+/// requests left after the admitted one (the longer reset on a tie).
+///
+/// A request denied by a rule with a `block_time` blocks its user for that long, on every
+/// pool: while blocked, every decision for that user is a denial with
+/// [`DenialCause::Blocked`](super::DenialCause::Blocked) that counts nothing, and requests do
+/// not extend the block. Its `retry_after` is the rest of the block, or longer when a limit of
+/// the rule deciding it would still be exhausted when the block ends; the request that sets a
+/// block gets the block time, or longer on the same terms, with the cause of its denial
+/// ([`DenialCause::Limit`](super::DenialCause::Limit)).
+///
+/// The [`Algorithm`] is chosen when the backend is built:
+/// - [`FixedWindow`](Algorithm::FixedWindow): a window starts with a pool's first request and
+///   lasts the limit's length; a full window waits until its end. Up to twice the count can
+///   pass around the end of a window.
+/// - [`SlidingWindow`](Algorithm::SlidingWindow): Cloudflare's sliding window counter, with
+///   windows aligned to a pool's first request. A request at offset `e` into the current
+///   window fits when `current + 1 + previous·(window − e)/window ≤ count`, computed exactly
+///   in integers. In any interval of length `d ≤ window` at most `count + ⌈count·d/window⌉`
+///   requests pass (no boundary burst); the estimate is cautious when the previous window's
+///   requests came early in it (with `count = 1`, the next request is admitted two windows
+///   after the first, not one).
+/// - [`Gcra`](Algorithm::Gcra): requests spaced by `window / count` with a burst of `count`,
+///   exactly (times are scaled by the count, so a third of a second does not drift).
+///
+/// # Memory
+///
+/// Counts live in `4 × available parallelism` shards (a power of two, at most 256), each a
+/// [`hashbrown`] table behind a [`Mutex`](std::sync::Mutex). A user's pools and block are all
+/// in the shard their user id hashes to, so one lock covers a whole decision. Deciding on an
+/// existing pool allocates nothing: the table is searched with the request's borrowed parts.
+/// A new pool allocates its key once. Keys keep their parts apart, so no choice of path, zone,
+/// method or user can make two pools collide.
+///
+/// Keys are chosen by clients, so they are hashed with [`foldhash`] seeded from the operating
+/// system's randomness (a fresh seed per backend). Foldhash is fast and resists flooding by
+/// keys precomputed offline, not an attacker who can time the server finely enough to learn
+/// its seed; [`max_pools`](MemoryBackendBuilder::max_pools) and sharding bound what such an
+/// attack could cost.
+///
+/// A pool (or block) whose windows are all fresh again is expired: dropping it changes
+/// nothing. Expired entries are dropped as the backend goes, with no thread of its own: each
+/// new entry first moves a clock hand over a few buckets of its shard and drops the expired
+/// entries there, so a flood of distinct users or paths makes the tables no larger than a few
+/// times the number of pools live at once, and tables shrink again once mostly empty.
+/// [`evict_expired`](MemoryBackend::evict_expired) drops every expired entry at once, for
+/// callers who want the memory back as soon as a flood ends.
+///
+/// With [`max_pools`](MemoryBackendBuilder::max_pools), the number of entries (pools and
+/// blocked users) never exceeds the cap. A new entry in a full shard replaces an expired one
+/// if the hand finds one nearby, or else the entry that expires soonest among the next 8:
+/// that pool's counts are forgotten early (its user gets a fresh window), as when nginx's
+/// `limit_req` zone is full. Requests are never refused or let through unchecked for lack of
+/// room.
+///
+/// There is no key prefix: a backend's counts are its own, and two backends never share them.
+#[derive(Clone)]
+pub struct MemoryBackend<C = MonotonicClock> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    clock: C,
+    algorithm: Algorithm,
+    max_pools: Option<usize>,
+    /// The most entries one shard may hold (`usize::MAX` without a cap).
+    shard_cap: usize,
+    seed: Seed,
+    store: Store,
+}
+
+/// The shards, typed by the window state of the algorithm.
+enum Store {
+    Fixed(Shards<Fixed>),
+    Sliding(Shards<Sliding>),
+    Gcra(Shards<Gcra>),
+}
+
+struct Shards<W> {
+    /// A power of two of shards.
+    shards: Box<[Shard<W>]>,
+}
+
+impl<W: Window> Shards<W> {
+    fn new(count: usize) -> Self {
+        Self {
+            shards: (0..count).map(|_| Shard::new()).collect(),
+        }
+    }
+
+    fn shard(&self, user_hash: u64) -> &Shard<W> {
+        // The top bits: `shards` is a power of two of at most 256, so this is in range.
+        let index = usize::try_from(user_hash >> 56).unwrap_or(0) & (self.shards.len() - 1);
+        &self.shards[index]
+    }
+
+    fn decide(
+        &self,
+        now: u64,
+        seed: &Seed,
+        shard_cap: usize,
+        request: &DecisionRequest<'_>,
+    ) -> Result<Decision, BackendError> {
+        let no_limits = || BackendError::InvalidRequest("a decision request without limits");
+        let limits = Limits::new(request.limits).ok_or_else(no_limits)?;
+        let hashes = seed.hashes(&request.pool);
+        let block_time = request.block_time.map_or(0, nanos);
+        self.shard(hashes.user)
+            .lock()
+            .decide(now, &hashes, &request.pool, &limits, block_time, shard_cap)
+            .ok_or_else(no_limits)
+    }
+
+    fn pool_count(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().pools()).sum()
+    }
+
+    fn evict_expired(&self, now: u64) {
+        for shard in &self.shards {
+            shard.lock().evict_expired(now);
+        }
+    }
+}
+
+impl MemoryBackend {
+    /// A backend with the defaults: [`Algorithm::FixedWindow`], no cap, the
+    /// [`MonotonicClock`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder, to choose the algorithm, a cap or the clock.
+    pub fn builder() -> MemoryBackendBuilder {
+        MemoryBackendBuilder {
+            algorithm: Algorithm::default(),
+            max_pools: None,
+            clock: MonotonicClock::new(),
+        }
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clock> MemoryBackend<C> {
+    /// The algorithm it counts with.
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        self.inner.algorithm
+    }
+
+    /// The cap on pools and blocked users, if any.
+    #[must_use]
+    pub fn max_pools(&self) -> Option<usize> {
+        self.inner.max_pools
+    }
+
+    /// Its clock.
+    #[must_use]
+    pub fn clock(&self) -> &C {
+        &self.inner.clock
+    }
+
+    /// The number of pools held, including expired ones not dropped yet (blocked users are
+    /// not counted). Locks each shard in turn: meant for tests and metrics, not every request.
+    #[must_use]
+    pub fn pool_count(&self) -> usize {
+        match &self.inner.store {
+            Store::Fixed(shards) => shards.pool_count(),
+            Store::Sliding(shards) => shards.pool_count(),
+            Store::Gcra(shards) => shards.pool_count(),
+        }
+    }
+
+    /// Drops every expired pool and block now, and shrinks tables left mostly empty.
+    ///
+    /// Never needed for correctness or to bound memory (the backend evicts as it goes); it
+    /// gives memory back at once after a flood, for instance from a periodic task. It walks
+    /// every shard, locking one at a time.
+    pub fn evict_expired(&self) {
+        let now = self.now();
+        match &self.inner.store {
+            Store::Fixed(shards) => shards.evict_expired(now),
+            Store::Sliding(shards) => shards.evict_expired(now),
+            Store::Gcra(shards) => shards.evict_expired(now),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        nanos(self.inner.clock.now())
+    }
+
+    fn decide_now(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
+        let now = self.now();
+        let Inner {
+            seed,
+            shard_cap,
+            store,
+            ..
+        } = &*self.inner;
+        match store {
+            Store::Fixed(shards) => shards.decide(now, seed, *shard_cap, request),
+            Store::Sliding(shards) => shards.decide(now, seed, *shard_cap, request),
+            Store::Gcra(shards) => shards.decide(now, seed, *shard_cap, request),
+        }
+    }
+}
+
+impl<C: Clock> Backend for MemoryBackend<C> {
+    fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
+        DecisionFuture::ready(self.decide_now(request))
+    }
+}
+
+impl<C> fmt::Debug for MemoryBackend<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shards = match &self.inner.store {
+            Store::Fixed(shards) => shards.shards.len(),
+            Store::Sliding(shards) => shards.shards.len(),
+            Store::Gcra(shards) => shards.shards.len(),
+        };
+        f.debug_struct("MemoryBackend")
+            .field("algorithm", &self.inner.algorithm)
+            .field("max_pools", &self.inner.max_pools)
+            .field("shards", &shards)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`MemoryBackend`]; from [`MemoryBackend::builder`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct MemoryBackendBuilder<C = MonotonicClock> {
+    algorithm: Algorithm,
+    max_pools: Option<usize>,
+    clock: C,
+}
+
+impl<C: Clock> MemoryBackendBuilder<C> {
+    /// The algorithm to count with ([`Algorithm::FixedWindow`] by default).
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Caps the number of pools and blocked users held at once (at least 1; no cap by
+    /// default). A full backend forgets the entries that expire soonest to make room: see
+    /// [Memory](MemoryBackend#memory).
+    ///
+    /// The cap is split evenly over the shards (and a cap below the default shard count
+    /// lowers the shard count), so the total never exceeds it; a single shard can fill
+    /// before the others.
+    pub fn max_pools(mut self, max_pools: usize) -> Self {
+        self.max_pools = Some(max_pools.max(1));
+        self
+    }
+
+    /// The clock to read time from ([`MonotonicClock`] by default; [`ManualClock`] in tests).
+    ///
+    /// [`ManualClock`]: super::ManualClock
+    pub fn clock<D: Clock>(self, clock: D) -> MemoryBackendBuilder<D> {
+        MemoryBackendBuilder {
+            algorithm: self.algorithm,
+            max_pools: self.max_pools,
+            clock,
+        }
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn build(self) -> MemoryBackend<C> {
+        let parallelism = std::thread::available_parallelism().map_or(1, NonZero::get);
+        let mut shards = parallelism
+            .saturating_mul(4)
+            .checked_next_power_of_two()
+            .unwrap_or(MAX_SHARDS)
+            .min(MAX_SHARDS);
+        let shard_cap = match self.max_pools {
+            Some(max_pools) => {
+                while shards > max_pools {
+                    shards /= 2;
+                }
+                max_pools / shards
+            }
+            None => usize::MAX,
+        };
+        let store = match self.algorithm {
+            Algorithm::FixedWindow => Store::Fixed(Shards::new(shards)),
+            Algorithm::SlidingWindow => Store::Sliding(Shards::new(shards)),
+            Algorithm::Gcra => Store::Gcra(Shards::new(shards)),
+        };
+        MemoryBackend {
+            inner: Arc::new(Inner {
+                clock: self.clock,
+                algorithm: self.algorithm,
+                max_pools: self.max_pools,
+                shard_cap,
+                seed: Seed::random(),
+                store,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

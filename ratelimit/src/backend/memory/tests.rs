@@ -1,0 +1,297 @@
+//! Tests of the memory backend as a whole: memory bounds, caps, concurrency, odd requests.
+//! The shared semantics are tested for every backend by the conformance suite
+//! (`tests/tests/conformance`).
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use ratelimit_core::{Limit, Unit};
+
+use super::*;
+use crate::backend::{Denial, DenialCause, ManualClock, Pool, Quota, Scope};
+
+const ALGORITHMS: [Algorithm; 3] = [
+    Algorithm::FixedWindow,
+    Algorithm::SlidingWindow,
+    Algorithm::Gcra,
+];
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+fn backend(algorithm: Algorithm) -> (MemoryBackend<ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    let backend = MemoryBackend::builder()
+        .algorithm(algorithm)
+        .clock(clock.clone())
+        .build();
+    (backend, clock)
+}
+
+fn decide(
+    backend: &impl Backend,
+    path: &str,
+    user: &str,
+    limits: &[Limit],
+    block_time: Option<Duration>,
+) -> Decision {
+    let request = DecisionRequest {
+        pool: Pool {
+            scope: Scope::Path(path),
+            method: None,
+            user,
+        },
+        limits,
+        block_time,
+    };
+    block_on(backend.decide(&request)).expect("the memory backend decides")
+}
+
+fn is_allowed(decision: Decision) -> bool {
+    matches!(decision, Decision::Allow(_))
+}
+
+#[test]
+fn the_future_is_ready_and_the_defaults_are_documented() {
+    let backend = MemoryBackend::new();
+    assert_eq!(backend.algorithm(), Algorithm::FixedWindow);
+    assert_eq!(backend.max_pools(), None);
+    let limits = [Limit::new(Unit::Second, 1)];
+    let request = DecisionRequest {
+        pool: Pool {
+            scope: Scope::Zone("z"),
+            method: Some("GET"),
+            user: "u",
+        },
+        limits: &limits,
+        block_time: None,
+    };
+    let mut future = backend.decide(&request);
+    let polled = pin!(&mut future).poll(&mut Context::from_waker(Waker::noop()));
+    assert!(matches!(polled, Poll::Ready(Ok(Decision::Allow(_)))));
+    assert!(format!("{backend:?}").contains("FixedWindow"));
+}
+
+#[test]
+fn a_request_without_limits_is_an_error_not_a_panic() {
+    for algorithm in ALGORITHMS {
+        let (backend, _) = backend(algorithm);
+        let request = DecisionRequest {
+            pool: Pool {
+                scope: Scope::Path("/"),
+                method: None,
+                user: "u",
+            },
+            limits: &[],
+            block_time: Some(Duration::from_secs(1)),
+        };
+        let error = block_on(backend.decide(&request)).expect_err("no limits");
+        assert!(matches!(error, BackendError::InvalidRequest(_)));
+        assert_eq!(
+            error.to_string(),
+            "invalid decision request: a decision request without limits"
+        );
+    }
+}
+
+#[test]
+fn a_unit_given_twice_by_hand_counts_once_under_the_smaller_count() {
+    for algorithm in ALGORITHMS {
+        let (backend, _) = backend(algorithm);
+        let small = Limit::new(Unit::Minute, 2);
+        let limits = [Limit::new(Unit::Minute, 5), small];
+        assert!(is_allowed(decide(&backend, "/", "u", &limits, None)));
+        assert!(is_allowed(decide(&backend, "/", "u", &limits, None)));
+        let Decision::Deny(denial) = decide(&backend, "/", "u", &limits, None) else {
+            panic!("{algorithm:?}: the smaller count binds");
+        };
+        assert_eq!(denial.cause, DenialCause::Limit(small), "{algorithm:?}");
+    }
+}
+
+#[test]
+fn extreme_durations_and_counts_do_not_panic() {
+    for algorithm in ALGORITHMS {
+        let (backend, clock) = backend(algorithm);
+        let limits = [
+            Limit::new(Unit::Second, 1),
+            Limit::new(Unit::Month, ratelimit_core::MAX_COUNT),
+        ];
+        let block = Some(Duration::MAX);
+        assert!(is_allowed(decide(&backend, "/", "u", &limits, block)));
+        assert!(!is_allowed(decide(&backend, "/", "u", &limits, block)));
+        // The clock saturates at the end of time, where even the longest block is over.
+        clock.advance(Duration::from_secs(u64::MAX));
+        let _ = decide(&backend, "/", "u", &limits, block);
+        assert!(is_allowed(decide(&backend, "/", "v", &limits, block)));
+        assert!(is_allowed(decide(&backend, "/", "w", &limits, None)));
+        backend.evict_expired();
+    }
+}
+
+#[test]
+fn retry_after_secs_rounds_up_to_at_least_one_second() {
+    let denial = |retry_after| Denial {
+        retry_after,
+        cause: DenialCause::Blocked,
+    };
+    assert_eq!(denial(Duration::ZERO).retry_after_secs(), 1);
+    assert_eq!(denial(Duration::from_nanos(1)).retry_after_secs(), 1);
+    assert_eq!(denial(Duration::from_millis(999)).retry_after_secs(), 1);
+    assert_eq!(denial(Duration::from_secs(1)).retry_after_secs(), 1);
+    assert_eq!(
+        denial(Duration::from_secs(1) + Duration::from_nanos(1)).retry_after_secs(),
+        2
+    );
+    assert_eq!(denial(Duration::from_secs(60)).retry_after_secs(), 60);
+}
+
+#[test]
+fn a_flood_of_distinct_users_stays_bounded_once_windows_expire() {
+    const ROUND: usize = 5_000;
+    for algorithm in ALGORITHMS {
+        let (backend, clock) = backend(algorithm);
+        let limits = [Limit::new(Unit::Second, 1)];
+        let mut most = 0;
+        for round in 0..20 {
+            for user in 0..ROUND {
+                let user = format!("{round}-{user}");
+                assert!(is_allowed(decide(&backend, "/flood", &user, &limits, None)));
+            }
+            most = most.max(backend.pool_count());
+            // Every pool of this round expires (two windows for the sliding counter).
+            clock.advance(Duration::from_secs(2));
+        }
+        // 100 000 users came; at most two rounds' worth were ever held.
+        assert!(most <= 2 * ROUND, "{algorithm:?}: {most} pools held");
+        backend.evict_expired();
+        assert_eq!(backend.pool_count(), 0, "{algorithm:?}");
+    }
+}
+
+#[test]
+fn tables_shrink_after_a_flood() {
+    let (backend, clock) = backend(Algorithm::FixedWindow);
+    let limits = [Limit::new(Unit::Second, 1)];
+    let sizes = |backend: &MemoryBackend<ManualClock>| match &backend.inner.store {
+        Store::Fixed(shards) => shards.shards.iter().fold((0, 0), |(len, capacity), shard| {
+            let table = shard.lock();
+            (len + table.len(), capacity + table.capacity())
+        }),
+        _ => unreachable!(),
+    };
+    for user in 0..20_000 {
+        decide(&backend, "/", &user.to_string(), &limits, None);
+    }
+    let (len, flooded) = sizes(&backend);
+    assert_eq!(len, 20_000);
+    clock.advance(Duration::from_secs(1));
+    // A trickle of new users (about 1 000 live at a time) sweeps the flood away.
+    for user in 0..20_000 {
+        decide(&backend, "/", &format!("late-{user}"), &limits, None);
+        clock.advance(Duration::from_millis(1));
+    }
+    let (len, capacity) = sizes(&backend);
+    assert!(len < 3_000, "{len} entries");
+    assert!(capacity * 2 < flooded, "{capacity} of {flooded}");
+}
+
+#[test]
+fn the_cap_bounds_pools_and_blocks_and_limits_still_apply() {
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools(1_000)
+            .clock(clock.clone())
+            .build();
+        assert_eq!(backend.max_pools(), Some(1_000));
+        let limits = [Limit::new(Unit::Hour, 1)];
+        let block = Some(Duration::from_secs(60));
+        for user in 0..10_000 {
+            let user = user.to_string();
+            assert!(is_allowed(decide(&backend, "/", &user, &limits, block)));
+            // Denied (and blocked) at once: the user's own pool was just counted.
+            assert!(!is_allowed(decide(&backend, "/", &user, &limits, block)));
+        }
+        assert!(backend.pool_count() <= 1_000, "{algorithm:?}");
+        let entries = match &backend.inner.store {
+            Store::Fixed(shards) => shards.shards.iter().map(|s| s.lock().len()).sum(),
+            Store::Sliding(shards) => shards.shards.iter().map(|s| s.lock().len()).sum(),
+            Store::Gcra(shards) => shards.shards.iter().map(|s| s.lock().len()).sum::<usize>(),
+        };
+        assert!(entries <= 1_000, "{algorithm:?}: {entries} entries");
+    }
+}
+
+#[test]
+fn a_cap_below_the_shard_count_still_holds() {
+    let (clock, limits) = (ManualClock::new(), [Limit::new(Unit::Day, 1)]);
+    let backend = MemoryBackend::builder().max_pools(0).clock(clock).build();
+    assert_eq!(backend.max_pools(), Some(1));
+    for user in 0..100 {
+        assert!(is_allowed(decide(
+            &backend,
+            "/",
+            &user.to_string(),
+            &limits,
+            None
+        )));
+        assert_eq!(backend.pool_count(), 1);
+    }
+    // The one pool held is the last user's: still limited.
+    assert!(!is_allowed(decide(&backend, "/", "99", &limits, None)));
+}
+
+#[test]
+fn concurrent_threads_admit_exactly_the_limit() {
+    for algorithm in ALGORITHMS {
+        let (backend, _) = backend(algorithm);
+        let limits = [Limit::new(Unit::Minute, 100), Limit::new(Unit::Hour, 150)];
+        let admitted = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let backend = backend.clone();
+                    scope.spawn(move || {
+                        (0..100)
+                            .filter(|_| is_allowed(decide(&backend, "/", "u", &limits, None)))
+                            .count()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|thread| thread.join().expect("no panic"))
+                .sum::<usize>()
+        });
+        assert_eq!(admitted, 100, "{algorithm:?}");
+    }
+}
+
+#[test]
+fn quota_reports_the_tightest_limit() {
+    let (backend, _) = backend(Algorithm::FixedWindow);
+    let second = Limit::new(Unit::Second, 5);
+    let minute = Limit::new(Unit::Minute, 5);
+    let Decision::Allow(quota) = decide(&backend, "/", "u", &[second, minute], None) else {
+        panic!("fresh pool");
+    };
+    // Same remaining: the longer reset binds.
+    assert_eq!(
+        quota,
+        Quota {
+            limit: minute,
+            remaining: 4,
+            reset: Duration::from_secs(60),
+        }
+    );
+}

@@ -1,0 +1,91 @@
+//! The run time of `#[rate_limited(…)]`: the extractor the attribute adds to a handler.
+//!
+//! The attribute adds one leading parameter to the handler, a [`RateLimitGuard`]. axum
+//! extracts it first: it finds the router's [`Limiter`] in the request's extensions (put
+//! there by [`RateLimitLayer`](crate::RateLimitLayer)) and runs the handler's rules with it:
+//! the same authentication (done at most once per request, shared with the layer), backend,
+//! failure policy and responses as the layer's own routes. A refused request gets the
+//! layer's rejection response and never reaches the handler's other extractors (its body is
+//! not read).
+//!
+//! The handler's pool is its path, `module_path!()::name`, unless its rule names a `zone`
+//! (shared with every rule, of attributes or of `ratelimit!` routes, that names it). A
+//! handler pool cannot collide with a route's: request paths start with `/`.
+//!
+//! A router without a limiter answers 500 to the handler's requests, and logs how to fix it.
+
+use std::marker::PhantomData;
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::response::Response;
+use http::StatusCode;
+use http::request::Parts;
+use ratelimit_core::Rule;
+
+use crate::backend::Scope;
+use crate::middleware::{Limiter, Outcome};
+
+/// The rules of one `#[rate_limited]` handler; implemented by the attribute's expansion.
+pub trait HandlerRules: Send + Sync + 'static {
+    /// The handler's pool: `module_path!()::name`.
+    const POOL: &'static str;
+
+    /// The handler's rules, checked at compile time.
+    fn rules() -> &'static [Rule];
+}
+
+/// The extractor `#[rate_limited]` adds to a handler: admits the request, or refuses it with
+/// the router's limiter's response. See the [module docs](self).
+pub struct RateLimitGuard<R> {
+    outcome: Outcome,
+    rules: PhantomData<fn() -> R>,
+}
+
+impl<R> RateLimitGuard<R> {
+    /// What the check decided for the admitted request.
+    #[must_use]
+    pub const fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+}
+
+impl<R> std::fmt::Debug for RateLimitGuard<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitGuard")
+            .field("outcome", &self.outcome)
+            .finish()
+    }
+}
+
+impl<R, S> FromRequestParts<S> for RateLimitGuard<R>
+where
+    R: HandlerRules,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        let Some(limiter) = parts.extensions.get::<Limiter<Body>>().cloned() else {
+            tracing::error!(
+                handler = R::POOL,
+                "`#[rate_limited]` handler `{}` has no rate limiter: add `RateLimitLayer` to \
+                 its router with `.layer(RateLimitLayer::new(rules, authenticator, backend))` \
+                 (`Rules::none()` when only handlers are limited), outside the routes it \
+                 limits",
+                R::POOL
+            );
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(response);
+        };
+        match limiter.check(parts, R::rules(), Scope::Path(R::POOL)).await {
+            Ok(Outcome::Rejected(rejection)) => Err(limiter.rejection_response(&rejection)),
+            Ok(outcome) => Ok(Self {
+                outcome,
+                rules: PhantomData,
+            }),
+            Err(error) => Err(limiter.error_response(&error)),
+        }
+    }
+}

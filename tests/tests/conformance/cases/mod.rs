@@ -1,0 +1,7 @@
+//! The cases, generic over the [`Harness`](crate::harness::Harness), by theme.
+
+pub(crate) mod blocks;
+pub(crate) mod concurrency;
+pub(crate) mod limits;
+pub(crate) mod pools;
+pub(crate) mod windows;

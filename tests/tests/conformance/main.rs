@@ -1,0 +1,65 @@
+//! The backend conformance suite: one set of cases, run against every backend and every
+//! algorithm.
+//!
+//! A backend joins the suite with a [`Harness`](harness::Harness) (its backend, and a way to
+//! move its time forward) and one line: `conformance_suite!(path::to::async_constructor);`,
+//! which generates a `#[tokio::test]` per case and algorithm. Cases are written once, over
+//! the harness; where algorithms legitimately differ (the boundary burst, the exact waits),
+//! a case states each algorithm's expected values.
+
+mod cases;
+mod harness;
+mod memory;
+
+/// Generates, for the harness made by `$new` (an `async fn(Algorithm) -> impl Harness`), one
+/// module per algorithm holding one `#[tokio::test]` per case.
+macro_rules! conformance_suite {
+    ($new:path) => {
+        mod fixed_window {
+            $crate::conformance_suite!(@cases $new, FixedWindow);
+        }
+        mod sliding_window {
+            $crate::conformance_suite!(@cases $new, SlidingWindow);
+        }
+        mod gcra {
+            $crate::conformance_suite!(@cases $new, Gcra);
+        }
+    };
+    (@cases $new:path, $algorithm:ident) => {
+        $crate::conformance_suite!(@tests $new, $algorithm,
+            windows::admits_the_count_then_denies,
+            windows::retry_after_is_the_exact_wait,
+            windows::windows_start_at_the_first_request,
+            windows::boundary_burst_only_in_fixed_window,
+            windows::exhausted_limit_refills,
+            windows::idle_pool_is_forgotten,
+            windows::quota_reports_the_tightest_limit,
+            limits::denied_request_counts_in_no_window,
+            limits::retry_after_is_the_longest_wait,
+            pools::a_zone_is_one_pool,
+            pools::zone_and_path_of_one_name_are_two_pools,
+            pools::method_is_part_of_the_pool,
+            pools::users_are_isolated,
+            pools::pool_parts_never_collide,
+            blocks::block_denies_the_user_everywhere_and_counts_nothing,
+            blocks::block_is_not_extended_by_requests,
+            blocks::block_waits_for_an_exhausted_window,
+            blocks::block_is_set_again_if_the_window_is_still_exhausted,
+            blocks::no_block_without_block_time,
+            concurrency::concurrent_decisions_admit_exactly_the_limit,
+            concurrency::concurrent_users_each_get_their_limit,
+            concurrency::concurrent_blocked_user_counts_nothing,
+        );
+    };
+    (@tests $new:path, $algorithm:ident, $($group:ident :: $case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let harness = $new(::ratelimit::backend::Algorithm::$algorithm).await;
+                $crate::cases::$group::$case(&harness).await;
+            }
+        )+
+    };
+}
+
+pub(crate) use conformance_suite;
