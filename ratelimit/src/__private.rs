@@ -11,4 +11,5 @@ pub use crate::rules::Rules;
 pub use http;
 
 pub use crate::backend::Scope;
+pub use crate::handler::{HandlerRules, RateLimitGuard};
 pub use crate::middleware::{CheckError, Limiter, Outcome};

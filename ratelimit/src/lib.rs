@@ -46,6 +46,7 @@ extern crate self as ratelimit;
 pub mod __private;
 pub mod auth;
 pub mod backend;
+pub mod handler;
 pub mod middleware;
 mod rules;
 
@@ -123,3 +124,54 @@ pub use rules::{Matching, Rules, Selection};
 /// ```
 #[cfg(feature = "macros")]
 pub use ratelimit_macros::ratelimit;
+
+/// Limits an axum handler with a rule list, checked at compile time.
+///
+/// ```
+/// use axum::{Router, extract::Path, routing::get};
+/// use ratelimit::{RateLimitLayer, Rules, rate_limited};
+/// # use ratelimit::auth::{AuthError, Identity};
+/// # async fn authenticate(_: &http::request::Parts) -> Result<Identity, AuthError> {
+/// #     Ok(Identity::new("someone"))
+/// # }
+/// # fn backend() -> impl ratelimit::backend::Backend { ratelimit::backend::MemoryBackend::new() }
+///
+/// /// Towns: one a second, unlimited for admins.
+/// #[rate_limited(second = 1 @default, unlimited @admin)]
+/// async fn towns() -> &'static str {
+///     "towns"
+/// }
+///
+/// #[rate_limited(minute = 2)]
+/// async fn item(Path(id): Path<u32>) -> String {
+///     format!("item {id}")
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/towns", get(towns))
+///     .route("/items/{id}", get(item))
+///     .layer(RateLimitLayer::new(Rules::none(), authenticate, backend()));
+/// ```
+///
+/// The argument is the rule list of one route of [`ratelimit!`] (the same grammar, checks
+/// and messages, each error at its token), without a pattern: the rules apply to every
+/// request the handler serves. The handler's requests are limited by the router's
+/// [`RateLimitLayer`] (its authenticator, backend, failure policy and responses), found
+/// through the request's extensions; see [`handler`] for the details.
+///
+/// The handler keeps its attributes, visibility, name, generics, parameters, return type
+/// and body as written; the attribute adds one leading extractor parameter, a
+/// [`RateLimitGuard`](handler::RateLimitGuard), which axum runs before the handler's own
+/// extractors (so a body extractor stays last, and a refused request's body is never read).
+/// Calling the function directly (not through axum) therefore takes that extra first
+/// argument: test a limited handler through its router, with `tower::ServiceExt::oneshot`.
+///
+/// The pool of the handler's requests is the handler itself (`module_path!()::name`) unless
+/// its rule names a `zone`.
+///
+/// ```compile_fail
+/// #[ratelimit::rate_limited(secnd = 1)]
+/// async fn towns() -> &'static str { "towns" }
+/// ```
+#[cfg(feature = "macros")]
+pub use ratelimit_macros::rate_limited;

@@ -59,6 +59,13 @@ impl Rules {
         Self { routes }
     }
 
+    /// No routes: a layer built with these limits nothing itself, and serves
+    /// `#[rate_limited]` handlers only.
+    #[must_use]
+    pub const fn none() -> Self {
+        Self { routes: &[] }
+    }
+
     /// The routes, in declaration order.
     #[must_use]
     pub const fn routes(&self) -> &'static [Route] {

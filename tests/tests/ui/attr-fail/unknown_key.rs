@@ -1,0 +1,10 @@
+use ratelimit::rate_limited;
+
+#[rate_limited(secnd = 1)]
+async fn handler() -> &'static str {
+    "ok"
+}
+
+fn main() {
+    let _ = handler;
+}
