@@ -1,0 +1,78 @@
+//! A custom authenticator and every feature of the DSL.
+//!
+//! ```sh
+//! cargo run --example custom_auth
+//! curl -i -H 'X-User: alice' http://127.0.0.1:3000/towns                    # 200 ok
+//! curl -i -H 'X-User: alice' http://127.0.0.1:3000/towns                    # 429
+//! curl -i -H 'X-User: alice' -H 'X-Group: admin' http://127.0.0.1:3000/towns # 200 ok
+//! curl -i http://127.0.0.1:3000/towns                                       # 401
+//! ```
+//!
+//! The contract (kept as the code changes):
+//! - listens on `$RATELIMIT_ADDR` (default `127.0.0.1:3000`); every path answers `200 ok` to
+//!   any method unless limited;
+//! - the identity is the `X-User` header (missing or empty: `401`) in the group of the
+//!   `X-Group` header (missing or empty: `default`);
+//! - `$RATELIMIT_BACKEND`: `memory` (the default); `$RATELIMIT_ALGORITHM`: `fixed-window`
+//!   (the default), `sliding-window` or `gcra`;
+//! - the rules below, in this order.
+
+use axum::Router;
+use http::request::Parts;
+use ratelimit::auth::{AuthError, Identity};
+use ratelimit::backend::{Backend, MemoryBackend};
+use ratelimit::{RateLimitLayer, Rules, ratelimit};
+use ratelimit_examples::{BoxError, algorithm_from_env, env_or, init_logging, ok, serve};
+
+static RULES: Rules = ratelimit! {
+    "^/towns"        => [second = 1 @default, unlimited @admin],
+    "^/forests"      => [minute = 1 @default, unlimited @admin],
+    "^/api"          => [day = 400 minute = 200 second = 10, minute = 500 second = 25 @admin],
+    r"^/user/\d+"    => [minute = 200 zone = "user-api", second = 100 zone = "user-api" @admin],
+    "^/login"        => [second = 5 block_time = 60],
+    "^/second_limit" => [second = 1, unlimited @admin],
+    "^/minute"       => [minute = 1, unlimited @admin],
+    "^/multi-minute" => [minute = 2, unlimited @admin],
+    "^/block"        => [second = 1 block_time = 5],
+    "^/multiple"     => [second = 1 minute = 3],
+    "^/message"      => [method = GET minute = 1, method = POST minute = 2],
+    r"^/\d+"         => [second = 1 zone = "common"],
+    "^/common"       => [second = 1 zone = "common"],
+    "^/bench"        => [second = 1000000000],
+};
+
+/// The identity from the `X-User` and `X-Group` headers.
+async fn from_headers(head: &Parts) -> Result<Identity, AuthError> {
+    let header = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty())
+    };
+    let user = header("x-user").ok_or(AuthError::MissingIdentity("no `X-User` header".into()))?;
+    let identity = Identity::new(user);
+    Ok(match header("x-group") {
+        Some(group) => identity.with_group(group.to_owned()),
+        None => identity,
+    })
+}
+
+/// The example's app on `backend`: every path answers `200 ok` unless limited.
+fn app(backend: impl Backend) -> Router {
+    Router::new()
+        .fallback(ok)
+        .layer(RateLimitLayer::new(RULES, from_headers, backend))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    init_logging();
+    let algorithm = algorithm_from_env()?;
+    let app = match env_or("RATELIMIT_BACKEND", "memory")?.as_str() {
+        "memory" => app(MemoryBackend::builder().algorithm(algorithm).build()),
+        other => {
+            return Err(format!("$RATELIMIT_BACKEND is {other:?}; use `memory`").into());
+        }
+    };
+    serve("custom_auth", app).await
+}
