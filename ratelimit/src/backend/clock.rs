@@ -17,6 +17,11 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// The default clock: [`std::time::Instant`], counted from when the clock was made.
+///
+/// Reading it is a `clock_gettime` call, a few tens of nanoseconds on some virtual machines:
+/// a large part of an in-memory decision there. A [`Clock`] over a cheaper source (a
+/// TSC-based crate, for one) plugs in through
+/// [`MemoryBackendBuilder::clock`](super::MemoryBackendBuilder::clock).
 #[derive(Clone, Copy, Debug)]
 pub struct MonotonicClock {
     origin: Instant,

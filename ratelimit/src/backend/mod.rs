@@ -54,7 +54,8 @@ pub enum Scope<'a> {
 pub struct DecisionRequest<'a> {
     /// Where the request is counted.
     pub pool: Pool<'a>,
-    /// The rule's limits, shortest window first; never empty.
+    /// The rule's limits, shortest window first; never empty (backends answer
+    /// [`BackendError::InvalidRequest`] otherwise).
     pub limits: &'a [Limit],
     /// How long to block the user when this request is denied, if at all.
     pub block_time: Option<Duration>,

@@ -1,6 +1,6 @@
 //! Owned keys of the table, compared with borrowed [`Pool`]s without building a key.
 //!
-//! A key keeps its parts in one allocation with their lengths beside it, so two different
+//! A key keeps its parts one after the other with their lengths beside it, so two different
 //! parts can never read as the same key (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`),
 //! and a lookup compares the request's parts with the key's slices: no allocation, no
 //! formatting, no escaping.
@@ -44,34 +44,106 @@ impl Kind {
 #[derive(Debug)]
 pub(super) struct Key {
     /// The scope, the method and the user, one after the other (only the user for a block).
-    bytes: Box<[u8]>,
-    /// Where the scope ends in `bytes`.
-    scope_end: usize,
-    /// Where the method ends (equal to `scope_end` when there is none).
-    method_end: usize,
+    bytes: Bytes,
     /// Whether the pool names a method (`None` and `Some("")` are different pools).
     has_method: bool,
     kind: Kind,
 }
 
+/// The longest key kept inside its table entry rather than in an allocation of its own.
+const INLINE: usize = 36;
+
+/// A key's bytes and where its parts end: short ones (a path and an IP address, usually)
+/// inside the entry, which saves a lookup a cache miss and a new pool an allocation; longer
+/// ones on the heap.
+#[derive(Debug)]
+enum Bytes {
+    Inline {
+        len: u8,
+        scope_end: u8,
+        method_end: u8,
+        bytes: [u8; INLINE],
+    },
+    Heap {
+        bytes: Box<[u8]>,
+        scope_end: usize,
+        method_end: usize,
+    },
+}
+
+impl Bytes {
+    /// The concatenation of `scope`, `method` and `user`.
+    fn new(scope: &[u8], method: &[u8], user: &[u8]) -> Self {
+        let scope_end = scope.len();
+        let method_end = scope_end.saturating_add(method.len());
+        let len = method_end.saturating_add(user.len());
+        if len <= INLINE
+            && let (Ok(len), Ok(scope_end), Ok(method_end)) = (
+                u8::try_from(len),
+                u8::try_from(scope_end),
+                u8::try_from(method_end),
+            )
+        {
+            let mut bytes = [0; INLINE];
+            for (at, part) in [(0, scope), (scope_end, method), (method_end, user)] {
+                let at = usize::from(at);
+                if let Some(slot) = bytes.get_mut(at..at + part.len()) {
+                    slot.copy_from_slice(part);
+                }
+            }
+            return Self::Inline {
+                len,
+                scope_end,
+                method_end,
+                bytes,
+            };
+        }
+        let mut bytes = Vec::with_capacity(len);
+        for part in [scope, method, user] {
+            bytes.extend_from_slice(part);
+        }
+        Self::Heap {
+            bytes: bytes.into_boxed_slice(),
+            scope_end,
+            method_end,
+        }
+    }
+
+    /// The scope, the method and the user.
+    fn parts(&self) -> [&[u8]; 3] {
+        let (bytes, scope_end, method_end): (&[u8], usize, usize) = match self {
+            Self::Inline {
+                len,
+                scope_end,
+                method_end,
+                bytes,
+            } => (
+                bytes.get(..usize::from(*len)).unwrap_or_default(),
+                usize::from(*scope_end),
+                usize::from(*method_end),
+            ),
+            Self::Heap {
+                bytes,
+                scope_end,
+                method_end,
+            } => (bytes, *scope_end, *method_end),
+        };
+        let part = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
+        [
+            part(0..scope_end),
+            part(scope_end..method_end),
+            part(method_end..bytes.len()),
+        ]
+    }
+}
+
 impl Key {
-    /// The key of `pool`: one allocation, when a new pool is inserted.
+    /// The key of `pool`: built when a new pool is inserted (allocating only for a long key).
     pub(super) fn pool(pool: &Pool<'_>) -> Self {
         let (kind, scope) = Kind::of(pool.scope);
         let method = pool.method.unwrap_or("");
-        let mut bytes = Vec::with_capacity(
-            scope
-                .len()
-                .saturating_add(method.len())
-                .saturating_add(pool.user.len()),
-        );
-        bytes.extend_from_slice(scope.as_bytes());
-        bytes.extend_from_slice(method.as_bytes());
-        bytes.extend_from_slice(pool.user.as_bytes());
         Self {
-            bytes: bytes.into_boxed_slice(),
-            scope_end: scope.len(),
-            method_end: scope.len().saturating_add(method.len()),
+            bytes: Bytes::new(scope.as_bytes(), method.as_bytes(), pool.user.as_bytes()),
             has_method: pool.method.is_some(),
             kind,
         }
@@ -80,9 +152,7 @@ impl Key {
     /// The key of `user`'s block.
     pub(super) fn block(user: &str) -> Self {
         Self {
-            bytes: user.as_bytes().into(),
-            scope_end: 0,
-            method_end: 0,
+            bytes: Bytes::new(&[], &[], user.as_bytes()),
             has_method: false,
             kind: Kind::Block,
         }
@@ -91,17 +161,18 @@ impl Key {
     /// Whether this is the key of `pool`.
     pub(super) fn is_pool(&self, pool: &Pool<'_>) -> bool {
         let (kind, scope) = Kind::of(pool.scope);
+        let [key_scope, key_method, key_user] = self.bytes.parts();
         self.kind == kind
             && self.has_method == pool.method.is_some()
-            && self.bytes.get(..self.scope_end) == Some(scope.as_bytes())
-            && self.bytes.get(self.scope_end..self.method_end)
-                == Some(pool.method.unwrap_or("").as_bytes())
-            && self.bytes.get(self.method_end..) == Some(pool.user.as_bytes())
+            && short_eq(key_scope, scope.as_bytes())
+            && short_eq(key_method, pool.method.unwrap_or("").as_bytes())
+            && short_eq(key_user, pool.user.as_bytes())
     }
 
     /// Whether this is the key of `user`'s block.
     pub(super) fn is_block_of(&self, user: &str) -> bool {
-        self.kind == Kind::Block && *self.bytes == *user.as_bytes()
+        let [_, _, key_user] = self.bytes.parts();
+        self.kind == Kind::Block && short_eq(key_user, user.as_bytes())
     }
 
     /// Whether this is the key of a block (rather than a pool).
@@ -110,15 +181,41 @@ impl Key {
     }
 }
 
+/// Whether `a` and `b` are equal, eight bytes at a time. Key parts are short, and for them a
+/// call to `memcmp` (what `==` on slices becomes) costs more than the comparison.
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails_equal = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .fold(true, |equal, (x, y)| equal & (x == y));
+    tails_equal
+        && a_chunks.zip(b_chunks).all(|(x, y)| {
+            let word = |chunk: &[u8]| chunk.try_into().map_or(0, u64::from_ne_bytes);
+            word(x) == word(y)
+        })
+}
+
 /// The hashes of one decision: which shard, and where its pool and its user's block are.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Hashes {
-    /// The user's hash: picks the shard, so a user's pools and block share one lock.
+    /// The user's hash: picks the shard (by its top bits), so a user's pools and block share
+    /// one lock.
     pub(super) user: u64,
     /// The pool's key.
     pub(super) pool: u64,
-    /// The user's block key.
-    pub(super) block: u64,
+}
+
+impl Hashes {
+    /// The hash of the user's block key: the user's hash with its bits moved, so that neither
+    /// the bits that pick the shard nor the pool hashes' bits line up with it.
+    pub(super) const fn block(&self) -> u64 {
+        self.user.rotate_left(32)
+    }
 }
 
 /// A randomly seeded hasher for keys chosen by clients (see [`Seed::random`]).
@@ -143,26 +240,20 @@ impl Seed {
         FoldHasher::with_seed(self.per_hasher, &self.shared)
     }
 
-    /// The hashes of a decision on `pool`.
+    /// The hashes of a decision on `pool`, in one pass: the user's, then the pool's (the
+    /// same hasher, fed the scope and the method too).
     pub(super) fn hashes(&self, pool: &Pool<'_>) -> Hashes {
         let mut hasher = self.hasher();
         pool.user.hash(&mut hasher);
         let user = hasher.finish();
-
         let (kind, scope) = Kind::of(pool.scope);
-        let mut hasher = self.hasher();
-        hasher.write_u64(user);
         hasher.write_u8(kind.tag());
         scope.hash(&mut hasher);
         pool.method.hash(&mut hasher);
-        let pool = hasher.finish();
-
-        let mut hasher = self.hasher();
-        hasher.write_u64(user);
-        hasher.write_u8(Kind::Block.tag());
-        let block = hasher.finish();
-
-        Hashes { user, pool, block }
+        Hashes {
+            user,
+            pool: hasher.finish(),
+        }
     }
 }
 
@@ -208,6 +299,46 @@ mod tests {
     }
 
     #[test]
+    fn long_keys_live_on_the_heap_and_match_the_same() {
+        let long = "u".repeat(INLINE);
+        let cases = [
+            pool(Scope::Path("/a"), None, &long[..INLINE - 2]),
+            pool(Scope::Path("/a"), None, &long[..INLINE - 1]),
+            pool(Scope::Path("/a"), Some("GET"), &long),
+            pool(Scope::Path(&long), Some("GET"), &long),
+        ];
+        for (i, a) in cases.iter().enumerate() {
+            let key = Key::pool(a);
+            let inline = matches!(key.bytes, Bytes::Inline { .. });
+            assert!(size_of::<Key>() <= 48);
+            assert_eq!(inline, i == 0, "{a:?}");
+            for (j, b) in cases.iter().enumerate() {
+                assert_eq!(key.is_pool(b), i == j, "{a:?} against {b:?}");
+            }
+        }
+        assert!(Key::block(&long).is_block_of(&long));
+        assert!(!Key::block(&long).is_block_of(&long[1..]));
+    }
+
+    #[test]
+    fn short_eq_is_slice_equality() {
+        let text = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        for a in 0..text.len() {
+            for b in 0..text.len() {
+                assert_eq!(short_eq(&text[..a], &text[..b]), a == b);
+                assert_eq!(short_eq(&text[1..a.max(1)], &text[..a.max(1) - 1]), a <= 1);
+            }
+        }
+        let mut other = *text;
+        for index in 0..other.len() {
+            other[index] ^= 1;
+            assert!(!short_eq(text, &other));
+            other[index] ^= 1;
+        }
+        assert!(short_eq(text, &other));
+    }
+
+    #[test]
     fn a_block_key_matches_its_user_only() {
         let key = Key::block("alice");
         assert!(key.is_block());
@@ -223,11 +354,11 @@ mod tests {
         let a = seed.hashes(&pool(Scope::Path("/a"), Some("GET"), "u"));
         let same = seed.hashes(&pool(Scope::Path("/a"), Some("GET"), "u"));
         assert_eq!(
-            (a.user, a.pool, a.block),
-            (same.user, same.pool, same.block)
+            (a.user, a.pool, a.block()),
+            (same.user, same.pool, same.block())
         );
         let zone = seed.hashes(&pool(Scope::Zone("/a"), Some("GET"), "u"));
-        assert_eq!((a.user, a.block), (zone.user, zone.block));
+        assert_eq!((a.user, a.block()), (zone.user, zone.block()));
         assert_ne!(a.pool, zone.pool);
         assert_ne!(
             a.pool,

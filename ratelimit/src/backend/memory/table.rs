@@ -19,7 +19,6 @@ use ratelimit_core::{Limit, Unit};
 
 use super::algorithm::{Rate, UNITS, Window, unit_index};
 use super::key::{Hashes, Key};
-use crate::backend::clock::nanos;
 use crate::backend::{Decision, Denial, DenialCause, Pool, Quota};
 
 /// Buckets the clock hand checks per insertion. With `k` per insertion the hand goes round a
@@ -79,68 +78,106 @@ struct Entry<W> {
     windows: [W; UNITS],
 }
 
-/// The limits of one decision, one per unit: the smallest count when a unit is given twice
-/// (only a hand-made request can do that).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Limits {
-    by_unit: [Option<(Limit, Rate)>; UNITS],
-}
-
-impl Limits {
-    /// The limits of `limits`, or `None` when there are none.
-    pub(super) fn new(limits: &[Limit]) -> Option<Self> {
-        let mut by_unit: [Option<(Limit, Rate)>; UNITS] = [None; UNITS];
-        for &limit in limits {
-            if let Some(slot) = by_unit.get_mut(unit_index(limit.unit())) {
-                match slot {
-                    Some((kept, _)) if kept.count() <= limit.count() => {}
-                    _ => *slot = Some((limit, Rate::of(limit))),
-                }
-            }
-        }
-        by_unit
-            .iter()
-            .any(Option::is_some)
-            .then_some(Self { by_unit })
-    }
-}
-
 /// The window length of each unit's slot, in nanoseconds.
-fn unit_windows() -> [u64; UNITS] {
-    Unit::ALL.map(|unit| nanos(unit.window()))
+const UNIT_WINDOWS: [u64; UNITS] = {
+    let mut windows = [0; UNITS];
+    let mut index = 0;
+    while index < UNITS {
+        windows[index] = Unit::ALL[index].seconds() * 1_000_000_000;
+        index += 1;
+    }
+    windows
+};
+
+/// Counts a request in every window of `limits`; the quota of the tightest.
+///
+/// A unit given twice (only a hand-made request can) has one window state: each of its limits
+/// is checked against it, and the request counted once, under the smallest count.
+fn count<W: Window>(windows: &mut [W; UNITS], limits: &[Limit], now: u64) -> Option<Quota> {
+    let mut quota: Option<Quota> = None;
+    let mut counted = 0_u8;
+    for &limit in limits {
+        let unit = unit_index(limit.unit());
+        let Some(window) = windows.get_mut(unit) else {
+            continue;
+        };
+        if counted & (1 << unit) != 0 {
+            continue;
+        }
+        counted |= 1 << unit;
+        let limit = limits
+            .iter()
+            .filter(|other| other.unit() == limit.unit())
+            .fold(limit, |tightest, &other| {
+                if other.count() < tightest.count() {
+                    other
+                } else {
+                    tightest
+                }
+            });
+        let rate = Rate::of(limit);
+        *window = window.at(now, rate);
+        window.count(now, rate);
+        let (remaining, reset) = window.quota(now, rate);
+        let reset = Duration::from_nanos(reset);
+        let tighter = quota.is_none_or(|quota| {
+            remaining < quota.remaining || (remaining == quota.remaining && reset > quota.reset)
+        });
+        if tighter {
+            quota = Some(Quota {
+                limit,
+                remaining,
+                reset,
+            });
+        }
+    }
+    quota
+}
+
+/// When every window is fresh again.
+fn expires<W: Window>(windows: &[W; UNITS]) -> u64 {
+    windows
+        .iter()
+        .zip(UNIT_WINDOWS)
+        .map(|(window, length)| window.fresh_at(length))
+        .max()
+        .unwrap_or(0)
 }
 
 impl<W: Window> Table<W> {
     /// Decides one request at `now`: see the backend's docs for the semantics. `block_time`
     /// is 0 for none; `cap` is the most entries this shard may hold. `None` only when
-    /// `limits` has none, which [`Limits::new`] rules out.
+    /// `limits` is empty.
     pub(super) fn decide(
         &mut self,
         now: u64,
         hashes: &Hashes,
         pool: &Pool<'_>,
-        limits: &Limits,
+        limits: &[Limit],
         block_time: u64,
         cap: usize,
     ) -> Option<Decision> {
         let blocked_until = if self.blocks == 0 {
             None
         } else {
-            self.block_until(hashes.block, pool.user, now)
+            self.block_until(hashes.block(), pool.user, now)
         };
 
-        let found = self
-            .entries
-            .find_bucket_index(hashes.pool, |entry| entry.key.is_pool(pool));
-        let mut windows = found
+        let found = self.entries.find_bucket_index(hashes.pool, |entry| {
+            entry.hash == hashes.pool && entry.key.is_pool(pool)
+        });
+        let stored = found
             .and_then(|index| self.entries.get_bucket(index))
-            .map_or([W::default(); UNITS], |entry| entry.windows);
+            .map(|entry| &entry.windows);
 
         // The longest wait over the limits that are exhausted now; the longer window on ties.
         let mut longest: Option<(u64, Limit)> = None;
-        for (window, limit) in windows.iter_mut().zip(limits.by_unit) {
-            let Some((limit, rate)) = limit else { continue };
-            *window = window.at(now, rate);
+        for &limit in limits {
+            let rate = Rate::of(limit);
+            let window = stored
+                .and_then(|windows| windows.get(unit_index(limit.unit())).copied())
+                .unwrap_or_default()
+                .at(now, rate);
             let wait = window.wait(now, rate);
             if wait > 0 && longest.is_none_or(|(longest, _)| wait >= longest) {
                 longest = Some((wait, limit));
@@ -160,7 +197,7 @@ impl<W: Window> Table<W> {
                     now,
                     cap,
                     Entry {
-                        hash: hashes.block,
+                        hash: hashes.block(),
                         expires: until,
                         key: Key::block(pool.user),
                         windows: [W::default(); UNITS],
@@ -171,47 +208,27 @@ impl<W: Window> Table<W> {
             return Some(deny(retry_after, DenialCause::Limit(limit)));
         }
 
-        // Every limit has room: count the request in all of them.
-        let mut quota: Option<Quota> = None;
-        for (window, limit) in windows.iter_mut().zip(limits.by_unit) {
-            let Some((limit, rate)) = limit else { continue };
-            window.count(now, rate);
-            let (remaining, reset) = window.quota(now, rate);
-            let reset = Duration::from_nanos(reset);
-            let tighter = quota.is_none_or(|quota| {
-                remaining < quota.remaining || (remaining == quota.remaining && reset > quota.reset)
-            });
-            if tighter {
-                quota = Some(Quota {
-                    limit,
-                    remaining,
-                    reset,
-                });
-            }
-        }
-        let expires = windows
-            .iter()
-            .zip(unit_windows())
-            .map(|(window, length)| window.fresh_at(length))
-            .max()
-            .unwrap_or(0);
+        // Every limit has room: count the request in all of them, in place.
         match found.and_then(|index| self.entries.get_bucket_mut(index)) {
             Some(entry) => {
-                entry.windows = windows;
-                entry.expires = expires;
+                let quota = count(&mut entry.windows, limits, now);
+                entry.expires = expires(&entry.windows);
+                quota
             }
-            None => self.insert(
-                now,
-                cap,
-                Entry {
+            None => {
+                let mut windows = [W::default(); UNITS];
+                let quota = count(&mut windows, limits, now);
+                let entry = Entry {
                     hash: hashes.pool,
-                    expires,
+                    expires: expires(&windows),
                     key: Key::pool(pool),
                     windows,
-                },
-            ),
+                };
+                self.insert(now, cap, entry);
+                quota
+            }
         }
-        quota.map(Decision::Allow)
+        .map(Decision::Allow)
     }
 
     /// The number of pools (entries that are not blocks), expired ones included.
@@ -246,9 +263,9 @@ impl<W: Window> Table<W> {
 
     /// When `user`'s block ends, if they are blocked at `now`; drops an expired block.
     fn block_until(&mut self, hash: u64, user: &str, now: u64) -> Option<u64> {
-        let index = self
-            .entries
-            .find_bucket_index(hash, |entry| entry.key.is_block_of(user))?;
+        let index = self.entries.find_bucket_index(hash, |entry| {
+            entry.hash == hash && entry.key.is_block_of(user)
+        })?;
         let until = self.entries.get_bucket(index)?.expires;
         if until > now {
             Some(until)
@@ -356,4 +373,19 @@ fn deny(retry_after: u64, cause: DenialCause) -> Decision {
         retry_after: Duration::from_nanos(retry_after.max(1)),
         cause,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::algorithm::{Fixed, Gcra, Sliding};
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn entries_are_as_small_as_documented() {
+        // Keep the figures in the backend's docs in sync.
+        assert_eq!(size_of::<Entry<Fixed>>(), 144);
+        assert_eq!(size_of::<Entry<Sliding>>(), 184);
+        assert_eq!(size_of::<Entry<Gcra>>(), 184);
+    }
 }

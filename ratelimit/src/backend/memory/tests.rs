@@ -104,7 +104,7 @@ fn a_request_without_limits_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn a_unit_given_twice_by_hand_counts_once_under_the_smaller_count() {
+fn a_unit_given_twice_by_hand_is_counted_once_and_the_smaller_count_binds() {
     for algorithm in ALGORITHMS {
         let (backend, _) = backend(algorithm);
         let small = Limit::new(Unit::Minute, 2);

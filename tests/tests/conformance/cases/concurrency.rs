@@ -72,15 +72,18 @@ pub(crate) async fn concurrent_blocked_user_counts_nothing(h: &impl Harness) {
     static LIMITS: [Limit; 1] = [Limit::new(Unit::Minute, 10)];
     let decisions = race(h, 100, &["alice"], &LIMITS, Some(secs(30))).await;
     assert_eq!(admitted(&decisions, "alice"), 10);
-    // Whichever denial came first set the block; the others were refused by the limit or
-    // the block, and none counted.
-    let blocked = decisions
-        .iter()
-        .filter(|(_, decision)| {
-            matches!(decision, Decision::Deny(denial) if denial.cause == DenialCause::Blocked)
-        })
-        .count();
-    assert!(blocked < 90);
+    // Decisions are atomic, so they happen one after the other: 10 admitted, then one refused
+    // by the limit (which sets the block), then 89 refused by the block.
+    let causes = |cause: DenialCause| {
+        decisions
+            .iter()
+            .filter(
+                |(_, decision)| matches!(decision, Decision::Deny(denial) if denial.cause == cause),
+            )
+            .count()
+    };
+    assert_eq!(causes(DenialCause::Limit(LIMITS[0])), 1);
+    assert_eq!(causes(DenialCause::Blocked), 89);
     let other = Ask::path("/elsewhere", "alice", &LIMITS);
     assert_eq!(other.deny(h).await.cause, DenialCause::Blocked);
     h.advance(secs(60)).await;

@@ -11,8 +11,6 @@ mod sliding;
 
 use ratelimit_core::{Limit, Unit};
 
-use crate::backend::clock::nanos;
-
 pub(super) use fixed::Fixed;
 pub(super) use gcra::Gcra;
 pub(super) use sliding::Sliding;
@@ -41,9 +39,10 @@ pub(super) struct Rate {
 }
 
 impl Rate {
-    pub(super) fn of(limit: Limit) -> Self {
+    pub(super) const fn of(limit: Limit) -> Self {
         Self {
-            window: nanos(limit.window()),
+            // At most 31 days: 2.7·10^15 ns.
+            window: limit.unit().seconds() * 1_000_000_000,
             count: limit.count(),
         }
     }
