@@ -58,7 +58,7 @@ async fn from_headers(head: &Parts) -> Result<Identity, AuthError> {
 }
 
 /// The example's app on `backend`: every path answers `200 ok` unless limited.
-fn app(backend: impl Backend) -> Router {
+pub(crate) fn app(backend: impl Backend) -> Router {
     Router::new()
         .fallback(ok)
         .layer(RateLimitLayer::new(RULES, from_headers, backend))

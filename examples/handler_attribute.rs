@@ -57,7 +57,7 @@ async fn free() -> &'static str {
 }
 
 /// The example's app on `backend`.
-fn app(backend: impl Backend) -> Router {
+pub(crate) fn app(backend: impl Backend) -> Router {
     let identity = HeaderAuth::new(http::HeaderName::from_static("x-user"))
         .group_header(http::HeaderName::from_static("x-group"));
     Router::new()

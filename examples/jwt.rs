@@ -40,7 +40,7 @@ async fn main() -> Result<(), BoxError> {
 }
 
 /// The example's app: tokens signed with the HS256 `secret`.
-fn app(secret: &[u8], backend: impl Backend) -> Result<Router, BoxError> {
+pub(crate) fn app(secret: &[u8], backend: impl Backend) -> Result<Router, BoxError> {
     // `new` takes any secret length; `from_secret` would refuse a short one.
     let auth = JwtAuth::new(DecodingKey::from_secret(secret)?, [Algorithm::HS256])?;
     Ok(Router::new()

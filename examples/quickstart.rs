@@ -41,7 +41,7 @@ async fn main() -> Result<(), BoxError> {
 }
 
 /// The example's app: limited by client IP, trusting the `trusted` proxies.
-fn app(trusted: Vec<Cidr>, backend: impl Backend) -> Router {
+pub(crate) fn app(trusted: Vec<Cidr>, backend: impl Backend) -> Router {
     Router::new().fallback(ok).layer(RateLimitLayer::new(
         RULES,
         ClientIp::new().trust_proxies(trusted),

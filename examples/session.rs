@@ -60,7 +60,7 @@ async fn towns() -> &'static str {
 }
 
 /// The example's app on `backend`.
-fn app(backend: impl Backend) -> Router {
+pub(crate) fn app(backend: impl Backend) -> Router {
     Router::new()
         .route("/login", post(login))
         .route("/logout", post(logout))

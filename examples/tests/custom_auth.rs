@@ -1,0 +1,216 @@
+//! The `custom_auth` example serves its contract: real HTTP to the example's own app on a
+//! loopback port, on a backend whose clock the test controls.
+
+mod support;
+
+#[path = "../custom_auth.rs"]
+#[allow(dead_code)]
+mod example;
+
+use std::time::Duration;
+
+use ratelimit::backend::{Algorithm, ManualClock, MemoryBackend};
+use support::Server;
+
+async fn start(algorithm: Algorithm) -> (Server, ManualClock) {
+    let clock = ManualClock::new();
+    let backend = MemoryBackend::builder()
+        .algorithm(algorithm)
+        .clock(clock.clone())
+        .build();
+    (Server::start(example::app(backend)).await, clock)
+}
+
+const ALICE: (&str, &str) = ("x-user", "alice");
+const ADMIN: (&str, &str) = ("x-group", "admin");
+
+#[tokio::test]
+async fn every_unlimited_path_answers_ok_to_any_method_without_identity() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+        let reply = server.send(method, "/anything/else?x=1", &[]).await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "ok"), "{method}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_empty_user_is_401_on_a_limited_path() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.get("/towns", &[]).await.status, 401);
+    assert_eq!(server.get("/towns", &[("x-user", "")]).await.status, 401);
+}
+
+#[tokio::test]
+async fn towns_admits_one_a_second_and_admins_without_limit() {
+    for algorithm in [
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::Gcra,
+    ] {
+        let (server, clock) = start(algorithm).await;
+        assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+        let refused = server.get("/towns", &[ALICE]).await;
+        assert_eq!(refused.status, 429, "{algorithm:?}");
+        // The sliding window weighs the previous window's request until it has slid out.
+        let wait = if algorithm == Algorithm::SlidingWindow {
+            "2"
+        } else {
+            "1"
+        };
+        assert_eq!(refused.header("retry-after"), Some(wait), "{algorithm:?}");
+        assert_eq!(refused.body, "");
+        // An empty group is `default`; the admin group is not limited.
+        assert_eq!(
+            server.get("/towns", &[ALICE, ("x-group", "")]).await.status,
+            429
+        );
+        for _ in 0..5 {
+            assert_eq!(server.get("/towns", &[ALICE, ADMIN]).await.status, 200);
+        }
+        // Another user has a pool of their own.
+        assert_eq!(server.get("/towns", &[("x-user", "bob")]).await.status, 200);
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(
+            server.get("/towns", &[ALICE]).await.status,
+            200,
+            "{algorithm:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn forests_admits_one_a_minute() {
+    let (server, clock) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.get("/forests", &[ALICE]).await.status, 200);
+    clock.advance(Duration::from_secs(20));
+    let refused = server.get("/forests", &[ALICE]).await;
+    assert_eq!(
+        (refused.status, refused.header("retry-after")),
+        (429, Some("40"))
+    );
+    assert_eq!(server.get("/forests", &[ALICE, ADMIN]).await.status, 200);
+}
+
+#[tokio::test]
+async fn api_has_ten_a_second_and_admins_twenty_five() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    for _ in 0..10 {
+        assert_eq!(server.get("/api/v1/x", &[ALICE]).await.status, 200);
+    }
+    assert_eq!(server.get("/api/v1/x", &[ALICE]).await.status, 429);
+    let admin = [("x-user", "root"), ADMIN];
+    for _ in 0..25 {
+        assert_eq!(server.get("/api/v1/x", &admin).await.status, 200);
+    }
+    assert_eq!(server.get("/api/v1/x", &admin).await.status, 429);
+}
+
+#[tokio::test]
+async fn user_paths_share_the_user_api_zone() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    let admin = [("x-user", "root"), ADMIN];
+    for i in 0..100 {
+        let path = format!("/user/{i}");
+        assert_eq!(server.get(&path, &admin).await.status, 200, "{path}");
+    }
+    assert_eq!(server.get("/user/100000", &admin).await.status, 429);
+    // `/user/x` is not `\d+`: no route, no limit.
+    assert_eq!(server.get("/user/x", &admin).await.status, 200);
+}
+
+#[tokio::test]
+async fn login_blocks_for_sixty_seconds_on_every_limited_route() {
+    let (server, clock) = start(Algorithm::FixedWindow).await;
+    for _ in 0..5 {
+        assert_eq!(server.get("/login", &[ALICE]).await.status, 200);
+    }
+    let blocked = server.get("/login", &[ALICE]).await;
+    assert_eq!(
+        (blocked.status, blocked.header("retry-after")),
+        (429, Some("60"))
+    );
+    // The block holds on other limited routes too, and does not grow with more requests.
+    assert_eq!(server.get("/second_limit", &[ALICE]).await.status, 429);
+    clock.advance(Duration::from_secs(30));
+    let still = server.get("/login", &[ALICE]).await;
+    assert_eq!(
+        (still.status, still.header("retry-after")),
+        (429, Some("30"))
+    );
+    // Unlimited routes are not blocked.
+    assert_eq!(server.get("/elsewhere", &[ALICE]).await.status, 200);
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(server.get("/login", &[ALICE]).await.status, 200);
+}
+
+#[tokio::test]
+async fn block_blocks_for_five_seconds() {
+    let (server, clock) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.get("/block", &[ALICE]).await.status, 200);
+    let blocked = server.get("/block", &[ALICE]).await;
+    assert_eq!(
+        (blocked.status, blocked.header("retry-after")),
+        (429, Some("5"))
+    );
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(server.get("/block", &[ALICE]).await.status, 429);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(server.get("/block", &[ALICE]).await.status, 200);
+}
+
+#[tokio::test]
+async fn multiple_enforces_both_limits() {
+    let (server, clock) = start(Algorithm::FixedWindow).await;
+    for _ in 0..3 {
+        assert_eq!(server.get("/multiple", &[ALICE]).await.status, 200);
+        assert_eq!(server.get("/multiple", &[ALICE]).await.status, 429);
+        clock.advance(Duration::from_secs(1));
+    }
+    // The minute's three are spent: the second limit has room, the minute has none.
+    let refused = server.get("/multiple", &[ALICE]).await;
+    assert_eq!(
+        (refused.status, refused.header("retry-after")),
+        (429, Some("57"))
+    );
+}
+
+#[tokio::test]
+async fn message_limits_each_method_on_its_own() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.get("/message", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/message", &[ALICE]).await.status, 429);
+    assert_eq!(server.send("POST", "/message", &[ALICE]).await.status, 200);
+    assert_eq!(server.send("POST", "/message", &[ALICE]).await.status, 200);
+    assert_eq!(server.send("POST", "/message", &[ALICE]).await.status, 429);
+    // No rule for DELETE: not limited.
+    assert_eq!(
+        server.send("DELETE", "/message", &[ALICE]).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn digits_and_common_share_a_zone() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.get("/123", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/common", &[ALICE]).await.status, 429);
+    assert_eq!(server.get("/456", &[ALICE]).await.status, 429);
+}
+
+#[tokio::test]
+async fn minute_and_multi_minute() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.get("/minute", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/minute", &[ALICE]).await.status, 429);
+    assert_eq!(server.get("/multi-minute", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/multi-minute", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/multi-minute", &[ALICE]).await.status, 429);
+}
+
+#[tokio::test]
+async fn bench_is_effectively_unlimited() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    for _ in 0..50 {
+        assert_eq!(server.get("/bench", &[ALICE]).await.status, 200);
+    }
+}
