@@ -26,6 +26,7 @@
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
 //! | `macros` | yes     | the [`ratelimit!`] macro |
+//! | `redis`  | no      | [`backend::redis::RedisBackend`]: counts in Redis or Redis Cluster |
 //! | `full`   | no      | every feature |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

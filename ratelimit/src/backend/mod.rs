@@ -20,6 +20,10 @@ use std::time::Duration;
 
 use ratelimit_core::Limit;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+
 /// Where a request is counted: one pool per (zone or path, method, user).
 ///
 /// Two pools are the same exactly when all their parts are equal; backends build keys that
