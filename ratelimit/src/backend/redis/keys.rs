@@ -104,14 +104,13 @@ mod tests {
     /// The hash tag Redis Cluster hashes: between the first `{` and the next `}`, when
     /// that is not empty; otherwise the whole key.
     fn hash_tag(key: &str) -> &str {
-        if let Some(open) = key.find('{') {
-            if let Some(len) = key[open + 1..].find('}') {
-                if len > 0 {
-                    return &key[open + 1..open + 1 + len];
-                }
-            }
+        let Some(open) = key.find('{') else {
+            return key;
+        };
+        match key[open + 1..].find('}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
         }
-        key
     }
 
     #[test]

@@ -186,9 +186,9 @@ pub struct RedisBackendBuilder {
 
 enum Target {
     Url(String),
-    Client(Client),
+    Client(Box<Client>),
     ClusterUrls(Vec<String>),
-    ClusterClient(ClusterClient),
+    ClusterClient(Box<ClusterClient>),
 }
 
 impl RedisBackend {
@@ -201,7 +201,7 @@ impl RedisBackend {
 
     /// A builder for a backend on one Redis server, from a client configured by hand.
     pub fn builder_with_client(client: Client) -> RedisBackendBuilder {
-        RedisBackendBuilder::new(Target::Client(client))
+        RedisBackendBuilder::new(Target::Client(Box::new(client)))
     }
 
     /// A builder for a backend on a Redis Cluster, from the URLs of some of its nodes.
@@ -217,7 +217,7 @@ impl RedisBackend {
 
     /// A builder for a backend on a Redis Cluster, from a client configured by hand.
     pub fn cluster_builder_with_client(client: ClusterClient) -> RedisBackendBuilder {
-        RedisBackendBuilder::new(Target::ClusterClient(client))
+        RedisBackendBuilder::new(Target::ClusterClient(Box::new(client)))
     }
 
     /// The algorithm it counts with.
@@ -391,12 +391,12 @@ impl Target {
     async fn connect(self, connect_timeout: Duration) -> Result<Connection, RedisSetupError> {
         let client = match self {
             Self::Url(url) => Ok(Client::open(url).map_err(RedisSetupError::Config)?),
-            Self::Client(client) => Ok(client),
+            Self::Client(client) => Ok(*client),
             Self::ClusterUrls(urls) => Err(ClusterClientBuilder::new(urls)
                 .connection_timeout(connect_timeout)
                 .build()
                 .map_err(RedisSetupError::Config)?),
-            Self::ClusterClient(client) => Err(client),
+            Self::ClusterClient(client) => Err(*client),
         };
         match client {
             Ok(client) => {
