@@ -38,9 +38,12 @@ pub fn redis_available(test: &str, tools: &[&str]) -> bool {
     if std::env::var("RATELIMIT_REQUIRE_REDIS").as_deref() == Ok("1") {
         panic!("{test}: {why}, and RATELIMIT_REQUIRE_REDIS=1 requires the Redis tests to run");
     }
-    eprintln!(
+    // Straight to the process's stderr: libtest captures `eprintln!`, not this, so the skip
+    // shows in a plain `cargo test` run as well as with `--nocapture`.
+    let _ = writeln!(
+        std::io::stderr(),
         "\n*** SKIPPED redis test `{test}`: {why}. It passes without testing anything; set \
-         RATELIMIT_REQUIRE_REDIS=1 to make it fail instead. ***\n"
+         RATELIMIT_REQUIRE_REDIS=1 to make it fail instead. ***"
     );
     println!("SKIPPED {test}: {why}");
     false
