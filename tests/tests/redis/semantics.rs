@@ -77,8 +77,10 @@ async fn limits_are_counted_all_or_nothing() {
     assert_eq!(allowed(decide(&backend, &r).await).remaining, 0);
     assert_denied_by(decide(&backend, &r).await, limits[0], secs(1));
     backend.advance_clock_for_tests(secs(2));
+    // Both limits have none left: the quota is the one with the longer reset.
     let quota = allowed(decide(&backend, &r).await);
-    assert_eq!((quota.limit, quota.remaining), (limits[0], 0));
+    assert_eq!((quota.limit, quota.remaining), (limits[1], 0));
+    assert_about(quota.reset, secs(57));
     // The minute's window (from t = 0) is full now: at t = 4 it frees up at t = 60.
     backend.advance_clock_for_tests(secs(1));
     assert_denied_by(decide(&backend, &r).await, limits[1], secs(56));

@@ -3,29 +3,39 @@
 -- KEYS[1]        the user's block key
 -- KEYS[1 + i]    the state of limit i (i = 1..n), in the rule's order
 -- ARGV[1]        algorithm: 1 fixed window, 2 sliding window, 3 GCRA
--- ARGV[2]        clock offset in microseconds (test-only; 0 otherwise)
--- ARGV[3]        block time in microseconds; 0 when the rule has none
--- ARGV[2 + 2i]   count of limit i
--- ARGV[3 + 2i]   window of limit i, in microseconds
+-- ARGV[2]        test-only clock offset in microseconds (0 in production)
+-- ARGV[3]        test-only clock mode: 0 = Redis TIME + offset (production); 1 = the offset
+--                alone, a clock that stands still between a test's steps
+-- ARGV[4]        block time in microseconds; 0 when the rule has none
+-- ARGV[3 + 2i]   count of limit i
+-- ARGV[4 + 2i]   window of limit i, in microseconds
 --
 -- Times are integer microseconds from Redis TIME: Lua numbers are doubles, exact below 2^53
--- (until the year 2255). Every state is judged against this clock, never against Redis
--- expiry, so expiry only collects garbage; every key written gets its expiry here too.
+-- (until the year 2255), and so are the products below while count × window (in
+-- microseconds) stays under 2^53. Every state is judged against this clock, never against
+-- Redis expiry, so expiry only collects garbage; every key written gets its expiry here too.
 --
 -- Reply: {1, i, remaining, reset}   admitted and counted in every limit; i is the limit with
---                                   the fewest requests left (the first one on a tie)
+--                                   the fewest requests left (the longer reset on a tie)
 --        {0, i, retry}              refused, nothing counted; i is the exhausted limit that
---                                   frees up last (the first one on a tie), or 0 when the
---                                   user is blocked
+--                                   frees up last (the longer window on a tie), or 0 when
+--                                   the user is blocked
 
 if redis.replicate_commands then
   redis.replicate_commands()
 end
 
 local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2]) + tonumber(ARGV[2])
+local now = tonumber(ARGV[2])
+local grace = 0
+if ARGV[3] == '1' then
+  -- The test clock: keys must outlive the real time a test takes between its steps.
+  grace = 60000
+else
+  now = now + tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
 local algorithm = tonumber(ARGV[1])
-local block_time = tonumber(ARGV[3])
+local block_time = tonumber(ARGV[4])
 local n = #KEYS - 1
 
 -- A key's time to live in whole milliseconds, rounded up, at least 1.
@@ -34,7 +44,7 @@ local function ttl(us)
   if ms < 1 then
     ms = 1
   end
-  return ms
+  return ms + grace
 end
 
 -- Each check returns the limit's state as the request would leave it:
@@ -103,29 +113,50 @@ local function sliding_window(key, count, window)
   return s
 end
 
--- GCRA: string = the theoretical arrival time (TAT). Requests are spaced by
--- interval = window / count (whole microseconds, rounded down, at least 1), with a burst of
--- count: a request fits when TAT - interval * (count - 1) <= now.
+-- GCRA: hash {q, r, c}, the theoretical arrival time TAT = q + r / c microseconds, c being
+-- the count it was reckoned for. Requests are spaced by interval = window / count with a burst
+-- of count: a request fits when TAT - (count - 1) * interval <= now, and counting it sets
+-- TAT = max(TAT, now) + interval. Below, times ahead of now are in units of 1 / count
+-- microsecond, where the interval is exactly `window`: nothing drifts.
 local function gcra(key, count, window)
-  local interval = math.floor(window / count)
-  if interval < 1 then
-    interval = 1
+  local v = redis.call('HMGET', key, 'q', 'r', 'c')
+  local q, r, c = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+  if q == nil or r == nil or c == nil then
+    q, r = now, 0
+  elseif c ~= count then
+    -- Another limit of the same window shares the state: its TAT, rounded up to the
+    -- microsecond.
+    if r > 0 then
+      q = q + 1
+    end
+    r = 0
   end
-  local tolerance = interval * (count - 1)
-  local tat = tonumber(redis.call('GET', key))
-  if tat == nil or tat < now then
-    tat = now
+  if q < now then
+    q, r = now, 0
   end
-  local new = tat + interval
+  local tolerance = (count - 1) * window
+  local ahead = (q - now) * count + r
   local s = {}
-  s.wait = tat - tolerance - now
-  if s.wait < 0 then
+  if ahead > tolerance then
+    s.wait = math.ceil((ahead - tolerance) / count)
+  else
     s.wait = 0
   end
-  s.reset = new - now
-  s.remaining = math.floor((tolerance - s.reset) / interval) + 1
+  local after = ahead + window
+  s.reset = math.ceil(after / count)
+  if after <= tolerance then
+    s.remaining = math.floor((tolerance - after) / window) + 1
+    if s.remaining > count then
+      s.remaining = count
+    end
+  else
+    s.remaining = 0
+  end
   s.commit = function()
-    redis.call('SET', key, new, 'PX', ttl(s.reset))
+    local carried = r + window
+    local whole = math.floor(carried / count)
+    redis.call('HSET', key, 'q', q + whole, 'r', carried - whole * count, 'c', count)
+    redis.call('PEXPIRE', key, ttl(s.reset))
   end
   return s
 end
@@ -144,9 +175,9 @@ end
 local states = {}
 local longest, binding = 0, 0
 for i = 1, n do
-  local s = check(KEYS[1 + i], tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i]))
+  local s = check(KEYS[1 + i], tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i]))
   states[i] = s
-  if s.wait > longest then
+  if s.wait > 0 and s.wait >= longest then
     longest, binding = s.wait, i
   end
 end
@@ -175,8 +206,9 @@ end
 
 local tightest = 1
 for i = 1, n do
-  states[i].commit()
-  if states[i].remaining < states[tightest].remaining then
+  local s, t = states[i], states[tightest]
+  s.commit()
+  if s.remaining < t.remaining or (s.remaining == t.remaining and s.reset > t.reset) then
     tightest = i
   end
 end

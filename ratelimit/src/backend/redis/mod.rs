@@ -47,18 +47,32 @@
 //! contain. The prefix ([`RedisBackendBuilder::prefix`], `ratelimit` by default) may not
 //! contain `{` or `}`.
 //!
-//! # Algorithms
+//! # Semantics
 //!
-//! The same three as every backend ([`Algorithm`]), with the same semantics:
+//! Those of every backend, and exactly those of the in-memory one (one conformance suite runs
+//! against both): a rule's limits are checked, then counted, all at once (the script runs
+//! atomically), so a denied request counts in no window and N concurrent decisions against a
+//! limit of L admit exactly L. [`Denial::retry_after`] is the time until the same request
+//! would be admitted (the longest wait over the exhausted limits, the longer window on a
+//! tie), never zero; [`Quota`] reports the limit with the fewest requests left (the longer
+//! reset on a tie). A denial by a rule with `block_time` blocks the user on every pool for
+//! that long, without extension by later requests; while blocked, every decision for the user
+//! is a [`DenialCause::Blocked`] denial that counts nothing, waiting for the rest of the block
+//! or longer when a limit of the rule is still exhausted then.
+//!
+//! The [`Algorithm`]s, all in integer microseconds:
 //!
 //! - fixed window: a window of the limit's length starts at a pool's first request, and the
 //!   next request after it ends starts a new one;
-//! - sliding window: consecutive windows from a pool's first request (a pool idle for two
-//!   windows starts afresh); a request fits when the previous window's count, weighted by
-//!   the part of it still within the last window-length of time, plus the current window's
-//!   count, plus one, is at most the limit;
-//! - GCRA: requests spaced by window / count (in whole microseconds, rounded down), with a
-//!   burst of count.
+//! - sliding window: Cloudflare's counter, over consecutive windows from a pool's first
+//!   request (a pool idle for two windows starts afresh); a request at offset `e` into the
+//!   current window fits when `current + 1 + previous · (window − e) / window ≤ count`;
+//! - GCRA: requests spaced by window / count, with a burst of count; the spacing is kept
+//!   exactly (in units of 1/count µs), so a third of a second does not drift.
+//!
+//! Lua numbers are doubles: every time and product is exact while count × window (in
+//! microseconds) stays below 2^53, i.e. for counts up to about 9·10^9 a second or 3·10^3 a
+//! month; beyond, comparisons at the very instant of a boundary may round.
 //!
 //! # Outages
 //!
@@ -182,7 +196,12 @@ pub struct RedisBackendBuilder {
     connect_timeout: Duration,
     recheck_interval: Duration,
     outage: OutagePolicy,
+    frozen_clock: bool,
 }
+
+/// Where a frozen test clock starts: 2023-11-14, in microseconds since the Unix epoch (a time
+/// of the size Redis's clock gives).
+const FROZEN_CLOCK_START_US: u64 = 1_700_000_000_000_000;
 
 enum Target {
     Url(String),
@@ -233,7 +252,7 @@ impl RedisBackend {
     }
 
     /// Moves the backend's clock forward by `by`: the script adds the total to Redis's
-    /// `TIME`.
+    /// `TIME` (or, with [`RedisBackendBuilder::frozen_clock_for_tests`], uses it alone).
     ///
     /// **For tests only**: it lets a test step over windows without sleeping (Redis's clock
     /// cannot be paused). Never call it in a service: it shortens every window and block
@@ -279,6 +298,7 @@ impl RedisBackendBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             recheck_interval: DEFAULT_RECHECK_INTERVAL,
             outage: OutagePolicy::Report,
+            frozen_clock: false,
         }
     }
 
@@ -331,6 +351,18 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// Stops the backend's clock: the script ignores Redis's `TIME` and time moves only by
+    /// [`RedisBackend::advance_clock_for_tests`], so a test's assertions are exact whatever
+    /// the real time its steps take. Keys live a minute longer than they need to, so that
+    /// real time cannot expire them before the stopped clock says.
+    ///
+    /// **For tests only**: a service built with it never sees a window end.
+    #[doc(hidden)]
+    pub fn frozen_clock_for_tests(mut self) -> Self {
+        self.frozen_clock = true;
+        self
+    }
+
     /// Connects, loads the script, and returns the backend.
     ///
     /// # Errors
@@ -363,7 +395,12 @@ impl RedisBackendBuilder {
                 timeout: self.timeout,
                 outage: self.outage,
                 health: Health::new(self.recheck_interval),
-                clock_offset_us: AtomicU64::new(0),
+                clock_offset_us: AtomicU64::new(if self.frozen_clock {
+                    FROZEN_CLOCK_START_US
+                } else {
+                    0
+                }),
+                frozen_clock: self.frozen_clock,
             }),
         })
     }
@@ -383,6 +420,7 @@ impl fmt::Debug for RedisBackendBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("recheck_interval", &self.recheck_interval)
             .field("outage", &self.outage)
+            .field("frozen_clock", &self.frozen_clock)
             .finish()
     }
 }
@@ -435,8 +473,11 @@ struct Inner {
     timeout: Duration,
     outage: OutagePolicy,
     health: Health,
-    /// Test-only: added to Redis's `TIME` by the script.
+    /// Test-only: added to Redis's `TIME` by the script, or the time itself when
+    /// `frozen_clock`.
     clock_offset_us: AtomicU64,
+    /// Test-only: the script's clock is `clock_offset_us` alone.
+    frozen_clock: bool,
 }
 
 #[derive(Clone)]
@@ -527,13 +568,14 @@ impl Inner {
                 .iter()
                 .map(|limit| keys::limit_key(&self.prefix, self.algorithm, pool, limit.unit())),
         );
-        let mut args = Vec::with_capacity(3 + 2 * request.limits.len());
+        let mut args = Vec::with_capacity(4 + 2 * request.limits.len());
         args.push(match self.algorithm {
             Algorithm::FixedWindow => 1,
             Algorithm::SlidingWindow => 2,
             Algorithm::Gcra => 3,
         });
         args.push(self.clock_offset_us.load(Ordering::Relaxed));
+        args.push(u64::from(self.frozen_clock));
         args.push(request.block_time.map_or(0, micros));
         for limit in request.limits {
             args.push(limit.count());
