@@ -12,6 +12,8 @@ mod outage;
 mod round_trips;
 mod semantics;
 mod setup;
+// Shared with the conformance suite's Redis harness, which uses other parts of it.
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;

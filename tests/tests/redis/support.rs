@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use ratelimit::backend::redis::{RedisBackend, RedisBackendBuilder};
@@ -47,6 +48,41 @@ pub fn redis_available(test: &str, tools: &[&str]) -> bool {
     );
     println!("SKIPPED {test}: {why}");
     false
+}
+
+/// A server shared by the tests that run at the same time (each with its own key prefix):
+/// started by the first, killed when the last one lets go. `None` (after saying why) when
+/// Redis is not installed.
+pub fn shared_server(test: &str) -> Option<Arc<RedisServer>> {
+    static SHARED: Mutex<Weak<RedisServer>> = Mutex::new(Weak::new());
+    if !redis_available(test, &["redis-server"]) {
+        return None;
+    }
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(server) = shared.upgrade() {
+        return Some(server);
+    }
+    let server = Arc::new(RedisServer::start(Vec::new()));
+    *shared = Arc::downgrade(&server);
+    Some(server)
+}
+
+/// A cluster shared like [`shared_server`].
+pub fn shared_cluster(test: &str) -> Option<Arc<RedisCluster>> {
+    static SHARED: Mutex<Weak<RedisCluster>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(cluster) = shared.upgrade() {
+        return Some(cluster);
+    }
+    let cluster = Arc::new(RedisCluster::start_or_skip(test)?);
+    *shared = Arc::downgrade(&cluster);
+    Some(cluster)
+}
+
+/// A key prefix no other test of this process uses.
+pub fn fresh_prefix(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A free loopback port (bound, then released for the server to take).
