@@ -20,7 +20,7 @@ async fn cluster_decides_every_algorithm_in_one_slot_per_user() {
         .collect();
     for algorithm in ALGORITHMS {
         let backend = cluster
-            .builder()
+            .frozen_builder()
             .algorithm(algorithm)
             .prefix(format!("cluster-{algorithm:?}"))
             .build()

@@ -1,6 +1,7 @@
 //! The Redis backend against real Redis servers and a real Redis Cluster, which the tests
-//! start themselves (see `support`). Time is moved with the backend's test-only clock offset,
-//! never by sleeping; only outage recovery waits, for real reconnection.
+//! start themselves (see `support`). Time is moved with the backend's test-only clock (frozen,
+//! for exact times, except where Redis's own clock is the point), never by sleeping; only
+//! outage recovery waits, for real reconnection.
 //!
 //! `cargo test -p ratelimit-tests --test redis`. Without `redis-server` installed every test
 //! says it was skipped and passes, unless `RATELIMIT_REQUIRE_REDIS=1`.
@@ -86,20 +87,21 @@ pub fn assert_about(actual: Duration, expected: Duration) {
     );
 }
 
-/// Asserts a denial by `limit` with a wait of about `retry_after`.
+/// Asserts a denial by `limit` with a wait of `retry_after` (on a frozen clock).
 #[track_caller]
 pub fn assert_denied_by(decision: Decision, limit: Limit, retry_after: Duration) {
     let denial = denied(decision);
     assert_eq!(denial.cause, DenialCause::Limit(limit), "{denial:?}");
-    assert_about(denial.retry_after, retry_after);
+    assert_eq!(denial.retry_after, retry_after, "{denial:?}");
 }
 
-/// Asserts a denial because the user is blocked, with a wait of about `retry_after`.
+/// Asserts a denial because the user is blocked, with a wait of `retry_after` (on a frozen
+/// clock).
 #[track_caller]
 pub fn assert_blocked(decision: Decision, retry_after: Duration) {
     let denial = denied(decision);
     assert_eq!(denial.cause, DenialCause::Blocked, "{denial:?}");
-    assert_about(denial.retry_after, retry_after);
+    assert_eq!(denial.retry_after, retry_after, "{denial:?}");
 }
 
 pub const fn secs(secs: u64) -> Duration {

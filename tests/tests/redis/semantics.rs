@@ -7,25 +7,63 @@ use ratelimit::backend::Algorithm::{Gcra, SlidingWindow};
 use crate::support::RedisServer;
 use crate::*;
 
+/// On Redis's own clock (`TIME`): a fixed window starts at the first request.
 #[tokio::test]
-async fn fixed_window_starts_at_the_first_request() {
-    let Some(server) = RedisServer::start_or_skip("fixed_window_starts_at_the_first_request")
+async fn fixed_window_starts_at_the_first_request_on_redis_time() {
+    let Some(server) =
+        RedisServer::start_or_skip("fixed_window_starts_at_the_first_request_on_redis_time")
     else {
         return;
     };
     let backend = server.builder().build().await.unwrap();
     let limits = [limit(Second, 2)];
     let r = request("/towns", "alice", &limits, None);
+    let denied_by_second = |decision, wait| {
+        let denial = denied(decision);
+        assert_eq!(denial.cause, DenialCause::Limit(limits[0]));
+        assert_about(denial.retry_after, wait);
+    };
 
     let quota = allowed(decide(&backend, &r).await);
     assert_eq!((quota.limit, quota.remaining), (limits[0], 1));
     assert_about(quota.reset, secs(1));
     assert_eq!(allowed(decide(&backend, &r).await).remaining, 0);
-    assert_denied_by(decide(&backend, &r).await, limits[0], secs(1));
+    denied_by_second(decide(&backend, &r).await, secs(1));
 
     backend.advance_clock_for_tests(millis(500));
-    assert_denied_by(decide(&backend, &r).await, limits[0], millis(500));
+    denied_by_second(decide(&backend, &r).await, millis(500));
     backend.advance_clock_for_tests(millis(500));
+    assert_eq!(allowed(decide(&backend, &r).await).remaining, 1);
+}
+
+/// The same on the frozen test clock, exactly.
+#[tokio::test]
+async fn fixed_window_starts_at_the_first_request() {
+    let Some(server) = RedisServer::start_or_skip("fixed_window_starts_at_the_first_request")
+    else {
+        return;
+    };
+    let backend = server.frozen_builder().build().await.unwrap();
+    let limits = [limit(Second, 2)];
+    let r = request("/towns", "alice", &limits, None);
+
+    backend.advance_clock_for_tests(millis(300));
+    let quota = allowed(decide(&backend, &r).await);
+    assert_eq!(
+        (quota.limit, quota.remaining, quota.reset),
+        (limits[0], 1, secs(1))
+    );
+    backend.advance_clock_for_tests(millis(100));
+    let quota = allowed(decide(&backend, &r).await);
+    assert_eq!((quota.remaining, quota.reset), (0, millis(900)));
+    assert_denied_by(decide(&backend, &r).await, limits[0], millis(900));
+    backend.advance_clock_for_tests(Duration::from_micros(899_999));
+    assert_denied_by(
+        decide(&backend, &r).await,
+        limits[0],
+        Duration::from_micros(1),
+    );
+    backend.advance_clock_for_tests(Duration::from_micros(1));
     assert_eq!(allowed(decide(&backend, &r).await).remaining, 1);
 }
 
@@ -36,7 +74,12 @@ async fn a_denied_request_counts_nothing() {
         return;
     };
     for algorithm in ALGORITHMS {
-        let backend = server.builder().algorithm(algorithm).build().await.unwrap();
+        let backend = server
+            .frozen_builder()
+            .algorithm(algorithm)
+            .build()
+            .await
+            .unwrap();
         let limits = [limit(Second, 1), limit(Hour, 3)];
         let r = request("/denied", "bob", &limits, None);
         for admitted in 1..=3 {
@@ -67,7 +110,7 @@ async fn limits_are_counted_all_or_nothing() {
     let Some(server) = RedisServer::start_or_skip("limits_are_counted_all_or_nothing") else {
         return;
     };
-    let backend = server.builder().build().await.unwrap();
+    let backend = server.frozen_builder().build().await.unwrap();
     let limits = [limit(Second, 1), limit(Minute, 3)];
     let r = request("/multiple", "user", &limits, None);
 
@@ -80,7 +123,7 @@ async fn limits_are_counted_all_or_nothing() {
     // Both limits have none left: the quota is the one with the longer reset.
     let quota = allowed(decide(&backend, &r).await);
     assert_eq!((quota.limit, quota.remaining), (limits[1], 0));
-    assert_about(quota.reset, secs(57));
+    assert_eq!(quota.reset, secs(57));
     // The minute's window (from t = 0) is full now: at t = 4 it frees up at t = 60.
     backend.advance_clock_for_tests(secs(1));
     assert_denied_by(decide(&backend, &r).await, limits[1], secs(56));
@@ -94,12 +137,12 @@ async fn quota_and_retry_after_follow_the_binding_limit() {
     else {
         return;
     };
-    let backend = server.builder().build().await.unwrap();
+    let backend = server.frozen_builder().build().await.unwrap();
     let limits = [limit(Second, 5), limit(Minute, 2)];
     let r = request("/binding", "carol", &limits, None);
     let quota = allowed(decide(&backend, &r).await);
     assert_eq!((quota.limit, quota.remaining), (limits[1], 1));
-    assert_about(quota.reset, secs(60));
+    assert_eq!(quota.reset, secs(60));
     allowed(decide(&backend, &r).await);
     assert_denied_by(decide(&backend, &r).await, limits[1], secs(60));
 }
@@ -113,7 +156,7 @@ async fn a_block_denies_every_limited_pool_of_the_user_and_is_not_extended() {
     };
     for algorithm in ALGORITHMS {
         let backend = server
-            .builder()
+            .frozen_builder()
             .algorithm(algorithm)
             .prefix(format!("{algorithm:?}"))
             .build()
@@ -150,7 +193,7 @@ async fn a_block_waits_for_a_longer_window() {
     let Some(server) = RedisServer::start_or_skip("a_block_waits_for_a_longer_window") else {
         return;
     };
-    let backend = server.builder().build().await.unwrap();
+    let backend = server.frozen_builder().build().await.unwrap();
     let limits = [limit(Minute, 1)];
     let r = request("/slow", "dave", &limits, Some(secs(5)));
     allowed(decide(&backend, &r).await);
@@ -172,9 +215,14 @@ async fn sliding_window_has_no_boundary_burst() {
         return;
     };
     let limits = [limit(Minute, 4)];
-    let fixed = server.builder().prefix("fixed").build().await.unwrap();
+    let fixed = server
+        .frozen_builder()
+        .prefix("fixed")
+        .build()
+        .await
+        .unwrap();
     let sliding = server
-        .builder()
+        .frozen_builder()
         .prefix("sliding")
         .algorithm(SlidingWindow)
         .build()
@@ -206,7 +254,7 @@ async fn sliding_window_has_no_boundary_burst() {
     sliding.advance_clock_for_tests(secs(120));
     let quota = allowed(decide(&sliding, &r).await);
     assert_eq!(quota.remaining, 3);
-    assert_about(quota.reset, secs(120));
+    assert_eq!(quota.reset, secs(120));
 }
 
 #[tokio::test]
@@ -215,16 +263,21 @@ async fn gcra_spaces_requests_with_a_burst_of_the_count() {
     else {
         return;
     };
-    let backend = server.builder().algorithm(Gcra).build().await.unwrap();
+    let backend = server
+        .frozen_builder()
+        .algorithm(Gcra)
+        .build()
+        .await
+        .unwrap();
     let limits = [limit(Second, 2)];
     let r = request("/gcra", "frank", &limits, None);
 
     let quota = allowed(decide(&backend, &r).await);
     assert_eq!(quota.remaining, 1);
-    assert_about(quota.reset, millis(500));
+    assert_eq!(quota.reset, millis(500));
     let quota = allowed(decide(&backend, &r).await);
     assert_eq!(quota.remaining, 0);
-    assert_about(quota.reset, secs(1));
+    assert_eq!(quota.reset, secs(1));
     assert_denied_by(decide(&backend, &r).await, limits[0], millis(500));
 
     backend.advance_clock_for_tests(millis(500));
@@ -244,7 +297,7 @@ async fn concurrent_requests_admit_exactly_the_limit() {
     };
     for algorithm in ALGORITHMS {
         let backend = server
-            .builder()
+            .frozen_builder()
             .algorithm(algorithm)
             .timeout(secs(5))
             .build()
@@ -278,7 +331,7 @@ async fn pools_are_separate() {
     let Some(server) = RedisServer::start_or_skip("pools_are_separate") else {
         return;
     };
-    let backend = server.builder().build().await.unwrap();
+    let backend = server.frozen_builder().build().await.unwrap();
     let limits = [limit(Minute, 1)];
     let pool = |scope, method, user| DecisionRequest {
         pool: Pool {
