@@ -49,8 +49,8 @@
 //!
 //! # Semantics
 //!
-//! Those of every backend, and exactly those of the in-memory one (one conformance suite runs
-//! against both): a rule's limits are checked, then counted, all at once (the script runs
+//! Those of every backend, and those of the in-memory one to the microsecond (one conformance
+//! suite runs against both): a rule's limits are checked, then counted, all at once (the script runs
 //! atomically), so a denied request counts in no window and N concurrent decisions against a
 //! limit of L admit exactly L. [`Denial::retry_after`] is the time until the same request
 //! would be admitted (the longest wait over the exhausted limits, the longer window on a
@@ -92,6 +92,9 @@
 //! tries Redis again, and when it succeeds everything goes back to Redis. The connection
 //! reconnects by itself: the service never needs a restart. The first failure and the return
 //! are logged (`tracing` warn and info), and so is each failed retry.
+//!
+//! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
+//! it, counting a request the service treated as undecided.
 //!
 //! # Runtime
 //!
