@@ -25,6 +25,9 @@ mod memory;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use memory::{MemoryBackend, MemoryBackendBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 /// Where a request is counted: one pool per (zone or path, method, user).
 ///

@@ -1,0 +1,208 @@
+//! Redis key names: unambiguous, prefixed, and one cluster slot per user.
+//!
+//! ```text
+//! <prefix>:{<user>}:block                                   the user's block
+//! <prefix>:{<user>}:<algorithm>:<scope>:<method>:<unit>     one limit of one pool
+//!
+//! <user>       the user id with `%`, `{` and `}` written `%25`, `%7B` and `%7D`;
+//!              the empty id is `%` (a hash tag must not be empty)
+//! <algorithm>  fw (fixed window), sw (sliding window) or gcra
+//! <scope>      Z<len>:<zone> or P<len>:<path>, len in bytes
+//! <method>     * (any method) or M<len>:<method>
+//! <unit>       second, minute, hour, day or month
+//! ```
+//!
+//! The prefix may not contain `{` or `}`, so the first `{` of every key opens the user's
+//! hash tag and, the user being escaped, the first `}` closes it: every key of one user (its
+//! block and all its pools) hashes to one cluster slot, and one decision never spans slots.
+//! The parts after the user are tagged and length-prefixed, so no two pools share a key
+//! whatever their parts contain (`:` included), and the algorithm is part of the key, so
+//! changing it never reads state of another shape.
+
+use std::fmt::Write as _;
+
+use ratelimit_core::Unit;
+
+use crate::backend::{Algorithm, Pool, Scope};
+
+/// The key of `user`'s block.
+pub(super) fn block_key(prefix: &str, user: &str) -> String {
+    let mut key = user_part(prefix, user);
+    key.push_str(":block");
+    key
+}
+
+/// The key of one limit of `pool`.
+pub(super) fn limit_key(prefix: &str, algorithm: Algorithm, pool: &Pool<'_>, unit: Unit) -> String {
+    let mut key = user_part(prefix, pool.user);
+    key.push(':');
+    key.push_str(algorithm_tag(algorithm));
+    let (tag, scope) = match pool.scope {
+        Scope::Zone(zone) => ('Z', zone),
+        Scope::Path(path) => ('P', path),
+    };
+    // Writing to a String cannot fail.
+    let _ = write!(key, ":{tag}{}:{scope}", scope.len());
+    match pool.method {
+        None => key.push_str(":*"),
+        Some(method) => {
+            let _ = write!(key, ":M{}:{method}", method.len());
+        }
+    }
+    key.push(':');
+    key.push_str(unit.name());
+    key
+}
+
+/// `<prefix>:{<escaped user>}`.
+fn user_part(prefix: &str, user: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + user.len() + 48);
+    key.push_str(prefix);
+    key.push_str(":{");
+    if user.is_empty() {
+        key.push('%');
+    }
+    for c in user.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            '{' => key.push_str("%7B"),
+            '}' => key.push_str("%7D"),
+            c => key.push(c),
+        }
+    }
+    key.push('}');
+    key
+}
+
+const fn algorithm_tag(algorithm: Algorithm) -> &'static str {
+    match algorithm {
+        Algorithm::FixedWindow => "fw",
+        Algorithm::SlidingWindow => "sw",
+        Algorithm::Gcra => "gcra",
+    }
+}
+
+/// Whether `prefix` can start keys: it must not contain `{` or `}`.
+pub(super) fn valid_prefix(prefix: &str) -> bool {
+    !prefix.contains(['{', '}'])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn pool<'a>(scope: Scope<'a>, method: Option<&'a str>, user: &'a str) -> Pool<'a> {
+        Pool {
+            scope,
+            method,
+            user,
+        }
+    }
+
+    /// The hash tag Redis Cluster hashes: between the first `{` and the next `}`, when
+    /// that is not empty; otherwise the whole key.
+    fn hash_tag(key: &str) -> &str {
+        let Some(open) = key.find('{') else {
+            return key;
+        };
+        match key[open + 1..].find('}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        }
+    }
+
+    #[test]
+    fn keys_are_readable() {
+        let p = pool(Scope::Path("/towns"), Some("GET"), "alice");
+        assert_eq!(
+            limit_key("ratelimit", Algorithm::FixedWindow, &p, Unit::Second),
+            "ratelimit:{alice}:fw:P6:/towns:M3:GET:second"
+        );
+        let p = pool(Scope::Zone("user-api"), None, "alice");
+        assert_eq!(
+            limit_key("rl", Algorithm::Gcra, &p, Unit::Month),
+            "rl:{alice}:gcra:Z8:user-api:*:month"
+        );
+        assert_eq!(block_key("rl", "alice"), "rl:{alice}:block");
+    }
+
+    #[test]
+    fn users_are_escaped_and_never_an_empty_tag() {
+        assert_eq!(block_key("rl", "a}b{c%d"), "rl:{a%7Db%7Bc%25d}:block");
+        assert_eq!(block_key("rl", ""), "rl:{%}:block");
+        assert_eq!(block_key("rl", "%"), "rl:{%25}:block");
+    }
+
+    #[test]
+    fn every_key_of_a_user_has_the_users_tag() {
+        let users = [
+            "alice", "", "}", "{", "{}", "a}b", "%", "%7D", "::", "a:{b}:c", "é☃",
+        ];
+        for user in users {
+            let tag = hash_tag(&block_key("p:x", user)).to_owned();
+            assert!(!tag.is_empty());
+            for algorithm in [
+                Algorithm::FixedWindow,
+                Algorithm::SlidingWindow,
+                Algorithm::Gcra,
+            ] {
+                for scope in [Scope::Path("/{a}"), Scope::Zone("}")] {
+                    for method in [None, Some("GET"), Some("}")] {
+                        for unit in Unit::ALL {
+                            let key = limit_key("p:x", algorithm, &pool(scope, method, user), unit);
+                            assert_eq!(hash_tag(&key), tag, "{key}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn distinct_pools_have_distinct_keys() {
+        // Parts chosen to collide under naive `a:b:c` joining.
+        let parts = [
+            "", ":", "a", "a:", ":a", "a:b", "*", "M3:GET", "P1:a", "%", "%25", "}", "{",
+        ];
+        let mut seen = HashSet::new();
+        let mut count = 0;
+        for user in parts {
+            seen.insert(block_key("rl", user));
+            count += 1;
+            for scope in parts {
+                for zone in [false, true] {
+                    for method in parts.iter().map(|m| Some(*m)).chain([None]) {
+                        for unit in [Unit::Second, Unit::Minute] {
+                            let scope = if zone {
+                                Scope::Zone(scope)
+                            } else {
+                                Scope::Path(scope)
+                            };
+                            for algorithm in [Algorithm::FixedWindow, Algorithm::Gcra] {
+                                seen.insert(limit_key(
+                                    "rl",
+                                    algorithm,
+                                    &pool(scope, method, user),
+                                    unit,
+                                ));
+                                count += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(seen.len(), count);
+    }
+
+    #[test]
+    fn prefixes_with_braces_are_invalid() {
+        assert!(valid_prefix("ratelimit"));
+        assert!(valid_prefix(""));
+        assert!(valid_prefix("app:rl"));
+        assert!(!valid_prefix("{app}"));
+        assert!(!valid_prefix("a}"));
+    }
+}

@@ -1,0 +1,106 @@
+//! A real 3-node Redis Cluster: every decision in one slot (no CROSSSLOT), users spread over
+//! every node, one EVALSHA per decision, exact counts under concurrency, a lost script.
+
+use ratelimit::Unit::{Hour, Minute, Second};
+
+use crate::semantics::admitted_of;
+use crate::support::{Monitor, RedisCluster};
+use crate::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_decides_every_algorithm_in_one_slot_per_user() {
+    let Some(cluster) =
+        RedisCluster::start_or_skip("cluster_decides_every_algorithm_in_one_slot_per_user")
+    else {
+        return;
+    };
+    let users: Vec<String> = (0..24)
+        .map(|i| format!("user-{i}"))
+        .chain(["".to_owned(), "}{".to_owned(), "a{b}c".to_owned()])
+        .collect();
+    for algorithm in ALGORITHMS {
+        let backend = cluster
+            .frozen_builder()
+            .algorithm(algorithm)
+            .prefix(format!("cluster-{algorithm:?}"))
+            .build()
+            .await
+            .unwrap();
+        let login = [limit(Second, 1), limit(Minute, 3), limit(Hour, 10)];
+        let other = [limit(Minute, 100)];
+        for user in &users {
+            let r = request("/login", user, &login, Some(secs(5)));
+            allowed(decide(&backend, &r).await);
+            assert_denied_by(decide(&backend, &r).await, login[0], secs(5));
+            let elsewhere = request("/other", user, &other, None);
+            assert_blocked(decide(&backend, &elsewhere).await, secs(5));
+        }
+        assert_eq!(admitted_of(&backend, 40).await, 10, "{algorithm:?}");
+    }
+    // The users' keys are spread over every node.
+    for node in &cluster.nodes {
+        let size = node.command(&["DBSIZE"]);
+        assert_ne!(size.trim_end(), ":0", "node {} holds no key", node.port);
+    }
+}
+
+#[tokio::test]
+async fn cluster_one_evalsha_per_decision() {
+    let Some(cluster) = RedisCluster::start_or_skip("cluster_one_evalsha_per_decision") else {
+        return;
+    };
+    let backend = cluster.builder().build().await.unwrap();
+    let limits = [limit(Second, 1), limit(Minute, 5), limit(Hour, 10)];
+    // Warm every node's connection up first.
+    for i in 0..30 {
+        decide(&backend, &request("/warm", &format!("w{i}"), &limits, None)).await;
+    }
+    let mut monitors: Vec<Monitor> = cluster
+        .nodes
+        .iter()
+        .map(|node| Monitor::start(node.port))
+        .collect();
+    let mut decisions = 0;
+    for i in 0..30 {
+        let user = format!("u{i}");
+        let r = request("/rt", &user, &limits, Some(secs(3)));
+        for _ in 0..3 {
+            decide(&backend, &r).await;
+            decisions += 1;
+        }
+    }
+    let mut evalsha = 0;
+    for monitor in &mut monitors {
+        let seen = monitor.drain();
+        assert!(
+            seen.top_level.iter().all(|command| command == "EVALSHA"),
+            "{:?}",
+            seen.top_level
+        );
+        evalsha += seen.top_level.len();
+    }
+    assert_eq!(evalsha, decisions);
+}
+
+#[tokio::test]
+async fn cluster_recovers_a_flushed_script() {
+    let Some(cluster) = RedisCluster::start_or_skip("cluster_recovers_a_flushed_script") else {
+        return;
+    };
+    let backend = cluster
+        .builder()
+        .algorithm(Algorithm::Gcra)
+        .build()
+        .await
+        .unwrap();
+    let limits = [limit(Minute, 3)];
+    for node in &cluster.nodes {
+        assert!(node.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
+    }
+    for i in 0..20 {
+        let user = format!("f{i}");
+        let r = request("/flush", &user, &limits, None);
+        assert_eq!(allowed(decide(&backend, &r).await).remaining, 2);
+        assert_eq!(allowed(decide(&backend, &r).await).remaining, 1);
+    }
+}
