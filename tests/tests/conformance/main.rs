@@ -10,23 +10,33 @@
 mod cases;
 mod harness;
 mod memory;
+mod redis;
+#[path = "../redis/support.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_support;
 
 /// Generates, for the harness made by `$new` (an `async fn(Algorithm) -> impl Harness`), one
 /// module per algorithm holding one `#[tokio::test]` per case.
 macro_rules! conformance_suite {
     ($new:path) => {
+        $crate::conformance_suite!(@algorithms required $new);
+    };
+    (optional $new:path) => {
+        $crate::conformance_suite!(@algorithms optional $new);
+    };
+    (@algorithms $mode:ident $new:path) => {
         mod fixed_window {
-            $crate::conformance_suite!(@cases $new, FixedWindow);
+            $crate::conformance_suite!(@cases $mode $new, FixedWindow);
         }
         mod sliding_window {
-            $crate::conformance_suite!(@cases $new, SlidingWindow);
+            $crate::conformance_suite!(@cases $mode $new, SlidingWindow);
         }
         mod gcra {
-            $crate::conformance_suite!(@cases $new, Gcra);
+            $crate::conformance_suite!(@cases $mode $new, Gcra);
         }
     };
-    (@cases $new:path, $algorithm:ident) => {
-        $crate::conformance_suite!(@tests $new, $algorithm,
+    (@cases $mode:ident $new:path, $algorithm:ident) => {
+        $crate::conformance_suite!(@tests $mode $new, $algorithm,
             windows::admits_the_count_then_denies,
             windows::retry_after_is_the_exact_wait,
             windows::windows_start_at_the_first_request,
@@ -51,14 +61,26 @@ macro_rules! conformance_suite {
             concurrency::concurrent_blocked_user_counts_nothing,
         );
     };
-    (@tests $new:path, $algorithm:ident, $($group:ident :: $case:ident),+ $(,)?) => {
+    (@tests $mode:ident $new:path, $algorithm:ident, $($group:ident :: $case:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                let harness = $new(::ratelimit::backend::Algorithm::$algorithm).await;
+                let harness = $crate::conformance_suite!(
+                    @harness $mode $new(::ratelimit::backend::Algorithm::$algorithm).await
+                );
                 $crate::cases::$group::$case(&harness).await;
             }
         )+
+    };
+    (@harness required $harness:expr) => {
+        $harness
+    };
+    (@harness optional $harness:expr) => {
+        match $harness {
+            ::core::option::Option::Some(harness) => harness,
+            // The harness said why it cannot run.
+            ::core::option::Option::None => return,
+        }
     };
 }
 
