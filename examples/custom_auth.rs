@@ -13,13 +13,16 @@
 //!   any method unless limited;
 //! - the identity is the `X-User` header (missing or empty: `401`) in the group of the
 //!   `X-Group` header (missing or empty: `default`);
-//! - `$RATELIMIT_BACKEND`: `memory` (the default); `$RATELIMIT_ALGORITHM`: `fixed-window`
-//!   (the default), `sliding-window` or `gcra`;
+//! - `$RATELIMIT_BACKEND`: `memory` (the default), `redis` (at `$REDIS_URL`, default
+//!   `redis://127.0.0.1:6379`) or `redis-cluster` (`$REDIS_URL` is a comma-separated list of
+//!   node URLs); `$RATELIMIT_ALGORITHM`: `fixed-window` (the default), `sliding-window` or
+//!   `gcra`;
 //! - the rules below, in this order.
 
 use axum::Router;
 use http::request::Parts;
 use ratelimit::auth::{AuthError, Identity};
+use ratelimit::backend::redis::RedisBackend;
 use ratelimit::backend::{Backend, MemoryBackend};
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
 use ratelimit_examples::{BoxError, algorithm_from_env, env_or, init_logging, ok, serve};
@@ -70,8 +73,26 @@ async fn main() -> Result<(), BoxError> {
     let algorithm = algorithm_from_env()?;
     let app = match env_or("RATELIMIT_BACKEND", "memory")?.as_str() {
         "memory" => app(MemoryBackend::builder().algorithm(algorithm).build()),
+        "redis" => {
+            let url = env_or("REDIS_URL", "redis://127.0.0.1:6379")?;
+            app(RedisBackend::builder(url)
+                .algorithm(algorithm)
+                .build()
+                .await?)
+        }
+        "redis-cluster" => {
+            let urls = env_or("REDIS_URL", "redis://127.0.0.1:6379")?;
+            let urls = urls.split(',').map(str::trim).filter(|url| !url.is_empty());
+            app(RedisBackend::cluster_builder(urls.map(str::to_owned))
+                .algorithm(algorithm)
+                .build()
+                .await?)
+        }
         other => {
-            return Err(format!("$RATELIMIT_BACKEND is {other:?}; use `memory`").into());
+            return Err(format!(
+                "$RATELIMIT_BACKEND is {other:?}; use `memory`, `redis` or `redis-cluster`"
+            )
+            .into());
         }
     };
     serve("custom_auth", app).await

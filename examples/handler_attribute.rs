@@ -33,7 +33,7 @@ struct Inventory {
 }
 
 #[rate_limited(second = 1 @default, unlimited @admin)]
-async fn towns() -> &'static str {
+pub(crate) async fn towns() -> &'static str {
     "towns"
 }
 

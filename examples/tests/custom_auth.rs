@@ -3,6 +3,10 @@
 
 mod support;
 
+#[path = "../../tests/tests/redis/support.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_support;
+
 #[path = "../custom_auth.rs"]
 #[allow(dead_code)]
 mod example;
@@ -212,5 +216,72 @@ async fn bench_is_effectively_unlimited() {
     let (server, _) = start(Algorithm::FixedWindow).await;
     for _ in 0..50 {
         assert_eq!(server.get("/bench", &[ALICE]).await.status, 200);
+    }
+}
+
+/// The same contract on `RATELIMIT_BACKEND=redis` and `redis-cluster`: a real Redis (and a
+/// real 3-node cluster) on loopback, with the backend's test clock moved by hand.
+mod on_redis {
+    use std::time::Duration;
+
+    use ratelimit::backend::redis::RedisBackend;
+
+    use super::support::Server;
+    use super::{ALICE, example};
+
+    use super::redis_support;
+
+    async fn exercise(backend: RedisBackend) {
+        let server = Server::start(example::app(backend.clone())).await;
+        assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+        let refused = server.get("/towns", &[ALICE]).await;
+        assert_eq!(
+            (refused.status, refused.header("retry-after")),
+            (429, Some("1"))
+        );
+        assert_eq!(
+            server.get("/towns", &[ALICE, super::ADMIN]).await.status,
+            200
+        );
+        assert_eq!(server.get("/123", &[ALICE]).await.status, 200);
+        assert_eq!(server.get("/common", &[ALICE]).await.status, 429);
+        for _ in 0..5 {
+            assert_eq!(server.get("/login", &[ALICE]).await.status, 200);
+        }
+        let blocked = server.get("/login", &[ALICE]).await;
+        assert_eq!(
+            (blocked.status, blocked.header("retry-after")),
+            (429, Some("60"))
+        );
+        backend.advance_clock_for_tests(Duration::from_secs(60));
+        assert_eq!(server.get("/login", &[ALICE]).await.status, 200);
+        assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn redis() {
+        let Some(redis) = redis_support::RedisServer::start_or_skip("custom_auth::redis") else {
+            return;
+        };
+        let backend = RedisBackend::builder(redis.url())
+            .frozen_clock_for_tests()
+            .build()
+            .await
+            .expect("connect");
+        exercise(backend).await;
+    }
+
+    #[tokio::test]
+    async fn redis_cluster() {
+        let Some(cluster) = redis_support::RedisCluster::start_or_skip("custom_auth::cluster")
+        else {
+            return;
+        };
+        let backend = RedisBackend::cluster_builder(cluster.urls())
+            .frozen_clock_for_tests()
+            .build()
+            .await
+            .expect("connect");
+        exercise(backend).await;
     }
 }

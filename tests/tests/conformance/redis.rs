@@ -16,7 +16,9 @@ use ratelimit::backend::redis::{RedisBackend, RedisBackendBuilder};
 use ratelimit::backend::{Algorithm, Backend};
 
 use crate::harness::Harness;
-use crate::redis_support::{RedisCluster, RedisServer, fresh_prefix, shared_cluster, shared_server};
+use crate::redis_support::{
+    RedisCluster, RedisServer, fresh_prefix, shared_cluster, shared_server,
+};
 
 /// What the backend's store is; kept alive while the harness is.
 enum Store {

@@ -1,0 +1,99 @@
+//! The `handler_attribute` example serves its contract: real HTTP to the example's own app
+//! on a loopback port, on a backend whose clock the test controls.
+
+mod support;
+
+#[path = "../handler_attribute.rs"]
+#[allow(dead_code)]
+mod example;
+
+use std::time::Duration;
+
+use ratelimit::backend::{ManualClock, MemoryBackend};
+use support::Server;
+
+async fn start() -> (Server, ManualClock) {
+    let clock = ManualClock::new();
+    let backend = MemoryBackend::builder().clock(clock.clone()).build();
+    (Server::start(example::app(backend)).await, clock)
+}
+
+const ALICE: (&str, &str) = ("x-user", "alice");
+
+#[tokio::test]
+async fn towns_admits_one_a_second_and_admins_without_limit() {
+    let (server, clock) = start().await;
+    let first = server.get("/towns", &[ALICE]).await;
+    assert_eq!((first.status, first.body.as_str()), (200, "towns"));
+    let refused = server.get("/towns", &[ALICE]).await;
+    assert_eq!(
+        (refused.status, refused.header("retry-after")),
+        (429, Some("1"))
+    );
+    for _ in 0..3 {
+        let admin = server.get("/towns", &[ALICE, ("x-group", "admin")]).await;
+        assert_eq!(admin.status, 200);
+    }
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+}
+
+#[tokio::test]
+async fn forests_and_lakes_share_the_outdoors_zone() {
+    let (server, clock) = start().await;
+    assert_eq!(server.get("/forests", &[ALICE]).await.status, 200);
+    let refused = server.get("/lakes", &[ALICE]).await;
+    assert_eq!(
+        (refused.status, refused.header("retry-after")),
+        (429, Some("60"))
+    );
+    assert_eq!(server.get("/forests", &[ALICE]).await.status, 429);
+    // Another user has their own pool.
+    assert_eq!(server.get("/lakes", &[("x-user", "bob")]).await.status, 200);
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(server.get("/lakes", &[ALICE]).await.status, 200);
+}
+
+#[tokio::test]
+async fn items_admit_two_a_minute_with_their_extractors() {
+    let (server, _) = start().await;
+    let first = server.get("/items/7", &[ALICE]).await;
+    assert_eq!(
+        (first.status, first.body.as_str()),
+        (200, "inventory item 7")
+    );
+    // The pool is the handler, not the path: another id shares it.
+    assert_eq!(server.get("/items/8", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/items/9", &[ALICE]).await.status, 429);
+    // The limit runs before the `Path` extractor: a bad id of a limited user is a 429.
+    assert_eq!(server.get("/items/x", &[ALICE]).await.status, 429);
+    assert_eq!(
+        server.get("/items/x", &[("x-user", "bob")]).await.status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn free_needs_no_identity_and_has_no_limit() {
+    let (server, _) = start().await;
+    for _ in 0..5 {
+        let reply = server.get("/free", &[]).await;
+        assert_eq!((reply.status, reply.body.as_str()), (200, "free"));
+    }
+}
+
+#[tokio::test]
+async fn a_limited_handler_without_identity_is_401() {
+    let (server, _) = start().await;
+    assert_eq!(server.get("/towns", &[]).await.status, 401);
+    assert_eq!(server.get("/towns", &[("x-user", "")]).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_handler_whose_router_has_no_limiter_answers_500() {
+    use axum::Router;
+    use axum::routing::get;
+    let app = Router::new().route("/towns", get(example::towns));
+    let server = Server::start(app).await;
+    assert_eq!(server.get("/towns", &[ALICE]).await.status, 500);
+}
