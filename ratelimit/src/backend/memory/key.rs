@@ -1,79 +1,94 @@
-//! Owned keys of the table, compared with borrowed [`Pool`]s without building a key.
+//! Owned keys of the table, compared with borrowed [`Pool`]s without building a key, and the
+//! seeded hashes that find them.
 //!
-//! A key keeps its parts one after the other with their lengths beside it, so two different
-//! parts can never read as the same key (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`),
-//! and a lookup compares the request's parts with the key's slices: no allocation, no
-//! formatting, no escaping.
+//! An entry is one window of one pool (the pool and a unit), or one user's block. A key keeps
+//! its parts one after the other with their lengths beside it, so two different parts can
+//! never read as the same key (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`), and a
+//! lookup compares the request's parts with the key's slices: no allocation, no formatting,
+//! no escaping. What the key names (zone or path, with a method or not, which unit, or a
+//! block) is one byte, compared first.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use foldhash::SharedSeed;
 use foldhash::fast::FoldHasher;
 
 use crate::backend::{Pool, Scope};
 
-/// What a key names.
+/// What a key names, in one byte: the kind (bits 0–1), whether the pool names a method (bit
+/// 2; `None` and `Some("")` are different pools) and the unit's slot (bits 3–5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// A pool counted under a zone.
-    Zone,
-    /// A pool counted under a request path.
-    Path,
-    /// A user's block, across every pool.
-    Block,
-}
+struct Meta(u8);
 
-impl Kind {
-    const fn of<'a>(scope: Scope<'a>) -> (Self, &'a str) {
-        match scope {
-            Scope::Zone(zone) => (Self::Zone, zone),
-            Scope::Path(path) => (Self::Path, path),
-        }
+/// Kinds of key.
+const ZONE: u8 = 0;
+const PATH: u8 = 1;
+const BLOCK: u8 = 2;
+const HAS_METHOD: u8 = 1 << 2;
+
+impl Meta {
+    /// The meta byte of a window of `pool` (without its unit) and its scope.
+    #[inline]
+    fn of<'a>(pool: &Pool<'a>) -> (Self, &'a str) {
+        let (kind, scope) = match pool.scope {
+            Scope::Zone(zone) => (ZONE, zone),
+            Scope::Path(path) => (PATH, path),
+        };
+        let method = if pool.method.is_some() { HAS_METHOD } else { 0 };
+        (Self(kind | method), scope)
     }
 
-    const fn tag(self) -> u8 {
-        match self {
-            Self::Zone => 0,
-            Self::Path => 1,
-            Self::Block => 2,
-        }
+    /// With the unit in slot `unit` (below `UNITS`, so three bits hold it).
+    #[inline]
+    fn with_unit(self, unit: usize) -> Self {
+        Self(self.0 | ((u8::try_from(unit).unwrap_or(0b111) & 0b111) << 3))
     }
-}
 
-/// The owned key of one table entry: a pool, or a user's block.
-#[derive(Debug)]
-pub(super) struct Key {
-    /// The scope, the method and the user, one after the other (only the user for a block).
-    bytes: Bytes,
-    /// Whether the pool names a method (`None` and `Some("")` are different pools).
-    has_method: bool,
-    kind: Kind,
+    const fn is_block(self) -> bool {
+        self.0 & 0b11 == BLOCK
+    }
+
+    const fn unit(self) -> u8 {
+        self.0 >> 3
+    }
+
+    /// The byte the hashes take: the kind and the method flag, not the unit (hashed apart).
+    const fn hashed(self) -> u8 {
+        self.0 & 0b111
+    }
 }
 
 /// The longest key kept inside its table entry rather than in an allocation of its own.
-const INLINE: usize = 36;
+const INLINE: usize = 35;
 
-/// A key's bytes and where its parts end: short ones (a path and an IP address, usually)
-/// inside the entry, which saves a lookup a cache miss and a new pool an allocation; longer
-/// ones on the heap.
+/// The owned key of one table entry: a pool's window, or a user's block. 40 bytes.
+///
+/// Short keys (a path and an IP address, usually) live inside the entry, which saves a lookup
+/// a cache miss and a new window an allocation; longer ones on the heap.
 #[derive(Debug)]
-enum Bytes {
+pub(super) struct Key(Repr);
+
+#[derive(Debug)]
+enum Repr {
     Inline {
-        len: u8,
+        meta: Meta,
+        /// Where the scope ends, where the method ends, and the length.
         scope_end: u8,
         method_end: u8,
+        len: u8,
         bytes: [u8; INLINE],
     },
     Heap {
+        meta: Meta,
+        scope_end: u32,
+        method_end: u32,
         bytes: Box<[u8]>,
-        scope_end: usize,
-        method_end: usize,
     },
 }
 
-impl Bytes {
-    /// The concatenation of `scope`, `method` and `user`.
-    fn new(scope: &[u8], method: &[u8], user: &[u8]) -> Self {
+impl Key {
+    /// A key of `meta` for the concatenation of `scope`, `method` and `user`.
+    fn new(meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Self {
         let scope_end = scope.len();
         let method_end = scope_end.saturating_add(method.len());
         let len = method_end.saturating_add(user.len());
@@ -91,130 +106,206 @@ impl Bytes {
                     slot.copy_from_slice(part);
                 }
             }
-            return Self::Inline {
-                len,
+            return Self(Repr::Inline {
+                meta,
                 scope_end,
                 method_end,
+                len,
                 bytes,
-            };
+            });
         }
         let mut bytes = Vec::with_capacity(len);
         for part in [scope, method, user] {
             bytes.extend_from_slice(part);
         }
-        Self::Heap {
+        // A request part longer than 4 GiB cannot come from HTTP; saturating keeps the key
+        // distinct from every real one all the same (its lengths cannot all match).
+        let end = |end: usize| u32::try_from(end).unwrap_or(u32::MAX);
+        Self(Repr::Heap {
+            meta,
+            scope_end: end(scope_end),
+            method_end: end(method_end),
             bytes: bytes.into_boxed_slice(),
-            scope_end,
-            method_end,
+        })
+    }
+
+    /// The key of `pool`'s window for the unit in slot `unit`: built when a new window is
+    /// inserted (allocating only for a long key).
+    pub(super) fn window(pool: &Pool<'_>, unit: usize) -> Self {
+        let (meta, scope) = Meta::of(pool);
+        let method = pool.method.unwrap_or("");
+        Self::new(
+            meta.with_unit(unit),
+            scope.as_bytes(),
+            method.as_bytes(),
+            pool.user.as_bytes(),
+        )
+    }
+
+    /// The key of `user`'s block.
+    pub(super) fn block(user: &str) -> Self {
+        Self::new(Meta(BLOCK), &[], &[], user.as_bytes())
+    }
+
+    #[inline]
+    fn meta(&self) -> Meta {
+        match &self.0 {
+            Repr::Inline { meta, .. } | Repr::Heap { meta, .. } => *meta,
         }
     }
 
-    /// The scope, the method and the user.
-    fn parts(&self) -> [&[u8]; 3] {
-        let (bytes, scope_end, method_end): (&[u8], usize, usize) = match self {
-            Self::Inline {
+    /// All the bytes, and where the scope and the method end.
+    #[inline]
+    fn raw(&self) -> (&[u8], usize, usize) {
+        match &self.0 {
+            Repr::Inline {
                 len,
                 scope_end,
                 method_end,
                 bytes,
+                ..
             } => (
                 bytes.get(..usize::from(*len)).unwrap_or_default(),
                 usize::from(*scope_end),
                 usize::from(*method_end),
             ),
-            Self::Heap {
+            Repr::Heap {
                 bytes,
                 scope_end,
                 method_end,
-            } => (bytes, *scope_end, *method_end),
-        };
-        let part = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
-        [
-            part(0..scope_end),
-            part(scope_end..method_end),
-            part(method_end..bytes.len()),
-        ]
-    }
-}
-
-impl Key {
-    /// The key of `pool`: built when a new pool is inserted (allocating only for a long key).
-    pub(super) fn pool(pool: &Pool<'_>) -> Self {
-        let (kind, scope) = Kind::of(pool.scope);
-        let method = pool.method.unwrap_or("");
-        Self {
-            bytes: Bytes::new(scope.as_bytes(), method.as_bytes(), pool.user.as_bytes()),
-            has_method: pool.method.is_some(),
-            kind,
+                ..
+            } => {
+                let end = |end: u32| usize::try_from(end).unwrap_or(usize::MAX);
+                (bytes, end(*scope_end), end(*method_end))
+            }
         }
     }
 
-    /// The key of `user`'s block.
-    pub(super) fn block(user: &str) -> Self {
-        Self {
-            bytes: Bytes::new(&[], &[], user.as_bytes()),
-            has_method: false,
-            kind: Kind::Block,
-        }
+    /// The scope, the method and the user.
+    #[inline]
+    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
+        let (bytes, scope_end, method_end) = self.raw();
+        let (scope, rest) = bytes.split_at(scope_end.min(bytes.len()));
+        let method_len = method_end.saturating_sub(scope_end);
+        let (method, user) = rest.split_at(method_len.min(rest.len()));
+        (scope, method, user)
     }
 
-    /// Whether this is the key of `pool`.
-    pub(super) fn is_pool(&self, pool: &Pool<'_>) -> bool {
-        let (kind, scope) = Kind::of(pool.scope);
-        let [key_scope, key_method, key_user] = self.bytes.parts();
-        self.kind == kind
-            && self.has_method == pool.method.is_some()
-            && short_eq(key_scope, scope.as_bytes())
-            && short_eq(key_method, pool.method.unwrap_or("").as_bytes())
-            && short_eq(key_user, pool.user.as_bytes())
+    /// Whether the key is `meta` over `scope`, `method` and `user`: the meta byte and the
+    /// lengths first (no byte of a part is read unless all agree), then the bytes.
+    #[inline]
+    fn is(&self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> bool {
+        if self.meta() != meta {
+            return false;
+        }
+        let (bytes, scope_end, method_end) = self.raw();
+        if scope.len() != scope_end
+            || method.len() != method_end.wrapping_sub(scope_end)
+            || user.len() != bytes.len().wrapping_sub(method_end)
+        {
+            return false;
+        }
+        let (key_scope, rest) = bytes.split_at(scope_end.min(bytes.len()));
+        let (key_method, key_user) = rest.split_at(method.len().min(rest.len()));
+        same_bytes(key_scope, scope) && same_bytes(key_method, method) && same_bytes(key_user, user)
+    }
+
+    /// Whether this is the key of `pool`'s window for the unit in slot `unit`.
+    #[inline]
+    pub(super) fn is_window(&self, pool: &Pool<'_>, unit: usize) -> bool {
+        let (meta, scope) = Meta::of(pool);
+        self.is(
+            meta.with_unit(unit),
+            scope.as_bytes(),
+            pool.method.unwrap_or("").as_bytes(),
+            pool.user.as_bytes(),
+        )
     }
 
     /// Whether this is the key of `user`'s block.
+    #[inline]
     pub(super) fn is_block_of(&self, user: &str) -> bool {
-        let [_, _, key_user] = self.bytes.parts();
-        self.kind == Kind::Block && short_eq(key_user, user.as_bytes())
+        self.is(Meta(BLOCK), &[], &[], user.as_bytes())
     }
 
-    /// Whether this is the key of a block (rather than a pool).
+    /// Whether this is the key of a block (rather than a pool's window).
     pub(super) fn is_block(&self) -> bool {
-        self.kind == Kind::Block
+        self.meta().is_block()
+    }
+
+    /// The slot of the unit of a pool's window (0 for a block).
+    #[cfg(test)]
+    fn unit(&self) -> usize {
+        usize::from(self.meta().unit())
     }
 }
 
-/// Whether `a` and `b` are equal, eight bytes at a time. Key parts are short, and for them a
-/// call to `memcmp` (what `==` on slices becomes) costs more than the comparison.
-fn short_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+/// Whether `a` and `b` are equal: a word at a time, the last word overlapping the one
+/// before, and short slices in at most two loads each. Key parts are short, and for them a
+/// call to `memcmp` (what `==` on slices becomes) costs more than the comparison itself.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
         return false;
     }
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tails_equal = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .fold(true, |equal, (x, y)| equal & (x == y));
-    tails_equal
-        && a_chunks.zip(b_chunks).all(|(x, y)| {
-            let word = |chunk: &[u8]| chunk.try_into().map_or(0, u64::from_ne_bytes);
-            word(x) == word(y)
-        })
+    if len >= 8 {
+        let word = |bytes: &[u8], at: usize| {
+            bytes
+                .get(at..at + 8)
+                .and_then(|word| word.try_into().ok())
+                .map_or(0, u64::from_ne_bytes)
+        };
+        let mut at = 0;
+        while at + 8 < len {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word(a, len - 8) == word(b, len - 8)
+    } else if len >= 4 {
+        let word = |bytes: &[u8], at: usize| {
+            bytes
+                .get(at..at + 4)
+                .and_then(|word| word.try_into().ok())
+                .map_or(0, u32::from_ne_bytes)
+        };
+        (word(a, 0) ^ word(b, 0)) | (word(a, len - 4) ^ word(b, len - 4)) == 0
+    } else {
+        // 0 to 3 bytes: the first, the middle and the last cover them all.
+        let byte = |bytes: &[u8], at: usize| bytes.get(at).copied().unwrap_or(0);
+        len == 0
+            || (byte(a, 0) ^ byte(b, 0))
+                | (byte(a, len / 2) ^ byte(b, len / 2))
+                | (byte(a, len - 1) ^ byte(b, len - 1))
+                == 0
+    }
 }
 
-/// The hashes of one decision: which shard, and where its pool and its user's block are.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Hashes {
-    /// The user's hash: picks the shard (by its top bits), so a user's pools and block share
-    /// one lock.
+/// The hashes of one decision: which shard, and where its windows and its user's block are.
+#[derive(Clone)]
+pub(super) struct Hashes<'s> {
+    /// The user's hash: picks the shard (by its top bits), so a user's windows and block
+    /// share one lock.
     pub(super) user: u64,
-    /// The pool's key.
-    pub(super) pool: u64,
+    /// The hasher after the user and the pool's parts: each window's hash adds its unit.
+    pool: FoldHasher<'s>,
 }
 
-impl Hashes {
+impl Hashes<'_> {
     /// The hash of the user's block key: the user's hash with its bits moved, so that neither
-    /// the bits that pick the shard nor the pool hashes' bits line up with it.
+    /// the bits that pick the shard nor the windows' hashes' bits line up with it.
     pub(super) const fn block(&self) -> u64 {
         self.user.rotate_left(32)
+    }
+
+    /// The hash of the pool's window for the unit in slot `unit`.
+    #[inline]
+    pub(super) fn window(&self, unit: usize) -> u64 {
+        let mut hasher = self.pool.clone();
+        hasher.write_usize(unit);
+        hasher.finish()
     }
 }
 
@@ -236,23 +327,40 @@ impl Seed {
         }
     }
 
-    fn hasher(&self) -> FoldHasher<'_> {
-        FoldHasher::with_seed(self.per_hasher, &self.shared)
+    /// The hashes of the user, then of the pool's parts, in one pass.
+    #[inline]
+    fn hash_parts(&self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Hashes<'_> {
+        let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
+        hasher.write(user);
+        let user = hasher.finish();
+        hasher.write_u8(meta.hashed());
+        hasher.write(scope);
+        hasher.write(method);
+        Hashes { user, pool: hasher }
     }
 
-    /// The hashes of a decision on `pool`, in one pass: the user's, then the pool's (the
-    /// same hasher, fed the scope and the method too).
-    pub(super) fn hashes(&self, pool: &Pool<'_>) -> Hashes {
-        let mut hasher = self.hasher();
-        pool.user.hash(&mut hasher);
-        let user = hasher.finish();
-        let (kind, scope) = Kind::of(pool.scope);
-        hasher.write_u8(kind.tag());
-        scope.hash(&mut hasher);
-        pool.method.hash(&mut hasher);
-        Hashes {
-            user,
-            pool: hasher.finish(),
+    /// The hashes of a decision on `pool`.
+    #[inline]
+    pub(super) fn hashes(&self, pool: &Pool<'_>) -> Hashes<'_> {
+        let (meta, scope) = Meta::of(pool);
+        self.hash_parts(
+            meta,
+            scope.as_bytes(),
+            pool.method.unwrap_or("").as_bytes(),
+            pool.user.as_bytes(),
+        )
+    }
+
+    /// The hash an entry with `key` is stored under (to move entries when a table grows or
+    /// shrinks: the same as [`Hashes::window`] or [`Hashes::block`] gave when it was made).
+    pub(super) fn of_key(&self, key: &Key) -> u64 {
+        let (scope, method, user) = key.parts();
+        let meta = key.meta();
+        let hashes = self.hash_parts(meta, scope, method, user);
+        if meta.is_block() {
+            hashes.block()
+        } else {
+            hashes.window(usize::from(meta.unit()))
         }
     }
 }
@@ -276,7 +384,13 @@ mod tests {
     }
 
     #[test]
-    fn a_key_matches_its_pool_only() {
+    #[cfg(target_pointer_width = "64")]
+    fn a_key_is_as_small_as_documented() {
+        assert_eq!(size_of::<Key>(), 40);
+    }
+
+    #[test]
+    fn a_key_matches_its_pool_and_unit_only() {
         let cases = [
             pool(Scope::Path("/a:GET"), None, "u"),
             pool(Scope::Path("/a"), Some("GET"), "u"),
@@ -289,12 +403,16 @@ mod tests {
             pool(Scope::Zone("/a:GET"), None, "u"),
         ];
         for (i, a) in cases.iter().enumerate() {
-            let key = Key::pool(a);
-            assert!(!key.is_block());
-            for (j, b) in cases.iter().enumerate() {
-                assert_eq!(key.is_pool(b), i == j, "{a:?} against {b:?}");
+            for unit in [0, 4] {
+                let key = Key::window(a, unit);
+                assert!(!key.is_block());
+                assert_eq!(key.unit(), unit);
+                for (j, b) in cases.iter().enumerate() {
+                    assert_eq!(key.is_window(b, unit), i == j, "{a:?} against {b:?}");
+                    assert!(!key.is_window(b, 4 - unit), "{a:?} against {b:?}");
+                }
+                assert!(!key.is_block_of(a.user));
             }
-            assert!(!key.is_block_of(a.user));
         }
     }
 
@@ -308,12 +426,11 @@ mod tests {
             pool(Scope::Path(&long), Some("GET"), &long),
         ];
         for (i, a) in cases.iter().enumerate() {
-            let key = Key::pool(a);
-            let inline = matches!(key.bytes, Bytes::Inline { .. });
-            assert!(size_of::<Key>() <= 48);
+            let key = Key::window(a, 1);
+            let inline = matches!(key.0, Repr::Inline { .. });
             assert_eq!(inline, i == 0, "{a:?}");
             for (j, b) in cases.iter().enumerate() {
-                assert_eq!(key.is_pool(b), i == j, "{a:?} against {b:?}");
+                assert_eq!(key.is_window(b, 1), i == j, "{a:?} against {b:?}");
             }
         }
         assert!(Key::block(&long).is_block_of(&long));
@@ -321,21 +438,26 @@ mod tests {
     }
 
     #[test]
-    fn short_eq_is_slice_equality() {
+    fn same_bytes_is_slice_equality() {
         let text = b"0123456789abcdefghijklmnopqrstuvwxyz";
         for a in 0..text.len() {
             for b in 0..text.len() {
-                assert_eq!(short_eq(&text[..a], &text[..b]), a == b);
-                assert_eq!(short_eq(&text[1..a.max(1)], &text[..a.max(1) - 1]), a <= 1);
+                assert_eq!(same_bytes(&text[..a], &text[..b]), a == b);
+                assert_eq!(
+                    same_bytes(&text[1..a.max(1)], &text[..a.max(1) - 1]),
+                    a <= 1
+                );
             }
         }
-        let mut other = *text;
-        for index in 0..other.len() {
-            other[index] ^= 1;
-            assert!(!short_eq(text, &other));
-            other[index] ^= 1;
+        for len in 0..=text.len() {
+            let mut other = *text;
+            for index in 0..len {
+                other[index] ^= 1;
+                assert!(!same_bytes(&text[..len], &other[..len]), "{len} {index}");
+                other[index] ^= 1;
+            }
+            assert!(same_bytes(&text[..len], &other[..len]));
         }
-        assert!(short_eq(text, &other));
     }
 
     #[test]
@@ -344,35 +466,59 @@ mod tests {
         assert!(key.is_block());
         assert!(key.is_block_of("alice"));
         assert!(!key.is_block_of("alic"));
-        assert!(!key.is_pool(&pool(Scope::Path(""), None, "alice")));
-        assert!(!key.is_pool(&pool(Scope::Zone(""), None, "alice")));
+        for unit in 0..5 {
+            assert!(!key.is_window(&pool(Scope::Path(""), None, "alice"), unit));
+            assert!(!key.is_window(&pool(Scope::Zone(""), None, "alice"), unit));
+        }
     }
 
     #[test]
     fn hashes_depend_on_every_part_and_on_the_seed() {
         let seed = Seed::random();
-        let a = seed.hashes(&pool(Scope::Path("/a"), Some("GET"), "u"));
-        let same = seed.hashes(&pool(Scope::Path("/a"), Some("GET"), "u"));
-        assert_eq!(
-            (a.user, a.pool, a.block()),
-            (same.user, same.pool, same.block())
-        );
-        let zone = seed.hashes(&pool(Scope::Zone("/a"), Some("GET"), "u"));
-        assert_eq!((a.user, a.block()), (zone.user, zone.block()));
-        assert_ne!(a.pool, zone.pool);
+        let hash = |seed: &Seed, pool: Pool<'_>, unit| {
+            let hashes = seed.hashes(&pool);
+            (hashes.user, hashes.window(unit), hashes.block())
+        };
+        let a = hash(&seed, pool(Scope::Path("/a"), Some("GET"), "u"), 0);
+        assert_eq!(a, hash(&seed, pool(Scope::Path("/a"), Some("GET"), "u"), 0));
+        let zone = hash(&seed, pool(Scope::Zone("/a"), Some("GET"), "u"), 0);
+        assert_eq!((a.0, a.2), (zone.0, zone.2));
+        assert_ne!(a.1, zone.1);
+        assert_ne!(a.1, hash(&seed, pool(Scope::Path("/a"), None, "u"), 0).1);
         assert_ne!(
-            a.pool,
-            seed.hashes(&pool(Scope::Path("/a"), None, "u")).pool
-        );
-        assert_ne!(
-            a.user,
-            seed.hashes(&pool(Scope::Path("/a"), Some("GET"), "v")).user
+            a.1,
+            hash(&seed, pool(Scope::Path("/a"), Some("GET"), "u"), 1).1
         );
         assert_ne!(
-            a.pool,
-            Seed::random()
-                .hashes(&pool(Scope::Path("/a"), Some("GET"), "u"))
-                .pool
+            a.0,
+            hash(&seed, pool(Scope::Path("/a"), Some("GET"), "v"), 0).0
         );
+        assert_ne!(
+            a.1,
+            hash(
+                &Seed::random(),
+                pool(Scope::Path("/a"), Some("GET"), "u"),
+                0
+            )
+            .1
+        );
+    }
+
+    #[test]
+    fn a_key_hashes_as_its_pool_or_block_did() {
+        let seed = Seed::random();
+        let long = "x".repeat(100);
+        for pool in [
+            pool(Scope::Path("/a"), Some("GET"), "u"),
+            pool(Scope::Zone("z"), None, "u"),
+            pool(Scope::Path("/a"), Some(""), ""),
+            pool(Scope::Path(&long), None, &long),
+        ] {
+            let hashes = seed.hashes(&pool);
+            for unit in 0..5 {
+                assert_eq!(seed.of_key(&Key::window(&pool, unit)), hashes.window(unit));
+            }
+            assert_eq!(seed.of_key(&Key::block(pool.user)), hashes.block());
+        }
     }
 }

@@ -104,12 +104,14 @@ const MAX_SHARDS: usize = 256;
 /// # Memory
 ///
 /// Counts live in `4 × available parallelism` shards (a power of two, at most 256), each a
-/// [`hashbrown`] table behind a [`Mutex`](std::sync::Mutex). A user's pools and block are all
-/// in the shard their user id hashes to, so one lock covers a whole decision. Deciding on an
-/// existing pool allocates nothing: the table is searched with the request's borrowed parts.
-/// A pool takes 144 bytes (fixed window) or 184 bytes (sliding window, GCRA) in its table,
-/// its key included when the zone or path, method and user add up to 36 bytes or less (a
-/// longer key is allocated once, when the pool is created). Keys keep their parts apart, so
+/// [`hashbrown`] table behind a [`Mutex`](std::sync::Mutex). An entry is one window of a pool
+/// (one per unit its limits use: a rule with `second` and `minute` limits counts in two
+/// entries of its pool) or one user's block. A user's windows and block are all in the shard
+/// their user id hashes to, so one lock covers a whole decision. Deciding on existing windows
+/// allocates nothing: the table is searched with the request's borrowed parts. An entry takes
+/// 64 bytes, one cache line (fixed window), or 72 bytes (sliding window, GCRA) in its table,
+/// its key included when the zone or path, method and user add up to 35 bytes or less (a
+/// longer key is allocated once, when the window is created). Keys keep their parts apart, so
 /// no choice of path, zone, method or user can make two pools collide.
 ///
 /// Keys are chosen by clients, so they are hashed with [`foldhash`] seeded from the operating
@@ -118,18 +120,18 @@ const MAX_SHARDS: usize = 256;
 /// its seed; [`max_pools`](MemoryBackendBuilder::max_pools) and sharding bound what such an
 /// attack could cost.
 ///
-/// A pool (or block) whose windows are all fresh again is expired: dropping it changes
+/// A window that is fresh again (or a block that is over) is expired: dropping it changes
 /// nothing. Expired entries are dropped as the backend goes, with no thread of its own: each
 /// new entry first moves a clock hand over a few buckets of its shard and drops the expired
 /// entries there, so a flood of distinct users or paths makes the tables no larger than a few
-/// times the number of pools live at once, and tables shrink again once mostly empty.
+/// times the number of windows live at once, and tables shrink again once mostly empty.
 /// [`evict_expired`](MemoryBackend::evict_expired) drops every expired entry at once, for
 /// callers who want the memory back as soon as a flood ends.
 ///
-/// With [`max_pools`](MemoryBackendBuilder::max_pools), the number of entries (pools and
-/// blocked users) never exceeds the cap. A new entry in a full shard replaces an expired one
-/// if the hand finds one nearby, or else the entry that expires soonest among the next 8:
-/// that pool's counts are forgotten early (its user gets a fresh window), as when nginx's
+/// With [`max_pools`](MemoryBackendBuilder::max_pools), the number of entries (pools'
+/// windows and blocked users) never exceeds the cap. A new entry in a full shard replaces an
+/// expired one if the hand finds one nearby, or else the entry that expires soonest among the
+/// next 8: that window's count is forgotten early (its user gets a fresh window), as when nginx's
 /// `limit_req` zone is full. Requests are never refused or let through unchecked for lack of
 /// room.
 ///
@@ -156,7 +158,7 @@ enum Store {
     Gcra(Shards<Gcra>),
 }
 
-struct Shards<W> {
+struct Shards<W: Window> {
     /// A power of two of shards.
     shards: Box<[Shard<W>]>,
 }
@@ -191,6 +193,7 @@ impl<W: Window> Shards<W> {
             .lock()
             .decide(
                 now,
+                seed,
                 &hashes,
                 &request.pool,
                 request.limits,
@@ -204,9 +207,9 @@ impl<W: Window> Shards<W> {
         self.shards.iter().map(|shard| shard.lock().pools()).sum()
     }
 
-    fn evict_expired(&self, now: u64) {
+    fn evict_expired(&self, now: u64, seed: &Seed) {
         for shard in &self.shards {
-            shard.lock().evict_expired(now);
+            shard.lock().evict_expired(now, seed);
         }
     }
 }
@@ -242,7 +245,7 @@ impl<C: Clock> MemoryBackend<C> {
         self.inner.algorithm
     }
 
-    /// The cap on pools and blocked users, if any.
+    /// The cap on entries (pools' windows and blocked users), if any.
     #[must_use]
     pub fn max_pools(&self) -> Option<usize> {
         self.inner.max_pools
@@ -254,8 +257,10 @@ impl<C: Clock> MemoryBackend<C> {
         &self.inner.clock
     }
 
-    /// The number of pools held, including expired ones not dropped yet (blocked users are
-    /// not counted). Locks each shard in turn: meant for tests and metrics, not every request.
+    /// The number of pools' windows held (one per pool and unit counted in: a pool counted
+    /// under `second = 1 minute = 10` holds two), including expired ones not dropped yet
+    /// (blocked users are not counted). Locks each shard in turn: meant for tests and
+    /// metrics, not every request.
     #[must_use]
     pub fn pool_count(&self) -> usize {
         match &self.inner.store {
@@ -265,7 +270,7 @@ impl<C: Clock> MemoryBackend<C> {
         }
     }
 
-    /// Drops every expired pool and block now, and shrinks tables left mostly empty.
+    /// Drops every expired window and block now, and shrinks tables left mostly empty.
     ///
     /// Never needed for correctness or to bound memory (the backend evicts as it goes); it
     /// gives memory back at once after a flood, for instance from a periodic task. It walks
@@ -273,9 +278,9 @@ impl<C: Clock> MemoryBackend<C> {
     pub fn evict_expired(&self) {
         let now = self.now();
         match &self.inner.store {
-            Store::Fixed(shards) => shards.evict_expired(now),
-            Store::Sliding(shards) => shards.evict_expired(now),
-            Store::Gcra(shards) => shards.evict_expired(now),
+            Store::Fixed(shards) => shards.evict_expired(now, &self.inner.seed),
+            Store::Sliding(shards) => shards.evict_expired(now, &self.inner.seed),
+            Store::Gcra(shards) => shards.evict_expired(now, &self.inner.seed),
         }
     }
 
@@ -336,8 +341,8 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         self
     }
 
-    /// Caps the number of pools and blocked users held at once (at least 1; no cap by
-    /// default). A full backend forgets the entries that expire soonest to make room: see
+    /// Caps the number of entries held at once, pools' windows (one per pool and unit) and
+    /// blocked users (at least 1; no cap by default). A full backend forgets the entries that expire soonest to make room: see
     /// [Memory](MemoryBackend#memory).
     ///
     /// The cap is split evenly over the shards (and a cap below the default shard count

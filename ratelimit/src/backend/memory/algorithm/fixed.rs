@@ -21,6 +21,8 @@ impl Fixed {
 }
 
 impl Window for Fixed {
+    type Align = super::CacheLine;
+
     fn at(self, now: u64, rate: Rate) -> Self {
         if self.count != 0 && now < self.end(rate.window) {
             self

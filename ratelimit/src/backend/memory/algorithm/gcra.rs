@@ -39,6 +39,8 @@ impl Gcra {
 }
 
 impl Window for Gcra {
+    type Align = ();
+
     fn at(mut self, _now: u64, rate: Rate) -> Self {
         if self.count != rate.count {
             // Another limit with the same window but another count shares this state (two

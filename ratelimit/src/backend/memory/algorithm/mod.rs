@@ -53,6 +53,10 @@ impl Rate {
 /// The default value is a fresh state: nothing counted. Methods other than [`at`](Self::at)
 /// expect a state already brought to `now` by `at`.
 pub(super) trait Window: Copy + Default + Send + 'static {
+    /// A zero-sized type whose alignment the table's entries take: 64 when an entry is
+    /// 64 bytes, so that each fills exactly one cache line.
+    type Align: Copy + Default + Send + std::fmt::Debug + 'static;
+
     /// This state as it stands at `now` (windows that ended are rolled over); counts nothing.
     #[must_use]
     fn at(self, now: u64, rate: Rate) -> Self;
@@ -70,6 +74,11 @@ pub(super) trait Window: Copy + Default + Send + 'static {
     /// `window` is the length of its unit's window.
     fn fresh_at(&self, window: u64) -> u64;
 }
+
+/// Aligns what contains it to a cache line.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
+pub(super) struct CacheLine;
 
 /// `value` as a `u64`, saturating.
 pub(super) fn saturate(value: u128) -> u64 {

@@ -37,6 +37,8 @@ impl Sliding {
 }
 
 impl Window for Sliding {
+    type Align = ();
+
     fn at(self, now: u64, rate: Rate) -> Self {
         if self.is_fresh() {
             return Self::default();
