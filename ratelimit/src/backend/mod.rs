@@ -155,6 +155,7 @@ enum FutureState<'a> {
 
 impl<'a> DecisionFuture<'a> {
     /// A future that resolves at once to `result`.
+    #[inline]
     pub const fn ready(result: Result<Decision, BackendError>) -> Self {
         Self {
             state: FutureState::Ready(Some(result)),
@@ -172,6 +173,7 @@ impl<'a> DecisionFuture<'a> {
 impl Future for DecisionFuture<'_> {
     type Output = Result<Decision, BackendError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().state {
             FutureState::Ready(result) => match result.take() {

@@ -193,7 +193,7 @@ impl Key {
 
     /// Whether the key is `meta` over `scope`, `method` and `user`: the meta byte and the
     /// lengths first (no byte of a part is read unless all agree), then the bytes.
-    #[inline]
+    #[inline(always)]
     fn is(&self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> bool {
         if self.meta() != meta {
             return false;
@@ -211,7 +211,7 @@ impl Key {
     }
 
     /// Whether this is the key of `pool`'s window for the unit in slot `unit`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn is_window(&self, pool: &Pool<'_>, unit: usize) -> bool {
         let (meta, scope) = Meta::of(pool);
         self.is(
@@ -243,7 +243,7 @@ impl Key {
 /// Whether `a` and `b` are equal: a word at a time, the last word overlapping the one
 /// before, and short slices in at most two loads each. Key parts are short, and for them a
 /// call to `memcmp` (what `==` on slices becomes) costs more than the comparison itself.
-#[inline]
+#[inline(always)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let len = a.len();
     if len != b.len() {
@@ -289,7 +289,10 @@ pub(super) struct Hashes<'s> {
     /// The user's hash: picks the shard (by its top bits), so a user's windows and block
     /// share one lock.
     pub(super) user: u64,
-    /// The hasher after the user and the pool's parts: each window's hash adds its unit.
+    /// The pool's kind and method flag.
+    meta: u8,
+    /// The hasher after the user and the pool's parts: each window's hash adds the kind, the
+    /// method flag and its unit.
     pool: FoldHasher<'s>,
 }
 
@@ -304,7 +307,7 @@ impl Hashes<'_> {
     #[inline]
     pub(super) fn window(&self, unit: usize) -> u64 {
         let mut hasher = self.pool.clone();
-        hasher.write_usize(unit);
+        hasher.write_u8(Meta(self.meta).with_unit(unit).0);
         hasher.finish()
     }
 }
@@ -327,16 +330,23 @@ impl Seed {
         }
     }
 
-    /// The hashes of the user, then of the pool's parts, in one pass.
+    /// The hashes of the user, then of the pool's parts, in one pass. The kind and the method
+    /// flag are hashed with the unit, by [`Hashes::window`]; a pool without a method hashes
+    /// no method at all.
     #[inline]
     fn hash_parts(&self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Hashes<'_> {
         let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
         hasher.write(user);
         let user = hasher.finish();
-        hasher.write_u8(meta.hashed());
         hasher.write(scope);
-        hasher.write(method);
-        Hashes { user, pool: hasher }
+        if meta.0 & HAS_METHOD != 0 {
+            hasher.write(method);
+        }
+        Hashes {
+            user,
+            meta: meta.hashed(),
+            pool: hasher,
+        }
     }
 
     /// The hashes of a decision on `pool`.

@@ -9,12 +9,13 @@ mod table;
 use std::fmt;
 use std::num::NonZero;
 use std::sync::Arc;
+use std::time::Duration;
 
 use self::algorithm::{Fixed, Gcra, Sliding, Window};
 use self::key::Seed;
 use self::table::Shard;
 use super::clock::{Clock, MonotonicClock, nanos};
-use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest};
+use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Quota};
 
 /// The most shards a backend uses.
 const MAX_SHARDS: usize = 256;
@@ -176,9 +177,12 @@ impl<W: Window> Shards<W> {
         &self.shards[index]
     }
 
+    /// Decides `request`, reading the time from `clock` once the shard is locked (so that,
+    /// in the common case, the read overlaps with the table's lookup).
+    #[inline]
     fn decide(
         &self,
-        now: u64,
+        clock: impl Fn() -> u64,
         seed: &Seed,
         shard_cap: usize,
         request: &DecisionRequest<'_>,
@@ -188,9 +192,23 @@ impl<W: Window> Shards<W> {
             return Err(no_limits());
         }
         let hashes = seed.hashes(&request.pool);
+        let mut table = self.shard(hashes.user).lock();
+        let mut now = None;
+        if let [limit] = request.limits {
+            match table.count_in_place(&clock, &hashes, &request.pool, *limit) {
+                Ok((remaining, reset)) => {
+                    return Ok(Decision::Allow(Quota {
+                        limit: *limit,
+                        remaining,
+                        reset: Duration::from_nanos(reset),
+                    }));
+                }
+                Err(read) => now = read,
+            }
+        }
+        let now = now.unwrap_or_else(clock);
         let block_time = request.block_time.map_or(0, nanos);
-        self.shard(hashes.user)
-            .lock()
+        table
             .decide(
                 now,
                 seed,
@@ -284,27 +302,30 @@ impl<C: Clock> MemoryBackend<C> {
         }
     }
 
+    #[inline]
     fn now(&self) -> u64 {
         nanos(self.inner.clock.now())
     }
 
+    #[inline]
     fn decide_now(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
-        let now = self.now();
         let Inner {
             seed,
             shard_cap,
             store,
             ..
         } = &*self.inner;
+        let clock = || self.now();
         match store {
-            Store::Fixed(shards) => shards.decide(now, seed, *shard_cap, request),
-            Store::Sliding(shards) => shards.decide(now, seed, *shard_cap, request),
-            Store::Gcra(shards) => shards.decide(now, seed, *shard_cap, request),
+            Store::Fixed(shards) => shards.decide(clock, seed, *shard_cap, request),
+            Store::Sliding(shards) => shards.decide(clock, seed, *shard_cap, request),
+            Store::Gcra(shards) => shards.decide(clock, seed, *shard_cap, request),
         }
     }
 }
 
 impl<C: Clock> Backend for MemoryBackend<C> {
+    #[inline]
     fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
         DecisionFuture::ready(self.decide_now(request))
     }
