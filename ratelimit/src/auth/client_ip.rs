@@ -271,6 +271,10 @@ impl Authenticate for ClientIp {
     ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
         ready(self.identify(head))
     }
+
+    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
+        Some(self.identify(head))
+    }
 }
 
 const NO_CONNECT_INFO: &str = "the request has no peer address (`ConnectInfo<SocketAddr>`): \

@@ -426,6 +426,10 @@ impl Authenticate for JwtAuth {
     ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
         ready(self.identify(head))
     }
+
+    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
+        Some(self.identify(head))
+    }
 }
 
 impl fmt::Debug for JwtAuth {

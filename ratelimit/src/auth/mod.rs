@@ -136,6 +136,20 @@ pub trait Authenticate: Send + Sync + 'static {
         head: &'a Parts,
     ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a;
 
+    /// The same result as [`authenticate`](Self::authenticate), when it is known at once
+    /// (from the request head alone, with no I/O); `None` (the default) otherwise.
+    ///
+    /// The middleware asks this first: when it answers, and the backend decides in process
+    /// too (the in-memory backend does), the request is decided inside `Service::call`,
+    /// without boxing a future. The built-in authenticators that read only the head
+    /// ([`HeaderAuth`], [`ClientIp`], `JwtAuth`) answer; an `async fn` does not (it is simply
+    /// awaited). An implementation must not do anything `authenticate` would not: the
+    /// middleware may call `authenticate` after it when the backend cannot decide at once.
+    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
+        let _ = head;
+        None
+    }
+
     /// `self`, or `other` when `self` finds no identity ([`AuthError::MissingIdentity`]
     /// only): see [`FirstOf`].
     fn or<B: Authenticate>(self, other: B) -> FirstOf<(Self, B)>

@@ -137,6 +137,16 @@ pub enum BackendError {
 pub trait Backend: Send + Sync + 'static {
     /// Decides `request`, counting it if it is admitted.
     fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a>;
+
+    /// Decides `request` at once, as [`decide`](Self::decide) would, when the backend
+    /// decides in process (the in-memory backend does); `None` (the default) when it must
+    /// wait (for a store), in which case nothing was decided or counted.
+    ///
+    /// The middleware asks this first, so that an in-process decision needs no boxed future.
+    fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
+        let _ = request;
+        None
+    }
 }
 
 /// The future a [`Backend`] returns: already resolved for an in-process backend (no

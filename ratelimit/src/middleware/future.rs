@@ -15,8 +15,10 @@ use super::limiter::{CheckFuture, Finish};
 pin_project! {
     /// Response future of [`RateLimit`](super::RateLimit).
     ///
-    /// A request no route matches is the inner service's future, unboxed; a limited request
-    /// boxes its check (authentication and backend), then runs the inner service's future.
+    /// A request no route matches is the inner service's future, unboxed; so is a limited
+    /// request that the authenticator and the backend decide at once (the in-memory backend
+    /// with a built-in authenticator). Otherwise a limited request boxes its check
+    /// (authentication and backend), then runs the inner service's future.
     /// See the [module docs](super) for an example.
     pub struct ResponseFuture<S, B>
     where
@@ -43,6 +45,9 @@ pin_project! {
             service: Option<S>,
             body: Option<B>,
         },
+        Respond {
+            response: Option<S::Response>,
+        },
         Done,
     }
 }
@@ -54,6 +59,14 @@ where
     pub(crate) const fn call(future: S::Future, headers: Option<RateHeaders>) -> Self {
         Self {
             state: State::Call { future, headers },
+        }
+    }
+
+    pub(crate) const fn respond(response: S::Response) -> Self {
+        Self {
+            state: State::Respond {
+                response: Some(response),
+            },
         }
     }
 
@@ -105,6 +118,13 @@ where
                         state.set(State::Call { future, headers });
                     }
                 },
+                StateProj::Respond { response } => {
+                    let response = response.take();
+                    state.set(State::Done);
+                    if let Some(response) = response {
+                        return Poll::Ready(Ok(response));
+                    }
+                }
                 StateProj::Done => panic!("`ResponseFuture` polled after it completed"),
             }
         }
@@ -119,6 +139,7 @@ where
         let state = match &self.state {
             State::Call { .. } => "call",
             State::Check { .. } => "check",
+            State::Respond { .. } => "respond",
             State::Done => "done",
         };
         f.debug_struct("ResponseFuture")

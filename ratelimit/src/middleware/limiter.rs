@@ -232,6 +232,16 @@ pub(crate) enum Finish<Res> {
 /// request.
 pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Send>>;
 
+/// What [`Core::check_now`] found.
+pub(crate) enum Now {
+    /// The check is done.
+    Ready(Result<(Identity, Step), AuthError>),
+    /// The identity is known, but the backend must be awaited.
+    Authenticated(Identity),
+    /// The authenticator must be awaited.
+    Later,
+}
+
 /// What the authenticator and the backend said, before the failure policy applies.
 #[derive(Debug)]
 pub(crate) enum Step {
@@ -288,6 +298,7 @@ impl<ResBody> Shared<ResBody> {
     }
 
     /// The index of the first route whose pattern matches `path` (which has no query).
+    #[inline]
     pub(crate) fn first_match(&self, path: &str) -> Option<usize> {
         self.rules
             .routes()
@@ -296,6 +307,7 @@ impl<ResBody> Shared<ResBody> {
     }
 
     /// Applies the failure policy to what the backend said.
+    #[inline]
     fn outcome(&self, step: Step, identity: &Identity) -> Result<Outcome, CheckError> {
         Ok(match step {
             Step::NoRule => Outcome::NotLimited,
@@ -324,6 +336,7 @@ impl<ResBody> Shared<ResBody> {
         })
     }
 
+    #[inline]
     fn rate_headers(&self, outcome: &Outcome) -> Option<RateHeaders> {
         match outcome {
             Outcome::Allowed { rule, quota } => {
@@ -364,30 +377,33 @@ impl<ResBody: Default> Shared<ResBody> {
 }
 
 impl<ResBody: Default + 'static> Shared<ResBody> {
-    /// The end of the middleware's check of a request whose first matching route is known.
-    fn finish(
-        self: Arc<Self>,
-        mut parts: Parts,
+    /// The end of the middleware's check of a request whose first matching route is known:
+    /// the headers to add to the inner service's response when the request goes on (with the
+    /// limiter in its extensions), or the response that refuses it.
+    #[inline]
+    pub(crate) fn finish(
+        self: &Arc<Self>,
+        parts: &mut Parts,
         checked: Result<(Identity, Step), AuthError>,
-    ) -> Finish<Response<ResBody>> {
+    ) -> Result<Option<RateHeaders>, Response<ResBody>> {
         let (identity, step) = match checked {
             Ok(checked) => checked,
             Err(error) => {
                 log_auth_error(&error);
-                return Finish::Respond(self.error_response(&CheckError::Auth(error)));
+                return Err(self.error_response(&CheckError::Auth(error)));
             }
         };
         match self.outcome(step, &identity) {
-            Ok(Outcome::Rejected(rejection)) => {
-                Finish::Respond(self.rejection_response(&rejection))
-            }
-            Err(error) => Finish::Respond(self.error_response(&error)),
+            Ok(Outcome::Rejected(rejection)) => Err(self.rejection_response(&rejection)),
+            Err(error) => Err(self.error_response(&error)),
             Ok(outcome) => {
                 let rate_headers = self.rate_headers(&outcome);
                 if self.options.extension {
-                    parts.extensions.insert(Limiter::new(self, Some(identity)));
+                    parts
+                        .extensions
+                        .insert(Limiter::new(Arc::clone(self), Some(identity)));
                 }
-                Finish::Proceed(parts, rate_headers)
+                Ok(rate_headers)
             }
         }
     }
@@ -403,7 +419,13 @@ pub(crate) trait Core<ResBody>: Send + Sync {
         shared: Arc<Shared<ResBody>>,
         parts: Parts,
         first: usize,
+        identity: Option<Identity>,
     ) -> CheckFuture<Response<ResBody>>;
+
+    /// The same check, decided at once when the authenticator and the backend can
+    /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]): `Ready`, or else
+    /// `Authenticated` with the identity found (for `check_request`), or `Later`.
+    fn check_now(&self, rules: Rules, parts: &Parts, first: usize) -> Now;
 
     /// [`Limiter::check`]'s authentication, selection and decision.
     #[allow(clippy::type_complexity)]
@@ -433,11 +455,16 @@ where
     fn check_request(
         self: Arc<Self>,
         shared: Arc<Shared<ResBody>>,
-        parts: Parts,
+        mut parts: Parts,
         first: usize,
+        identity: Option<Identity>,
     ) -> CheckFuture<Response<ResBody>> {
         Box::pin(async move {
-            let checked = match self.authenticator.authenticate(&parts).await {
+            let identity = match identity {
+                Some(identity) => Ok(identity),
+                None => self.authenticator.authenticate(&parts).await,
+            };
+            let checked = match identity {
                 Ok(identity) => {
                     let path = parts.uri.path();
                     let method = parts.method.as_str();
@@ -452,8 +479,45 @@ where
                 }
                 Err(error) => Err(error),
             };
-            shared.finish(parts, checked)
+            match shared.finish(&mut parts, checked) {
+                Ok(headers) => Finish::Proceed(parts, headers),
+                Err(response) => Finish::Respond(response),
+            }
         })
+    }
+
+    #[inline]
+    fn check_now(&self, rules: Rules, parts: &Parts, first: usize) -> Now {
+        let identity = match self.authenticator.authenticate_now(parts) {
+            Some(Ok(identity)) => identity,
+            Some(Err(error)) => return Now::Ready(Err(error)),
+            None => return Now::Later,
+        };
+        let path = parts.uri.path();
+        let method = parts.method.as_str();
+        let Some(rule) = select(rules.routes(), first, path, method, &identity) else {
+            return Now::Ready(Ok((identity, Step::NoRule)));
+        };
+        let step = match rule.policy() {
+            Policy::Unlimited => Step::Unlimited(rule),
+            Policy::Deny => Step::Deny(rule),
+            Policy::Limited(limits) => {
+                let request = DecisionRequest {
+                    pool: Pool {
+                        scope: rule.zone().map_or(Scope::Path(path), Scope::Zone),
+                        method: rule.method().map(Method::as_str),
+                        user: identity.user(),
+                    },
+                    limits,
+                    block_time: rule.block_time(),
+                };
+                match self.backend.decide_now(&request) {
+                    Some(decided) => Step::Decided(rule, decided),
+                    None => return Now::Authenticated(identity),
+                }
+            }
+        };
+        Now::Ready(Ok((identity, step)))
     }
 
     fn check<'a>(

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::layer::RateLimitLayer;
-use super::limiter::{Limiter, Shared};
+use super::limiter::{Limiter, Now, Shared};
 use crate::auth::Authenticate;
 use crate::backend::Backend;
 use crate::rules::Rules;
@@ -94,13 +94,32 @@ where
             }
             return ResponseFuture::call(self.inner.call(request), None);
         };
+        let (mut parts, body) = request.into_parts();
+        // An in-process authenticator and backend decide here and now: nothing is boxed, and
+        // the readied inner service is called at once.
+        let identity = match self.shared.core.check_now(self.shared.rules, &parts, first) {
+            Now::Ready(checked) => {
+                return match self.shared.finish(&mut parts, checked) {
+                    Ok(headers) => ResponseFuture::call(
+                        self.inner.call(Request::from_parts(parts, body)),
+                        headers,
+                    ),
+                    Err(response) => ResponseFuture::respond(response),
+                };
+            }
+            Now::Authenticated(identity) => Some(identity),
+            Now::Later => None,
+        };
         // The readied service goes into the future, which calls it once the check admits the
         // request; this one (a clone) must be readied again before its next call.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let (parts, body) = request.into_parts();
-        let check =
-            Arc::clone(&self.shared.core).check_request(Arc::clone(&self.shared), parts, first);
+        let check = Arc::clone(&self.shared.core).check_request(
+            Arc::clone(&self.shared),
+            parts,
+            first,
+            identity,
+        );
         ResponseFuture::check(check, inner, body)
     }
 }

@@ -308,7 +308,7 @@ impl<C: Clock> MemoryBackend<C> {
     }
 
     #[inline]
-    fn decide_now(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
+    fn decide_in_memory(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
         let Inner {
             seed,
             shard_cap,
@@ -327,7 +327,12 @@ impl<C: Clock> MemoryBackend<C> {
 impl<C: Clock> Backend for MemoryBackend<C> {
     #[inline]
     fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
-        DecisionFuture::ready(self.decide_now(request))
+        DecisionFuture::ready(self.decide_in_memory(request))
+    }
+
+    #[inline]
+    fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
+        Some(self.decide_in_memory(request))
     }
 }
 
