@@ -63,6 +63,65 @@ fn fix_hint(fix: &Option<String>) -> String {
 pub struct Pattern {
     source: Cow<'static, str>,
     kind: Kind,
+    /// The first bytes (up to 8) every matching path starts with, little-endian, and the
+    /// mask of those bytes: computed when the pattern is made (at compile time for
+    /// `ratelimit!`), they reject most paths in one comparison.
+    head: Head,
+}
+
+/// Up to the first 8 bytes of a literal, as a masked word.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    word: u64,
+    mask: u64,
+}
+
+impl Head {
+    const fn of(literal: &str) -> Self {
+        let bytes = literal.as_bytes();
+        let (mut word, mut mask, mut index) = (0_u64, 0_u64, 0);
+        while index < bytes.len() && index < 8 {
+            word |= (bytes[index] as u64) << (8 * index);
+            mask |= 0xff << (8 * index);
+            index += 1;
+        }
+        Self { word, mask }
+    }
+
+    /// Whether a path whose [`path_head`] is `head` may start with the literal: its first
+    /// bytes (zeros past its end) agree with the literal's, as far as they go.
+    #[inline(always)]
+    const fn admits(self, head: u64) -> bool {
+        (head ^ self.word) & self.mask == 0
+    }
+}
+
+/// The first 8 bytes of `path` as a little-endian word (zeros past its end), for
+/// [`Pattern::is_match_with_head`]: computed once for all the routes a path is matched
+/// against.
+#[doc(hidden)]
+#[inline]
+#[must_use]
+pub fn path_head(path: &str) -> u64 {
+    let bytes = path.as_bytes();
+    let len = bytes.len();
+    if let Some(first) = bytes.first_chunk::<8>() {
+        return u64::from_le_bytes(*first);
+    }
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|word| word.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    if len >= 4 {
+        // Two overlapping words: the bytes they share are the same in both.
+        u64::from(word(0)) | (u64::from(word(len - 4)) << (8 * (len - 4)))
+    } else {
+        bytes.iter().enumerate().fold(0, |head, (index, byte)| {
+            head | (u64::from(*byte) << (8 * index))
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -119,7 +178,14 @@ impl Pattern {
                 compiled: OnceLock::from(Some(compiled)),
             },
         };
-        Ok(Self { source, kind })
+        let head = match &kind {
+            Kind::Prefix(literal)
+            | Kind::Exact(literal)
+            | Kind::Regex {
+                prefix: literal, ..
+            } => Head::of(literal),
+        };
+        Ok(Self { source, kind, head })
     }
 
     /// A pattern that is a plain prefix test, as [`Pattern::analyze`] decided at compile
@@ -138,6 +204,7 @@ impl Pattern {
         Self {
             source: Cow::Borrowed(source),
             kind: Kind::Prefix(Cow::Borrowed(literal)),
+            head: Head::of(literal),
         }
     }
 
@@ -157,6 +224,7 @@ impl Pattern {
         Self {
             source: Cow::Borrowed(source),
             kind: Kind::Exact(Cow::Borrowed(literal)),
+            head: Head::of(literal),
         }
     }
 
@@ -174,6 +242,7 @@ impl Pattern {
                 prefix: Cow::Borrowed(prefix),
                 compiled: OnceLock::new(),
             },
+            head: Head::of(prefix),
         }
     }
 
@@ -218,17 +287,89 @@ impl Pattern {
     /// any, must already be removed).
     #[must_use]
     pub fn is_match(&self, path: &str) -> bool {
+        self.is_match_with_head(path, path_head(path))
+    }
+
+    /// [`is_match`](Self::is_match), given the path's [`path_head`] (computed once to match
+    /// one path against many patterns): most patterns rule most paths out in one comparison
+    /// of their first bytes.
+    #[doc(hidden)]
+    #[inline]
+    #[must_use]
+    pub fn is_match_with_head(&self, path: &str, head: u64) -> bool {
+        self.head.admits(head) && self.matches(path)
+    }
+
+    /// [`is_match`](Self::is_match) without the first look at the head.
+    fn matches(&self, path: &str) -> bool {
         match &self.kind {
-            Kind::Prefix(literal) => path.starts_with(&**literal),
-            Kind::Exact(literal) => path == literal,
+            Kind::Prefix(literal) => starts_with(path, literal),
+            Kind::Exact(literal) => same_bytes(path.as_bytes(), literal.as_bytes()),
             Kind::Regex { prefix, compiled } => {
-                path.starts_with(&**prefix)
+                starts_with(path, prefix)
                     && compiled
                         .get_or_init(|| build(&self.source).ok())
                         .as_ref()
                         .is_some_and(|re| re.is_match(Input::new(path).anchored(Anchored::Yes)))
             }
         }
+    }
+}
+
+/// Whether `path` starts with `prefix`, by [`same_bytes`].
+#[inline]
+fn starts_with(path: &str, prefix: &str) -> bool {
+    path.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| same_bytes(head, prefix.as_bytes()))
+}
+
+/// Whether `a` and `b` are equal: a word at a time, the last word overlapping the one
+/// before, and short slices in at most two loads each.
+///
+/// Route literals and the parts of rate-limit keys are short, and for them a call to
+/// `memcmp` (what `==` on slices and `str::starts_with` become) costs more than the
+/// comparison itself: matching 20 literal routes took twice as long with it. Shared with the
+/// in-memory backend, which compares its keys the same way.
+#[doc(hidden)]
+#[inline(always)]
+#[must_use]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len >= 8 {
+        let word = |bytes: &[u8], at: usize| {
+            bytes
+                .get(at..at + 8)
+                .and_then(|word| word.try_into().ok())
+                .map_or(0, u64::from_ne_bytes)
+        };
+        let mut at = 0;
+        while at + 8 < len {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word(a, len - 8) == word(b, len - 8)
+    } else if len >= 4 {
+        let word = |bytes: &[u8], at: usize| {
+            bytes
+                .get(at..at + 4)
+                .and_then(|word| word.try_into().ok())
+                .map_or(0, u32::from_ne_bytes)
+        };
+        (word(a, 0) ^ word(b, 0)) | (word(a, len - 4) ^ word(b, len - 4)) == 0
+    } else {
+        // 0 to 3 bytes: the first, the middle and the last cover them all.
+        let byte = |bytes: &[u8], at: usize| bytes.get(at).copied().unwrap_or(0);
+        len == 0
+            || (byte(a, 0) ^ byte(b, 0))
+                | (byte(a, len / 2) ^ byte(b, len / 2))
+                | (byte(a, len - 1) ^ byte(b, len - 1))
+                == 0
     }
 }
 
@@ -498,6 +639,44 @@ mod tests {
     fn patterns_that_match_the_empty_string_match_every_path() {
         assert!(analyze("a*").is_match("/anything"));
         assert!(analyze("(/x)?").is_match("/y"));
+    }
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let text = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        for a in 0..text.len() {
+            for b in 0..text.len() {
+                assert_eq!(same_bytes(&text[..a], &text[..b]), a == b);
+                assert_eq!(
+                    same_bytes(&text[1..a.max(1)], &text[..a.max(1) - 1]),
+                    a <= 1
+                );
+            }
+        }
+        for len in 0..=text.len() {
+            let mut other = *text;
+            for index in 0..len {
+                other[index] ^= 1;
+                assert!(!same_bytes(&text[..len], &other[..len]), "{len} {index}");
+                other[index] ^= 1;
+            }
+            assert!(same_bytes(&text[..len], &other[..len]));
+        }
+        for path in ["", "/", "/ab", "/abc", "/abcdef", "/abcdefg", "/abcdefgh/i"] {
+            let mut first = [0; 8];
+            let len = path.len().min(8);
+            first[..len].copy_from_slice(&path.as_bytes()[..len]);
+            assert_eq!(path_head(path), u64::from_le_bytes(first), "{path}");
+        }
+        let health = analyze("^/health$");
+        assert!(health.is_match_with_head("/health", path_head("/health")));
+        assert!(!health.is_match_with_head("/heal", path_head("/heal")));
+        assert!(!health.is_match_with_head("/about", path_head("/about")));
+        assert!(analyze(r"^\d*").is_match_with_head("/x", path_head("/x")));
+        assert!(starts_with("/health", "/heal"));
+        assert!(starts_with("/health", ""));
+        assert!(!starts_with("/heal", "/health"));
+        assert!(!starts_with("/hEalth", "/heal"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ratelimit_core::pattern::path_head;
 use ratelimit_core::{Route, Rule};
 
 /// The routes and rules of one `ratelimit! { … }` invocation.
@@ -81,6 +82,7 @@ impl Rules {
         Matching {
             routes: self.routes.iter(),
             path,
+            head: path_head(path),
         }
     }
 
@@ -107,6 +109,8 @@ impl fmt::Debug for Rules {
 pub struct Matching<'p> {
     routes: std::slice::Iter<'static, Route>,
     path: &'p str,
+    /// The path's first bytes, which rule most routes out in one comparison.
+    head: u64,
 }
 
 impl Matching<'_> {
@@ -130,8 +134,10 @@ impl Matching<'_> {
 impl Iterator for Matching<'_> {
     type Item = &'static Route;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let path = self.path;
-        self.routes.find(|route| route.pattern().is_match(path))
+        let (path, head) = (self.path, self.head);
+        self.routes
+            .find(|route| route.pattern().is_match_with_head(path, head))
     }
 }

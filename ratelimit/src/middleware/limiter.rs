@@ -300,10 +300,11 @@ impl<ResBody> Shared<ResBody> {
     /// The index of the first route whose pattern matches `path` (which has no query).
     #[inline]
     pub(crate) fn first_match(&self, path: &str) -> Option<usize> {
+        let head = ratelimit_core::pattern::path_head(path);
         self.rules
             .routes()
             .iter()
-            .position(|route| route.pattern().is_match(path))
+            .position(|route| route.pattern().is_match_with_head(path, head))
     }
 
     /// Applies the failure policy to what the backend said.

@@ -5,13 +5,14 @@
 //! its parts one after the other with their lengths beside it, so two different parts can
 //! never read as the same key (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`), and a
 //! lookup compares the request's parts with the key's slices: no allocation, no formatting,
-//! no escaping. What the key names (zone or path, with a method or not, which unit, or a
+//! no escaping, and no `memcmp` ([`same_bytes`]). What the key names (zone or path, with a method or not, which unit, or a
 //! block) is one byte, compared first.
 
 use std::hash::Hasher;
 
 use foldhash::SharedSeed;
 use foldhash::fast::FoldHasher;
+use ratelimit_core::pattern::same_bytes;
 
 use crate::backend::{Pool, Scope};
 
@@ -240,49 +241,6 @@ impl Key {
     }
 }
 
-/// Whether `a` and `b` are equal: a word at a time, the last word overlapping the one
-/// before, and short slices in at most two loads each. Key parts are short, and for them a
-/// call to `memcmp` (what `==` on slices becomes) costs more than the comparison itself.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    if len >= 8 {
-        let word = |bytes: &[u8], at: usize| {
-            bytes
-                .get(at..at + 8)
-                .and_then(|word| word.try_into().ok())
-                .map_or(0, u64::from_ne_bytes)
-        };
-        let mut at = 0;
-        while at + 8 < len {
-            if word(a, at) != word(b, at) {
-                return false;
-            }
-            at += 8;
-        }
-        word(a, len - 8) == word(b, len - 8)
-    } else if len >= 4 {
-        let word = |bytes: &[u8], at: usize| {
-            bytes
-                .get(at..at + 4)
-                .and_then(|word| word.try_into().ok())
-                .map_or(0, u32::from_ne_bytes)
-        };
-        (word(a, 0) ^ word(b, 0)) | (word(a, len - 4) ^ word(b, len - 4)) == 0
-    } else {
-        // 0 to 3 bytes: the first, the middle and the last cover them all.
-        let byte = |bytes: &[u8], at: usize| bytes.get(at).copied().unwrap_or(0);
-        len == 0
-            || (byte(a, 0) ^ byte(b, 0))
-                | (byte(a, len / 2) ^ byte(b, len / 2))
-                | (byte(a, len - 1) ^ byte(b, len - 1))
-                == 0
-    }
-}
-
 /// The hashes of one decision: which shard, and where its windows and its user's block are.
 #[derive(Clone)]
 pub(super) struct Hashes<'s> {
@@ -445,29 +403,6 @@ mod tests {
         }
         assert!(Key::block(&long).is_block_of(&long));
         assert!(!Key::block(&long).is_block_of(&long[1..]));
-    }
-
-    #[test]
-    fn same_bytes_is_slice_equality() {
-        let text = b"0123456789abcdefghijklmnopqrstuvwxyz";
-        for a in 0..text.len() {
-            for b in 0..text.len() {
-                assert_eq!(same_bytes(&text[..a], &text[..b]), a == b);
-                assert_eq!(
-                    same_bytes(&text[1..a.max(1)], &text[..a.max(1) - 1]),
-                    a <= 1
-                );
-            }
-        }
-        for len in 0..=text.len() {
-            let mut other = *text;
-            for index in 0..len {
-                other[index] ^= 1;
-                assert!(!same_bytes(&text[..len], &other[..len]), "{len} {index}");
-                other[index] ^= 1;
-            }
-            assert!(same_bytes(&text[..len], &other[..len]));
-        }
     }
 
     #[test]
