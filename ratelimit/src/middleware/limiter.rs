@@ -394,19 +394,24 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 return Err(self.error_response(&CheckError::Auth(error)));
             }
         };
-        match self.outcome(step, &identity) {
-            Ok(Outcome::Rejected(rejection)) => Err(self.rejection_response(&rejection)),
-            Err(error) => Err(self.error_response(&error)),
-            Ok(outcome) => {
-                let rate_headers = self.rate_headers(&outcome);
-                if self.options.extension {
-                    parts
-                        .extensions
-                        .insert(Limiter::new(Arc::clone(self), Some(identity)));
-                }
-                Ok(rate_headers)
+        let rate_headers = match step {
+            // The common case first, without building an `Outcome`.
+            Step::Decided(rule, Ok(Decision::Allow(quota))) => {
+                RateHeaders::admitted(self.options.headers, rule, &quota)
             }
+            Step::NoRule | Step::Unlimited(_) => None,
+            step => match self.outcome(step, &identity) {
+                Ok(Outcome::Rejected(rejection)) => return Err(self.rejection_response(&rejection)),
+                Err(error) => return Err(self.error_response(&error)),
+                Ok(outcome) => self.rate_headers(&outcome),
+            },
+        };
+        if self.options.extension {
+            parts
+                .extensions
+                .insert(Limiter::new(Arc::clone(self), Some(identity)));
         }
+        Ok(rate_headers)
     }
 }
 
