@@ -5,6 +5,8 @@
 //! reaches a limited handler without being counted; nothing panics; and the server keeps
 //! serving normal requests after each case.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -437,4 +439,53 @@ async fn malformed_http_gets_4xx_and_the_server_keeps_serving() {
         check(&client, name, bytes, *expect).await;
     }
     assert_eq!(panics(), panics_before, "something panicked");
+}
+
+static HEAD_RULES: Rules = ratelimit! {
+    "^/any$" => [minute = 1],
+    "^/get$" => [method = GET minute = 1],
+};
+
+/// `HEAD` runs axum's `GET` handler: a rule for every method counts it with the `GET`s, and
+/// a `method = GET` rule does not (a request's method is compared as it is, as in the
+/// original; the README's SECURITY section says to limit such routes without a method).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_is_counted_by_rules_for_every_method_only() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let handler = |hits: Arc<AtomicUsize>| {
+        move || async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            "body"
+        }
+    };
+    let app = Router::new()
+        .route("/any", get(handler(Arc::clone(&hits))))
+        .route("/get", get(handler(Arc::clone(&hits))))
+        .layer(RateLimitLayer::new(
+            HEAD_RULES,
+            HeaderAuth::new(HeaderName::from_static("x-user")),
+            memory(),
+        ));
+    let server = Server::start(app).await;
+    let client = server.client(CLIENT_TIMEOUT);
+    let head = |path: &str| format!("HEAD {path} HTTP/1.1\r\nhost: x\r\nx-user: u\r\n\r\n");
+    let status = |raw: Raw| match raw {
+        Raw::Reply(reply) => reply.status,
+        Raw::Closed => panic!("no response"),
+    };
+
+    assert_eq!(client.get("/any", &[("x-user", "u")]).await.status, 200);
+    assert_eq!(
+        status(client.raw(head("/any").as_bytes(), false).await),
+        429
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    assert_eq!(client.get("/get", &[("x-user", "u")]).await.status, 200);
+    assert_eq!(client.get("/get", &[("x-user", "u")]).await.status, 429);
+    assert_eq!(
+        status(client.raw(head("/get").as_bytes(), false).await),
+        200
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "HEAD ran the GET handler");
 }

@@ -152,6 +152,8 @@ impl Client {
     /// then shuts its side down, so that the server sees the request end there.
     pub(crate) async fn raw(&self, bytes: &[u8], half_close: bool) -> Raw {
         let start = Instant::now();
+        // The response to a `HEAD` has a length but no body.
+        let head = bytes.starts_with(b"HEAD ");
         let exchange = async {
             let mut stream = self.open().await;
             // The server may answer and close before reading everything: a failed write is
@@ -167,11 +169,11 @@ impl Client {
                     Ok(0) | Err(_) => break,
                     Ok(n) => raw.extend_from_slice(&chunk[..n]),
                 }
-                if let Some(reply) = parse(&raw, start.elapsed(), false) {
+                if let Some(reply) = parse(&raw, start.elapsed(), false, head) {
                     return Some(reply);
                 }
             }
-            parse(&raw, start.elapsed(), true)
+            parse(&raw, start.elapsed(), true, head)
         };
         match self.bounded("a raw exchange", exchange).await {
             Some(reply) => Raw::Reply(reply),
@@ -226,7 +228,7 @@ impl Connection {
         self.stream.write_all(request).await.expect("write");
         let mut chunk = [0; 16 * 1024];
         loop {
-            if let Some((reply, used)) = parse_prefix(&self.buffer, start.elapsed()) {
+            if let Some((reply, used)) = parse_prefix(&self.buffer, start.elapsed(), false) {
                 self.buffer.drain(..used);
                 return reply;
             }
@@ -242,8 +244,9 @@ impl Connection {
 }
 
 /// A complete response at the start of `raw` and its length, if there is one: the head,
-/// then `content-length` bytes of body (0 when absent, as for every response here).
-fn parse_prefix(raw: &[u8], took: Duration) -> Option<(Reply, usize)> {
+/// then `content-length` bytes of body (0 when absent, as for every response here, and for
+/// the response to a `HEAD`).
+fn parse_prefix(raw: &[u8], took: Duration, head_request: bool) -> Option<(Reply, usize)> {
     let end = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..end]);
     let mut lines = head.split("\r\n");
@@ -262,10 +265,14 @@ fn parse_prefix(raw: &[u8], took: Duration) -> Option<(Reply, usize)> {
             .any(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding")),
         "chunked responses are not expected here: {head:?}"
     );
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, value)| value.parse().expect("a content length"));
+    let length: usize = if head_request {
+        0
+    } else {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, value)| value.parse().expect("a content length"))
+    };
     let body_start = end + 4;
     let body = raw.get(body_start..body_start + length)?.to_vec();
     Some((
@@ -281,11 +288,11 @@ fn parse_prefix(raw: &[u8], took: Duration) -> Option<(Reply, usize)> {
 
 /// The response in `raw`; at the end of the stream (`eof`), one without a length is
 /// whatever came.
-fn parse(raw: &[u8], took: Duration, eof: bool) -> Option<Reply> {
+fn parse(raw: &[u8], took: Duration, eof: bool, head_request: bool) -> Option<Reply> {
     if raw.is_empty() {
         return None;
     }
-    if let Some((reply, _)) = parse_prefix(raw, took) {
+    if let Some((reply, _)) = parse_prefix(raw, took, head_request) {
         return Some(reply);
     }
     assert!(
