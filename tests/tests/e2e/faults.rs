@@ -14,6 +14,10 @@
 //! (asserted by exact counts, and by the user's keys appearing in Redis). A flush is not an
 //! outage: decisions go on (the lost script is run again), with the counts gone.
 //!
+//! Overload is a failure too: a burst whose tail misses the deadline is refused (503) when
+//! failing closed, without admitting beyond the limit, and counted in memory with the
+//! fallback (at most twice the limit in all).
+//!
 //! `tests/tests/redis/outage.rs` proves the backend's side (errors, the fallback, the
 //! recheck interval, recovery) decision by decision; these prove what a client sees.
 
@@ -362,4 +366,87 @@ scenarios! {
     flushed_fail_open: Flush, Open;
     flushed_fail_closed: Flush, Closed;
     flushed_fallback: Flush, Fallback;
+}
+
+static BURST_RULES: Rules = ratelimit! { "^/burst$" => [minute = 200] };
+
+/// A burst of 900 concurrent requests against a limit of 200, with a deadline (10 ms) that
+/// the tail of the burst cannot meet on one connection: the admitted count and the
+/// statuses.
+async fn overloaded_burst(test: &str, policy: Policy) -> Option<(usize, Vec<u16>)> {
+    let redis = crate::redis_support::shared_server(test)?;
+    let fallback = MemoryBackend::builder().clock(ManualClock::new()).build();
+    let mut builder = redis
+        .frozen_builder()
+        .prefix(fresh_prefix("e2e-overload"))
+        .timeout(Duration::from_millis(10));
+    if policy == Policy::Fallback {
+        builder = builder.fallback(fallback.clone());
+    }
+    let backend = builder.build().await.expect("a backend");
+    let failure = match policy {
+        Policy::Open => FailurePolicy::Open,
+        Policy::Closed | Policy::Fallback => FailurePolicy::Closed,
+    };
+    let auth = HeaderAuth::new(HeaderName::from_static("x-user"));
+    let app = Router::new()
+        .route("/burst", get(|| async { "burst" }))
+        .layer(RateLimitLayer::new(BURST_RULES, auth, backend).failure_policy(failure));
+    let server = Server::start(app).await;
+    let client = server.client(Duration::from_secs(60));
+    let barrier = Arc::new(tokio::sync::Barrier::new(900));
+    let mut tasks = JoinSet::new();
+    for _ in 0..900 {
+        let barrier = Arc::clone(&barrier);
+        tasks.spawn(async move {
+            let mut connection = client.connect().await;
+            barrier.wait().await;
+            let reply = connection
+                .send("GET", "/burst", &[("x-user", "flood")])
+                .await;
+            reply.status
+        });
+    }
+    let statuses = tasks.join_all().await;
+    let admitted = statuses.iter().filter(|status| **status == 200).count();
+    if policy == Policy::Fallback {
+        assert!(fallback.pool_count() > 0, "the deadline never fired");
+    }
+    Some((admitted, statuses))
+}
+
+/// Overload is a failure too: when the tail of a burst misses the store's deadline, failing
+/// closed refuses it (503) and never admits beyond the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_past_the_deadline_fails_closed_without_over_admitting() {
+    let test = "overload_past_the_deadline_fails_closed_without_over_admitting";
+    let Some((admitted, statuses)) = overloaded_burst(test, Policy::Closed).await else {
+        return;
+    };
+    let unavailable = statuses.iter().filter(|status| **status == 503).count();
+    assert!(unavailable > 0, "the deadline never fired: {statuses:?}");
+    assert!(
+        admitted <= 200,
+        "{admitted} admitted against a limit of 200"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|status| matches!(status, 200 | 429 | 503))
+    );
+}
+
+/// With the fallback, the requests past the deadline are counted in memory: at most the
+/// limit in each, twice the limit in all (the README's SECURITY section says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overload_past_the_deadline_falls_back_within_twice_the_limit() {
+    let test = "overload_past_the_deadline_falls_back_within_twice_the_limit";
+    let Some((admitted, statuses)) = overloaded_burst(test, Policy::Fallback).await else {
+        return;
+    };
+    assert!(
+        admitted <= 400,
+        "{admitted} admitted against a limit of 200"
+    );
+    assert!(statuses.iter().all(|status| matches!(status, 200 | 429)));
 }
