@@ -95,10 +95,14 @@ pub struct Denial {
 }
 
 impl Denial {
-    /// The `Retry-After` value: whole seconds, rounded up, at least 1.
+    /// The `Retry-After` value: whole seconds, rounded up, at least 1 (and at most
+    /// `u64::MAX`, for a backend that denies "for ever" with [`Duration::MAX`]).
     #[must_use]
     pub fn retry_after_secs(&self) -> u64 {
-        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
+        let secs = self
+            .retry_after
+            .as_secs()
+            .saturating_add(u64::from(self.retry_after.subsec_nanos() > 0));
         secs.max(1)
     }
 }

@@ -125,7 +125,9 @@ impl Rejection {
     }
 }
 
-/// `duration` in whole seconds, rounded up.
+/// `duration` in whole seconds, rounded up (saturating: a backend may answer any duration).
 pub(crate) fn ceil_secs(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
 }

@@ -13,7 +13,11 @@ use axum::Router;
 use axum::routing::get;
 use http::HeaderName;
 use ratelimit::auth::{Algorithm, ClientIp, HeaderAuth, JwtAuth, ProxyHeader};
-use ratelimit::backend::{ManualClock, MemoryBackend};
+use ratelimit::backend::{
+    Backend, Decision, DecisionFuture, DecisionRequest, Denial, DenialCause, ManualClock,
+    MemoryBackend, Quota, Scope,
+};
+use ratelimit::middleware::RateLimitHeaders;
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
 
 use crate::net::{Client, Raw, Server, panics};
@@ -488,4 +492,91 @@ async fn head_is_counted_by_rules_for_every_method_only() {
         200
     );
     assert_eq!(hits.load(Ordering::SeqCst), 3, "HEAD ran the GET handler");
+}
+
+/// A backend of extreme answers: a denial "for ever" (`Duration::MAX`) on `/forever`, an
+/// admission with the largest quota and reset elsewhere.
+struct Extreme;
+
+impl Backend for Extreme {
+    fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
+        let limit = request.limits[0];
+        DecisionFuture::ready(Ok(match request.pool.scope {
+            Scope::Path("/forever") => Decision::Deny(Denial {
+                retry_after: Duration::MAX,
+                cause: DenialCause::Limit(limit),
+            }),
+            _ => Decision::Allow(Quota {
+                limit,
+                remaining: u64::MAX,
+                reset: Duration::MAX,
+            }),
+        }))
+    }
+}
+
+static EXTREME_RULES: Rules = ratelimit! { "^/" => [minute = 1] };
+
+/// A backend may answer any `Duration` (a custom one may deny "for ever"): the middleware
+/// saturates it into `Retry-After` and the rate-limit headers instead of overflowing
+/// (a panic in debug builds, `Retry-After: 1` in release ones, before the fix).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_backend_answers_saturate_and_never_panic() {
+    let panics_before = panics();
+    assert_eq!(
+        Denial {
+            retry_after: Duration::MAX,
+            cause: DenialCause::Blocked,
+        }
+        .retry_after_secs(),
+        u64::MAX
+    );
+    for headers in [RateLimitHeaders::Ietf, RateLimitHeaders::Legacy] {
+        let app = Router::new()
+            .route("/forever", get(|| async { "never" }))
+            .route("/allowed", get(|| async { "allowed" }))
+            .layer(
+                RateLimitLayer::new(
+                    EXTREME_RULES,
+                    HeaderAuth::new(HeaderName::from_static("x-user")),
+                    Extreme,
+                )
+                .headers(headers),
+            );
+        let server = Server::start(app).await;
+        let client = server.client(CLIENT_TIMEOUT);
+        let raw = client.raw(&get_as("/forever", "u", &[]), false).await;
+        let Raw::Reply(refused) = raw else {
+            panic!("{headers:?}: no response to /forever (the server task panicked?)");
+        };
+        assert_eq!(refused.status, 429, "{refused:?}");
+        assert_eq!(refused.header("retry-after"), Some("18446744073709551615"));
+        let Raw::Reply(admitted) = client.raw(&get_as("/allowed", "u", &[]), false).await else {
+            panic!("{headers:?}: no response to /allowed (the server task panicked?)");
+        };
+        assert_eq!(admitted.status, 200, "{admitted:?}");
+        match headers {
+            RateLimitHeaders::Ietf => {
+                assert_eq!(
+                    refused.header("ratelimit"),
+                    Some(r#""minute";r=0;t=999999999999999"#)
+                );
+                assert_eq!(
+                    admitted.header("ratelimit"),
+                    Some(r#""minute";r=999999999999999;t=999999999999999"#)
+                );
+            }
+            _ => {
+                assert_eq!(
+                    refused.header("x-ratelimit-reset"),
+                    Some("18446744073709551615")
+                );
+                assert_eq!(
+                    admitted.header("x-ratelimit-reset"),
+                    Some("18446744073709551615")
+                );
+            }
+        }
+    }
+    assert_eq!(panics(), panics_before, "something panicked");
 }
