@@ -3,16 +3,15 @@
 //!
 //! | original                                         | here                                     |
 //! |--------------------------------------------------|------------------------------------------|
-//! | `{r"??.*": [Rule(group="admin")]}`: `re.error`   | a compile error at the pattern: `ui/invalid_regex.rs` |
+//! | `{r"??.*": [Rule(group="admin")]}`: `re.error`   | a compile error at the pattern: `ui/fail/invalid_regex.rs` |
 //! | `authenticate="123"`: `ValueError`               | `&str` is not an `Authenticate`          |
 //! | `backend=None`: `AssertionError`                 | `Option<MemoryBackend>` is not a `Backend` |
 //!
 //! And a limit of 0, which the original accepts (refusing every request) and we reject with
-//! a hint to write `deny`: `ui/limit_zero.rs`.
+//! a hint to write `deny`: `ui/fail/count_zero.rs`.
 //!
-//! The rules' errors are compile-fail cases with their reviewed `.stderr` (regenerate with
-//! `TRYBUILD=overwrite cargo test -p ratelimit-tests --test original construction`, then read
-//! the diff). The two type errors are rustc's own `E0277`, whose text lists the trait's
+//! The rules' errors are the ui suite's compile-fail cases (`tests/ui/fail/`, run by
+//! `tests/ui.rs`), with their reviewed `.stderr`: not repeated here. The two type errors are rustc's own `E0277`, whose text lists the trait's
 //! implementors and so changes whenever one is added; they are checked here by asking the
 //! compiler whether the types implement the traits (autoref specialisation), with the
 //! types that do as controls.
@@ -22,11 +21,6 @@ use std::marker::PhantomData;
 use http::request::Parts;
 use ratelimit::auth::{AuthError, Authenticate, Identity};
 use ratelimit::backend::{Backend, MemoryBackend};
-
-#[test]
-fn test_invalid_init_config() {
-    trybuild::TestCases::new().compile_fail("tests/original/ui/*.rs");
-}
 
 /// Whether `T` implements the traits, decided by the compiler: the method of the trait
 /// implemented for `Probe<T>` under the bound wins when it applies; the fallback for
