@@ -24,6 +24,9 @@ mod backends;
 mod construction;
 mod core;
 mod flows;
+#[path = "../conformance/harness.rs"]
+#[allow(dead_code)]
+mod harness;
 mod memory;
 mod support;
 

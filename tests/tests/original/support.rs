@@ -17,32 +17,10 @@ use ratelimit::backend::{Algorithm, Backend, DecisionFuture, DecisionRequest};
 use ratelimit::{RateLimitLayer, Rules};
 use tower::ServiceExt;
 
-/// A backend under test, with control over its time: the memory backend on a manual clock
-/// here; a Redis backend (with a fresh key prefix per harness) can run the same cases.
-///
-/// Each test makes a fresh harness: a backend with no counts.
-pub(crate) trait Harness: Send + Sync + 'static {
-    /// The algorithm the backend counts with.
-    fn algorithm(&self) -> Algorithm;
-
-    /// The backend, shared with the harness (clones count in the same place).
-    fn backend(&self) -> Arc<dyn Backend>;
-
-    /// Moves the backend's time forward by `by`, where the original test sleeps.
-    fn advance(&self, by: Duration) -> impl Future<Output = ()> + Send;
-}
-
-/// The expected value for the harness's algorithm, where the algorithms legitimately differ
-/// (the waits: a sliding window counter with a count of 1 frees up two windows after the
-/// first request, GCRA spaces requests by window / count).
-pub(crate) fn per_algorithm<T>(h: &impl Harness, fixed: T, sliding: T, gcra: T) -> T {
-    match h.algorithm() {
-        Algorithm::FixedWindow => fixed,
-        Algorithm::SlidingWindow => sliding,
-        Algorithm::Gcra => gcra,
-        other => panic!("no expectations for {other:?}: add them to the ported suite"),
-    }
-}
+/// A backend under test, with control over its time: the conformance suite's harness
+/// (`tests/conformance/harness.rs`), so that any backend that joins that suite can run the
+/// ported cases too. Each test makes a fresh harness: a backend with no counts.
+pub(crate) use crate::harness::{Harness, per_algorithm};
 
 /// The expected value for a case that runs on the fixed window and GCRA only (see
 /// [`crate::ported_suite`]).
