@@ -17,7 +17,7 @@ async fn the_session_user_is_limited_until_logout() {
 
     let login = server.send("POST", "/login?user=alice", &[]).await;
     assert_eq!(
-        (login.status, login.body.as_str()),
+        (login.status, login.text().as_str()),
         (200, "logged in as alice")
     );
     let cookie = login

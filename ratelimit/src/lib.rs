@@ -21,14 +21,33 @@
 //! Every mistake in the rules is a compile error at its token: see [`ratelimit!`] for the
 //! grammar and the checks.
 //!
-//! [`RateLimitLayer`] applies the rules to an axum router or any tower service: see the
-//! [`middleware`] module.
+//! [`RateLimitLayer`] applies the rules to an axum router or any tower service, with an
+//! authenticator ([`auth`]) and a backend ([`backend`]); see the [`middleware`] module:
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use ratelimit::auth::ClientIp;
+//! use ratelimit::backend::MemoryBackend;
+//! use ratelimit::{RateLimitLayer, Rules, ratelimit};
+//!
+//! static RULES: Rules = ratelimit! {
+//!     "^/towns" => [second = 1],
+//! };
+//!
+//! let app: Router = Router::new()
+//!     .route("/towns", get(|| async { "towns" }))
+//!     .layer(RateLimitLayer::new(RULES, ClientIp::new(), MemoryBackend::new()));
+//! // Serve it with the peer address, which `ClientIp` reads:
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//! ```
+//!
+//! [`rate_limited`] puts a rule list on a handler instead, limited by the router's layer.
 //!
 //! # Features
 //!
 //! | feature  | default | what it adds |
 //! |----------|---------|--------------|
-//! | `macros` | yes     | the [`ratelimit!`] macro |
+//! | `macros` | yes     | the [`ratelimit!`] and [`rate_limited`] macros |
 //! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
 //! | `redis`  | no      | [`backend::redis::RedisBackend`]: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |

@@ -95,12 +95,24 @@ pub struct Denial {
 }
 
 impl Denial {
-    /// The `Retry-After` value: whole seconds, rounded up, at least 1.
+    /// The `Retry-After` value: whole seconds, rounded up, at least 1 (and at most
+    /// `u64::MAX`, for a backend that denies "for ever" with [`Duration::MAX`]).
     #[must_use]
     pub fn retry_after_secs(&self) -> u64 {
-        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
-        secs.max(1)
+        retry_after_secs(self.retry_after)
     }
+}
+
+/// A wait as a `Retry-After` value: whole seconds, rounded up, at least 1.
+pub(crate) fn retry_after_secs(wait: Duration) -> u64 {
+    ceil_secs(wait).max(1)
+}
+
+/// A duration in whole seconds, rounded up (saturating: a backend may answer any duration).
+pub(crate) fn ceil_secs(duration: Duration) -> u64 {
+    duration
+        .as_secs()
+        .saturating_add(u64::from(duration.subsec_nanos() > 0))
 }
 
 /// What refused a request.

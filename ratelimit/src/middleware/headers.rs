@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ratelimit_core::{Limit, Rule};
 
-use super::rejection::{Rejection, RejectionCause, ceil_secs};
+use super::rejection::{Rejection, RejectionCause};
 use crate::backend::Quota;
+use crate::backend::ceil_secs;
 
 /// Which rate-limit headers the middleware adds to every response of a limited rule, admitted
 /// or refused (not to `unlimited` or `deny` rules, nor to requests no rule applies to).

@@ -97,7 +97,7 @@ impl Rejection {
     /// up, at least 1; `None` when the rejection is permanent.
     #[must_use]
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after.map(|wait| ceil_secs(wait).max(1))
+        self.retry_after.map(crate::backend::retry_after_secs)
     }
 
     /// The rule that refused the request.
@@ -123,9 +123,4 @@ impl Rejection {
     pub const fn identity(&self) -> &Identity {
         &self.identity
     }
-}
-
-/// `duration` in whole seconds, rounded up.
-pub(crate) fn ceil_secs(duration: Duration) -> u64 {
-    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }

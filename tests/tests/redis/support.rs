@@ -162,6 +162,7 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--dir", self.dir.to_str().expect("a UTF-8 temp dir")])
+            .args(debug_command_flag())
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -285,6 +286,29 @@ impl RedisCluster {
     }
 }
 
+/// Lets the fault tests run `DEBUG SLEEP` from loopback: Redis 7 refuses `DEBUG` unless
+/// `enable-debug-command` allows it, and Redis 6 does not know the option (and allows `DEBUG`).
+fn debug_command_flag() -> &'static [&'static str] {
+    static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let major = *MAJOR.get_or_init(|| {
+        // `Redis server v=7.0.15 sha=…`
+        let output = Command::new("redis-server").arg("--version").output();
+        output
+            .ok()
+            .and_then(|output| {
+                let text = String::from_utf8_lossy(&output.stdout).into_owned();
+                let version = text.split("v=").nth(1)?.split('.').next()?.parse().ok()?;
+                Some(version)
+            })
+            .unwrap_or(0)
+    });
+    if major >= 7 {
+        &["--enable-debug-command", "local"]
+    } else {
+        &[]
+    }
+}
+
 fn wait_for_ping(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -310,6 +334,12 @@ pub fn encode(args: &[&str]) -> Vec<u8> {
     out
 }
 
+/// Runs one command on the server at `port` (a fresh connection, a 10 s read timeout) and
+/// returns its raw RESP reply.
+pub fn command_on(port: u16, args: &[&str]) -> String {
+    command(port, args)
+}
+
 fn command(port: u16, args: &[&str]) -> String {
     try_command(port, args).unwrap_or_else(|error| panic!("{args:?} on port {port}: {error}"))
 }
@@ -317,7 +347,7 @@ fn command(port: u16, args: &[&str]) -> String {
 /// Runs one command on a fresh connection and returns the whole reply, raw.
 fn try_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(&encode(args))?;
     let mut reader = BufReader::new(stream);
     let mut reply = String::new();

@@ -136,6 +136,24 @@ const MAX_SHARDS: usize = 256;
 /// `limit_req` zone is full. Requests are never refused or let through unchecked for lack of
 /// room.
 ///
+/// # Measured
+///
+/// Heap per pool, tables included (`tests/tests/memory_bounds.rs`, 64-bit Linux, counted
+/// with `allocation-counter`; the figure moves with how full the tables are between two
+/// doublings):
+///
+/// | algorithm | 10 000 pools | 100 000 pools | key over 36 bytes |
+/// |---|---|---|---|
+/// | fixed window | 238 B | 190 B | + 58 B (a 59-byte key) |
+/// | sliding window, GCRA | 303 B | 242 B | + 58 B |
+///
+/// A flood of 300 000 distinct users, 10 000 a second, each making one request under a
+/// one-second limit, held at most 12 100 pools (24 200 with the sliding window, whose pools
+/// last two windows) for 10 000 live at once, with a heap peak of 5.0 MB (fixed window),
+/// 6.4 MB (GCRA) and 12.9 MB (sliding window); all of it was given back once the windows
+/// were over. With `max_pools(10_000)`, 300 000 new users never made the count exceed 10 000,
+/// and the pools of users limited for an hour outlived the flood's one-minute pools.
+///
 /// There is no key prefix: a backend's counts are its own, and two backends never share them.
 #[derive(Clone)]
 pub struct MemoryBackend<C = MonotonicClock> {

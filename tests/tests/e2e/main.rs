@@ -1,0 +1,21 @@
+//! End-to-end tests of the limiter in a real axum server over loopback HTTP, on a
+//! multi-threaded runtime: exactness under bursts of concurrent connections (in-memory,
+//! Redis, Redis Cluster), store faults through the middleware (Redis killed, restarted,
+//! slowed, flushed), and hostile HTTP (raw bytes on TCP).
+//!
+//! Time is controlled (a `ManualClock`, or the Redis backend's frozen test clock), never
+//! slept, except in the fault tests, where real timeouts are the point and bounds are
+//! generous. Redis tests start their own `redis-server`s (see `../redis/support.rs`); without
+//! Redis installed they say they were skipped and pass, unless `RATELIMIT_REQUIRE_REDIS=1`.
+//!
+//! `cargo test -p ratelimit-tests --test e2e`
+
+mod exactness;
+mod faults;
+mod hostile_http;
+// Shared with the soak test, which uses other parts of it.
+#[allow(dead_code)]
+mod net;
+#[path = "../redis/support.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_support;
