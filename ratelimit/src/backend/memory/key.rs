@@ -235,9 +235,19 @@ impl Key {
     }
 
     /// The slot of the unit of a pool's window (0 for a block).
-    #[cfg(test)]
-    fn unit(&self) -> usize {
+    pub(super) fn unit(&self) -> usize {
         usize::from(self.meta().unit())
+    }
+
+    /// Whether `other` is the key of this key's pool's window for the unit in slot `unit`.
+    pub(super) fn is_window_of_same_pool(&self, other: &Self, unit: usize) -> bool {
+        let (scope, method, user) = self.parts();
+        other.is(
+            Meta(self.meta().hashed()).with_unit(unit),
+            scope,
+            method,
+            user,
+        )
     }
 }
 
@@ -319,12 +329,17 @@ impl Seed {
         )
     }
 
+    /// The hashes of the decisions on `key`'s pool (or user, for a block).
+    pub(super) fn key_hashes(&self, key: &Key) -> Hashes<'_> {
+        let (scope, method, user) = key.parts();
+        self.hash_parts(key.meta(), scope, method, user)
+    }
+
     /// The hash an entry with `key` is stored under (to move entries when a table grows or
     /// shrinks: the same as [`Hashes::window`] or [`Hashes::block`] gave when it was made).
     pub(super) fn of_key(&self, key: &Key) -> u64 {
-        let (scope, method, user) = key.parts();
         let meta = key.meta();
-        let hashes = self.hash_parts(meta, scope, method, user);
+        let hashes = self.key_hashes(key);
         if meta.is_block() {
             hashes.block()
         } else {

@@ -406,9 +406,26 @@ impl<W: Window> Table<W> {
         self.entries.get_bucket_mut(index)
     }
 
-    /// The number of pools' windows (entries that are not blocks), expired ones included.
-    pub(super) fn pools(&self) -> usize {
-        self.entries.len().saturating_sub(self.blocks)
+    /// The number of pools (with a window in this shard), expired ones included.
+    ///
+    /// A pool counted in several units has one window (entry) per unit: it is counted once,
+    /// by its window of the shortest unit. Looks every window up again: for tests and
+    /// metrics, not requests.
+    pub(super) fn pools(&self, seed: &Seed) -> usize {
+        self.entries
+            .iter()
+            .filter(|entry| !entry.key.is_block())
+            .filter(|entry| {
+                let hashes = seed.key_hashes(&entry.key);
+                !(0..entry.key.unit()).any(|shorter| {
+                    self.entries
+                        .find(hashes.window(shorter), |other| {
+                            entry.key.is_window_of_same_pool(&other.key, shorter)
+                        })
+                        .is_some()
+                })
+            })
+            .count()
     }
 
     /// The number of entries, pools and blocks.
