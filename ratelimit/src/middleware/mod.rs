@@ -44,13 +44,22 @@
 //!
 //! # Performance
 //!
-//! A request no route matches costs a pattern test per route and the [`Limiter`]
-//! extension (an `Arc` clone and the extension's box; turn it off with
+//! A request no route matches costs one comparison per route (of the path's first bytes
+//! with each route's, decided at compile time; see [`Rules::matching`](crate::Rules::matching))
+//! and the [`Limiter`] extension (an `Arc` clone and the extension's box; turn it off with
 //! [`limiter_extension`] if nothing reads it, and it allocates nothing), and runs the inner
-//! service's future unboxed. An admitted limited request allocates one box, the future that
-//! authenticates and decides (plus what the authenticator and backend allocate, and the
-//! extension), then runs the inner service's future in place. Both are tested by counting
-//! allocations.
+//! service's future unboxed.
+//!
+//! A limited request whose authenticator and backend decide at once
+//! ([`Authenticate::authenticate_now`](crate::auth::Authenticate::authenticate_now),
+//! [`Backend::decide_now`](crate::backend::Backend::decide_now): the built-in `HeaderAuth`,
+//! `ClientIp` and `JwtAuth` with the [`MemoryBackend`](crate::backend::MemoryBackend)) is
+//! decided inside `Service::call`: nothing is boxed, the readied inner service is called at
+//! once, and only the authenticator allocates (the identity), and the extension. Otherwise
+//! (an `async fn` authenticator, the Redis backend) a limited request allocates one box, the
+//! future that authenticates and decides (plus what the authenticator and backend allocate,
+//! and the extension), then runs the inner service's future in place. All three are tested
+//! by counting allocations. `BENCHMARKS.md` has the figures.
 //!
 //! # Example: axum
 //!

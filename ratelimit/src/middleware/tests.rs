@@ -1066,6 +1066,59 @@ async fn an_axum_router_layer_limits_its_routes() {
     assert_eq!(text(home).await, "home");
 }
 
+/// An authenticator and a backend that decide at once (`HeaderAuth`, `MemoryBackend`): the
+/// request is decided inside `call`, refusals answered from a ready state, with the same
+/// responses, headers and extension as the boxed path.
+#[tokio::test]
+async fn requests_decided_at_once_get_the_same_answers() {
+    use crate::auth::HeaderAuth;
+    use crate::backend::MemoryBackend;
+
+    static RULES: Rules = ratelimit! {
+        "^/towns" => [second = 1, unlimited @admin, deny @banned],
+    };
+    let auth = HeaderAuth::new(http::HeaderName::from_static("x-user"))
+        .group_header(http::HeaderName::from_static("x-group"));
+    let app = Router::new()
+        .route(
+            "/towns",
+            get(|request: Request<Body>| async move {
+                let limiter = request.extensions().get::<Limiter<Body>>();
+                let user = limiter.and_then(Limiter::identity).map(Identity::user);
+                user.unwrap_or("no limiter").to_owned()
+            }),
+        )
+        .layer(
+            RateLimitLayer::new(RULES, auth, MemoryBackend::new()).headers(RateLimitHeaders::Ietf),
+        );
+
+    let first = app.clone().oneshot(get_as("/towns", "u")).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(
+        header(first.headers(), "ratelimit"),
+        Some(r#""second";r=0;t=1"#)
+    );
+    assert_eq!(text(first).await, "u");
+    let second = app.clone().oneshot(get_as("/towns", "u")).await.unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(second.headers(), "retry-after"), Some("1"));
+    let admin = request("GET", "/towns", Some("root"), Some("admin"));
+    assert_eq!(
+        app.clone().oneshot(admin).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let banned = request("GET", "/towns", Some("eve"), Some("banned"));
+    assert_eq!(
+        app.clone().oneshot(banned).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let anonymous = request("GET", "/towns", None, None);
+    assert_eq!(
+        app.oneshot(anonymous).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Allocations: the pass-through path allocates nothing, a limited request one box.
 
@@ -1135,5 +1188,36 @@ mod allocations {
     #[test]
     fn an_admitted_limited_request_allocates_one_box() {
         assert_eq!(allocations_of(&mut service(false), "/limited"), 1);
+    }
+
+    /// Everyone is the same user, known at once.
+    struct AnyoneNow;
+
+    impl Authenticate for AnyoneNow {
+        fn authenticate<'a>(
+            &'a self,
+            head: &'a Parts,
+        ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
+            std::future::ready(self.authenticate_now(head).expect("known at once"))
+        }
+
+        fn authenticate_now(&self, _: &Parts) -> Option<Result<Identity, AuthError>> {
+            Some(Ok(Identity::new(String::new())))
+        }
+    }
+
+    #[test]
+    fn a_request_decided_at_once_allocates_nothing() {
+        static RULES: Rules = ratelimit! { "^/limited" => [second = 1000, deny @banned] };
+        let inner = service_fn(|_: Request<()>| std::future::ready(Ok(Response::new(()))));
+        let mut service =
+            RateLimitLayer::new(RULES, AnyoneNow, crate::backend::MemoryBackend::new())
+                .limiter_extension(false)
+                .layer(inner);
+        // The first request creates the pool's window; the next ones count in it in place,
+        // decided inside `call`: no boxed check, no clone of the inner service.
+        allocations_of(&mut service, "/limited");
+        assert_eq!(allocations_of(&mut service, "/limited"), 0);
+        assert_eq!(allocations_of(&mut service, "/limited?x=1"), 0);
     }
 }
