@@ -38,7 +38,7 @@ pin_project! {
         Call {
             #[pin]
             future: S::Future,
-            headers: Option<RateHeaders>,
+            headers: Option<Box<RateHeaders>>,
         },
         Check {
             check: CheckFuture<S::Response>,
@@ -56,7 +56,7 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) const fn call(future: S::Future, headers: Option<RateHeaders>) -> Self {
+    pub(crate) const fn call(future: S::Future, headers: Option<Box<RateHeaders>>) -> Self {
         Self {
             state: State::Call { future, headers },
         }

@@ -225,21 +225,23 @@ pub(crate) enum Finish<Res> {
     Respond(Res),
     /// Call the inner service with the request (the head back, the limiter in its
     /// extensions), then add these headers to its response.
-    Proceed(Parts, Option<RateHeaders>),
+    Proceed(Parts, Option<Box<RateHeaders>>),
 }
 
 /// The future of the middleware's check of one request: the one allocation of a limited
 /// request.
 pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Send>>;
 
-/// What [`Core::check_now`] found.
-pub(crate) enum Now {
-    /// The check is done.
-    Ready(Result<(Identity, Step), AuthError>),
-    /// The identity is known, but the backend must be awaited.
-    Authenticated(Identity),
-    /// The authenticator must be awaited.
-    Later,
+/// What [`Core::check_now`] decided.
+pub(crate) enum Now<ResBody> {
+    /// Call the inner service with the request (the limiter in its extensions), then add
+    /// these headers to its response.
+    Proceed(Option<Box<RateHeaders>>),
+    /// Answer with this response; the inner service is not called.
+    Respond(Response<ResBody>),
+    /// The backend, or else the authenticator, must be awaited: the boxed check, with the
+    /// identity if it is known.
+    Later(Option<Identity>),
 }
 
 /// What the authenticator and the backend said, before the failure policy applies.
@@ -386,7 +388,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
         self: &Arc<Self>,
         parts: &mut Parts,
         checked: Result<(Identity, Step), AuthError>,
-    ) -> Result<Option<RateHeaders>, Response<ResBody>> {
+    ) -> Result<Option<Box<RateHeaders>>, Response<ResBody>> {
         let (identity, step) = match checked {
             Ok(checked) => checked,
             Err(error) => {
@@ -411,7 +413,8 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 .extensions
                 .insert(Limiter::new(Arc::clone(self), Some(identity)));
         }
-        Ok(rate_headers)
+        // Boxed: most responses have none, and the response future stays small.
+        Ok(rate_headers.map(Box::new))
     }
 }
 
@@ -429,9 +432,16 @@ pub(crate) trait Core<ResBody>: Send + Sync {
     ) -> CheckFuture<Response<ResBody>>;
 
     /// The same check, decided at once when the authenticator and the backend can
-    /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]): `Ready`, or else
-    /// `Authenticated` with the identity found (for `check_request`), or `Later`.
-    fn check_now(&self, rules: Rules, parts: &Parts, first: usize) -> Now;
+    /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]), and finished here (the
+    /// limiter put in `parts`' extensions, a refusal's response built) so that only what
+    /// the caller needs comes back: a large value returned through the trait object and
+    /// copied costs a store-forwarding stall per copy.
+    fn check_now(
+        &self,
+        shared: &Arc<Shared<ResBody>>,
+        parts: &mut Parts,
+        first: usize,
+    ) -> Now<ResBody>;
 
     /// [`Limiter::check`]'s authentication, selection and decision.
     #[allow(clippy::type_complexity)]
@@ -493,37 +503,47 @@ where
     }
 
     #[inline]
-    fn check_now(&self, rules: Rules, parts: &Parts, first: usize) -> Now {
-        let identity = match self.authenticator.authenticate_now(parts) {
-            Some(Ok(identity)) => identity,
-            Some(Err(error)) => return Now::Ready(Err(error)),
-            None => return Now::Later,
-        };
-        let path = parts.uri.path();
-        let method = parts.method.as_str();
-        let Some(rule) = select(rules.routes(), first, path, method, &identity) else {
-            return Now::Ready(Ok((identity, Step::NoRule)));
-        };
-        let step = match rule.policy() {
-            Policy::Unlimited => Step::Unlimited(rule),
-            Policy::Deny => Step::Deny(rule),
-            Policy::Limited(limits) => {
-                let request = DecisionRequest {
-                    pool: Pool {
-                        scope: rule.zone().map_or(Scope::Path(path), Scope::Zone),
-                        method: rule.method().map(Method::as_str),
-                        user: identity.user(),
+    fn check_now(
+        &self,
+        shared: &Arc<Shared<ResBody>>,
+        parts: &mut Parts,
+        first: usize,
+    ) -> Now<ResBody> {
+        let checked = match self.authenticator.authenticate_now(parts) {
+            Some(Ok(identity)) => {
+                let path = parts.uri.path();
+                let method = parts.method.as_str();
+                let step = match select(shared.rules.routes(), first, path, method, &identity) {
+                    None => Step::NoRule,
+                    Some(rule) => match rule.policy() {
+                        Policy::Unlimited => Step::Unlimited(rule),
+                        Policy::Deny => Step::Deny(rule),
+                        Policy::Limited(limits) => {
+                            let request = DecisionRequest {
+                                pool: Pool {
+                                    scope: rule.zone().map_or(Scope::Path(path), Scope::Zone),
+                                    method: rule.method().map(Method::as_str),
+                                    user: identity.user(),
+                                },
+                                limits,
+                                block_time: rule.block_time(),
+                            };
+                            match self.backend.decide_now(&request) {
+                                Some(decided) => Step::Decided(rule, decided),
+                                None => return Now::Later(Some(identity)),
+                            }
+                        }
                     },
-                    limits,
-                    block_time: rule.block_time(),
                 };
-                match self.backend.decide_now(&request) {
-                    Some(decided) => Step::Decided(rule, decided),
-                    None => return Now::Authenticated(identity),
-                }
+                Ok((identity, step))
             }
+            Some(Err(error)) => Err(error),
+            None => return Now::Later(None),
         };
-        Now::Ready(Ok((identity, step)))
+        match shared.finish(parts, checked) {
+            Ok(headers) => Now::Proceed(headers),
+            Err(response) => Now::Respond(response),
+        }
     }
 
     fn check<'a>(

@@ -97,18 +97,15 @@ where
         let (mut parts, body) = request.into_parts();
         // An in-process authenticator and backend decide here and now: nothing is boxed, and
         // the readied inner service is called at once.
-        let identity = match self.shared.core.check_now(self.shared.rules, &parts, first) {
-            Now::Ready(checked) => {
-                return match self.shared.finish(&mut parts, checked) {
-                    Ok(headers) => ResponseFuture::call(
-                        self.inner.call(Request::from_parts(parts, body)),
-                        headers,
-                    ),
-                    Err(response) => ResponseFuture::respond(response),
-                };
+        let identity = match self.shared.core.check_now(&self.shared, &mut parts, first) {
+            Now::Proceed(headers) => {
+                return ResponseFuture::call(
+                    self.inner.call(Request::from_parts(parts, body)),
+                    headers,
+                );
             }
-            Now::Authenticated(identity) => Some(identity),
-            Now::Later => None,
+            Now::Respond(response) => return ResponseFuture::respond(response),
+            Now::Later(identity) => identity,
         };
         // The readied service goes into the future, which calls it once the check admits the
         // request; this one (a clone) must be readied again before its next call.
