@@ -301,7 +301,7 @@ impl Seed {
     /// The hashes of the user, then of the pool's parts, in one pass. The kind and the method
     /// flag are hashed with the unit, by [`Hashes::window`]; a pool without a method hashes
     /// no method at all.
-    #[inline]
+    #[inline(always)]
     fn hash_parts(&self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Hashes<'_> {
         let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
         hasher.write(user);
@@ -317,8 +317,9 @@ impl Seed {
         }
     }
 
-    /// The hashes of a decision on `pool`.
-    #[inline]
+    /// The hashes of a decision on `pool`. Inlined: the caller has usually just written
+    /// `pool`, and reading it back through a call can stall on store forwarding.
+    #[inline(always)]
     pub(super) fn hashes(&self, pool: &Pool<'_>) -> Hashes<'_> {
         let (meta, scope) = Meta::of(pool);
         self.hash_parts(
