@@ -215,10 +215,16 @@ impl Key {
     #[inline(always)]
     pub(super) fn is_window(&self, pool: &Pool<'_>, unit: usize) -> bool {
         let (meta, scope) = Meta::of(pool);
+        // A missing method's parts are not read (its length word is not written when the
+        // caller builds a `None`: reading it would wait on the caller's stores).
+        let method = match pool.method {
+            Some(method) => method.as_bytes(),
+            None => &[],
+        };
         self.is(
             meta.with_unit(unit),
             scope.as_bytes(),
-            pool.method.unwrap_or("").as_bytes(),
+            method,
             pool.user.as_bytes(),
         )
     }
@@ -322,12 +328,11 @@ impl Seed {
     #[inline(always)]
     pub(super) fn hashes(&self, pool: &Pool<'_>) -> Hashes<'_> {
         let (meta, scope) = Meta::of(pool);
-        self.hash_parts(
-            meta,
-            scope.as_bytes(),
-            pool.method.unwrap_or("").as_bytes(),
-            pool.user.as_bytes(),
-        )
+        let method = match pool.method {
+            Some(method) => method.as_bytes(),
+            None => &[],
+        };
+        self.hash_parts(meta, scope.as_bytes(), method, pool.user.as_bytes())
     }
 
     /// The hashes of the decisions on `key`'s pool (or user, for a block).
