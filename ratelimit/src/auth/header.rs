@@ -83,6 +83,7 @@ impl HeaderAuth {
         self
     }
 
+    #[inline]
     fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
         let user = self.value(head, &self.user)?.ok_or_else(|| {
             AuthError::MissingIdentity(format!("no `{}` header", self.user).into())

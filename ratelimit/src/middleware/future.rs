@@ -92,6 +92,12 @@ where
         loop {
             match state.as_mut().project() {
                 StateProj::Call { future, headers } => {
+                    if headers.is_none() {
+                        // Nothing to add: the inner service's answer as it is, not moved
+                        // through this future (a polled-to-completion future is not polled
+                        // again, so the state can stay).
+                        return future.poll(cx);
+                    }
                     let result = ready!(future.poll(cx));
                     let headers = headers.take();
                     state.set(State::Done);

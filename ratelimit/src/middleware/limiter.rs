@@ -408,13 +408,25 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 Ok(outcome) => self.rate_headers(&outcome),
             },
         };
+        Ok(self.admit(parts, identity, rate_headers))
+    }
+
+    /// Lets the request of `identity` go on with these headers: the limiter goes in its
+    /// extensions (unless turned off), and the headers are boxed (most responses have none,
+    /// and the response future stays small).
+    #[inline]
+    fn admit(
+        self: &Arc<Self>,
+        parts: &mut Parts,
+        identity: Identity,
+        headers: Option<RateHeaders>,
+    ) -> Option<Box<RateHeaders>> {
         if self.options.extension {
             parts
                 .extensions
                 .insert(Limiter::new(Arc::clone(self), Some(identity)));
         }
-        // Boxed: most responses have none, and the response future stays small.
-        Ok(rate_headers.map(Box::new))
+        headers.map(Box::new)
     }
 }
 
@@ -529,6 +541,13 @@ where
                                 block_time: rule.block_time(),
                             };
                             match self.backend.decide_now(&request) {
+                                // The common case, without building a `Step`: the identity
+                                // and the decision go straight to the admission.
+                                Some(Ok(Decision::Allow(quota))) => {
+                                    let headers =
+                                        RateHeaders::admitted(shared.options.headers, rule, &quota);
+                                    return Now::Proceed(shared.admit(parts, identity, headers));
+                                }
                                 Some(decided) => Step::Decided(rule, decided),
                                 None => return Now::Later(Some(identity)),
                             }
