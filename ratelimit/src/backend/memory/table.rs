@@ -91,6 +91,25 @@ impl<W: Window> Entry<W> {
             window,
         }
     }
+
+    /// Counts a request at `now` in `window` (this entry's window brought to `now`, with
+    /// room) and keeps it: the window's (remaining, reset).
+    #[inline(always)]
+    fn count(&mut self, mut window: W, now: u64, rate: Rate) -> (u64, u64) {
+        window.count(now, rate);
+        self.window = window;
+        // A window is only ever fresh later once counted in.
+        self.expires = self.expires.max(window.fresh_at(rate.window));
+        window.quota(now, rate)
+    }
+}
+
+/// A new window with a request at `now` counted in it (a fresh window has room: counts are
+/// at least 1).
+fn first_window<W: Window>(now: u64, rate: Rate) -> W {
+    let mut window = W::default().at(now, rate);
+    window.count(now, rate);
+    window
 }
 
 /// The window length of each unit's slot, in nanoseconds.
@@ -150,15 +169,11 @@ impl<W: Window> Table<W> {
         };
         let now = clock();
         let rate = Rate::of(limit);
-        let mut window = entry.window.at(now, rate);
+        let window = entry.window.at(now, rate);
         if window.wait(now, rate) != 0 {
             return Err(Some(now));
         }
-        window.count(now, rate);
-        entry.window = window;
-        // A window is only ever fresh later once counted in.
-        entry.expires = entry.expires.max(window.fresh_at(rate.window));
-        Ok(window.quota(now, rate))
+        Ok(entry.count(window, now, rate))
     }
 
     /// Decides one request at `now`: see the backend's docs for the semantics. `block_time`
@@ -296,16 +311,9 @@ impl<W: Window> Table<W> {
             let limit = tightest_of_unit(limit, limits.get(index + 1..).unwrap_or_default());
             let rate = Rate::of(limit);
             let (remaining, reset) = match self.stored_mut(&found, unit) {
-                Some(entry) => {
-                    entry.window = entry.window.at(now, rate);
-                    entry.window.count(now, rate);
-                    // A window is only ever fresh later once counted in.
-                    entry.expires = entry.expires.max(entry.window.fresh_at(rate.window));
-                    entry.window.quota(now, rate)
-                }
+                Some(entry) => entry.count(entry.window.at(now, rate), now, rate),
                 None => {
-                    let mut window = W::default().at(now, rate);
-                    window.count(now, rate);
+                    let window = first_window::<W>(now, rate);
                     if let Some(slot) = new_windows.get_mut(unit) {
                         *slot = Some(window);
                     }
@@ -353,14 +361,10 @@ impl<W: Window> Table<W> {
             .find_mut(hash, |entry| entry.key.is_window(pool, unit))
         {
             Some(entry) => {
-                let mut window = entry.window.at(now, rate);
+                let window = entry.window.at(now, rate);
                 let wait = window.wait(now, rate);
                 if wait == 0 && blocked_until.is_none() {
-                    window.count(now, rate);
-                    entry.window = window;
-                    // A window is only ever fresh later once counted in.
-                    entry.expires = entry.expires.max(window.fresh_at(rate.window));
-                    return allow(limit, window.quota(now, rate));
+                    return allow(limit, entry.count(window, now, rate));
                 }
                 wait
             }
@@ -379,9 +383,7 @@ impl<W: Window> Table<W> {
             }
             return deny(retry_after, DenialCause::Limit(limit));
         }
-        // A new window: a fresh one has room, as counts are at least 1.
-        let mut window = W::default().at(now, rate);
-        window.count(now, rate);
+        let window = first_window::<W>(now, rate);
         let quota = window.quota(now, rate);
         let entry = Entry::new(
             Key::window(pool, unit),
