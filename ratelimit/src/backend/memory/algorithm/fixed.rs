@@ -70,14 +70,7 @@ mod tests {
 
     /// Tries a request at `now`: `Ok(quota)` if counted, `Err(wait)` if not.
     fn request(state: &mut Fixed, now: u64) -> Result<(u64, u64), u64> {
-        *state = state.at(now, RATE);
-        match state.wait(now, RATE) {
-            0 => {
-                state.count(now, RATE);
-                Ok(state.quota(now, RATE))
-            }
-            wait => Err(wait),
-        }
+        super::super::try_request(state, now, RATE)
     }
 
     #[test]

@@ -108,6 +108,24 @@ pub(super) fn div_ceil(numerator: u128, denominator: u64) -> u128 {
     }
 }
 
+/// Tries a request at `now` on any window: `Ok(quota)` if counted, `Err(wait)` if not (what
+/// the backend does, for the algorithms' unit tests).
+#[cfg(test)]
+pub(super) fn try_request<W: Window>(
+    state: &mut W,
+    now: u64,
+    rate: Rate,
+) -> Result<(u64, u64), u64> {
+    *state = state.at(now, rate);
+    match state.wait(now, rate) {
+        0 => {
+            state.count(now, rate);
+            Ok(state.quota(now, rate))
+        }
+        wait => Err(wait),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,14 +122,7 @@ mod tests {
 
     /// Tries a request at `now`: `Ok(quota)` if counted, `Err(wait)` if not.
     fn request(state: &mut Sliding, now: u64, rate: Rate) -> Result<(u64, u64), u64> {
-        *state = state.at(now, rate);
-        match state.wait(now, rate) {
-            0 => {
-                state.count(now, rate);
-                Ok(state.quota(now, rate))
-            }
-            wait => Err(wait),
-        }
+        super::super::try_request(state, now, rate)
     }
 
     #[test]
