@@ -97,3 +97,33 @@ async fn a_handler_whose_router_has_no_limiter_answers_500() {
     let server = Server::start(app).await;
     assert_eq!(server.get("/towns", &[ALICE]).await.status, 500);
 }
+
+#[tokio::test]
+async fn a_layer_with_routes_serves_the_handlers_once_its_extension_is_on() {
+    use axum::Router;
+    use axum::routing::get;
+    use ratelimit::auth::HeaderAuth;
+    use ratelimit::{RateLimitLayer, Rules, ratelimit};
+
+    static ROUTES: Rules = ratelimit! { "^/other" => [second = 1] };
+    let app = |extension: Option<bool>| {
+        let layer = RateLimitLayer::new(
+            ROUTES,
+            HeaderAuth::new(http::HeaderName::from_static("x-user")),
+            MemoryBackend::new(),
+        );
+        let layer = match extension {
+            Some(extension) => layer.limiter_extension(extension),
+            None => layer,
+        };
+        Router::new()
+            .route("/towns", get(example::towns))
+            .layer(layer)
+    };
+    // By default a layer with routes of its own does not hand its limiter to handlers.
+    let server = Server::start(app(None)).await;
+    assert_eq!(server.get("/towns", &[ALICE]).await.status, 500);
+    let server = Server::start(app(Some(true))).await;
+    assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+    assert_eq!(server.get("/towns", &[ALICE]).await.status, 429);
+}

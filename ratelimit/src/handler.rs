@@ -70,9 +70,10 @@ where
             tracing::error!(
                 handler = R::POOL,
                 "`#[rate_limited]` handler `{}` has no rate limiter: add `RateLimitLayer` to \
-                 its router with `.layer(RateLimitLayer::new(rules, authenticator, backend))` \
-                 (`Rules::none()` when only handlers are limited), outside the routes it \
-                 limits",
+                 its router, outside the routes it limits: \
+                 `.layer(RateLimitLayer::new(Rules::none(), authenticator, backend))` when only \
+                 handlers are limited, or `.limiter_extension(true)` on a layer with routes of \
+                 its own",
                 R::POOL
             );
             let mut response = Response::new(Body::empty());

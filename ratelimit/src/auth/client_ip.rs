@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::extract::connect_info::MockConnectInfo;
+use compact_str::{CompactString, ToCompactString, format_compact};
 use http::header::{FORWARDED, HeaderName};
 use http::request::Parts;
 
@@ -223,11 +224,16 @@ impl ClientIp {
     /// The key of `addr`: the address, or its IPv6 network when so configured.
     #[must_use]
     pub fn key(&self, addr: IpAddr) -> String {
+        self.compact_key(addr).into_string()
+    }
+
+    /// [`key`](Self::key), inline when short (every IPv4 address).
+    fn compact_key(&self, addr: IpAddr) -> CompactString {
         match (addr.to_canonical(), self.ipv6_prefix) {
             (IpAddr::V6(v6), Some(len)) if len < 128 => {
-                format!("{}/{len}", cidr::mask(IpAddr::V6(v6), len))
+                format_compact!("{}/{len}", cidr::mask(IpAddr::V6(v6), len))
             }
-            (addr, _) => addr.to_string(),
+            (addr, _) => addr.to_compact_string(),
         }
     }
 
@@ -254,7 +260,7 @@ impl ClientIp {
 
     fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
         let addr = self.client_addr(head)?;
-        Ok(Identity::new(self.key(addr)))
+        Ok(Identity::of(self.compact_key(addr)))
     }
 }
 

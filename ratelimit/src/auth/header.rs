@@ -2,6 +2,7 @@
 
 use std::future::{Future, ready};
 
+use compact_str::CompactString;
 use http::HeaderName;
 use http::request::Parts;
 
@@ -88,7 +89,7 @@ impl HeaderAuth {
         let user = self.value(head, &self.user)?.ok_or_else(|| {
             AuthError::MissingIdentity(format!("no `{}` header", self.user).into())
         })?;
-        let identity = Identity::new(user);
+        let identity = Identity::of(CompactString::new(user));
         Ok(match &self.group {
             Some(group) => match self.value(head, group)? {
                 Some(group) => identity.with_group(group.to_owned()),

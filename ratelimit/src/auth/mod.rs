@@ -42,6 +42,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
+use compact_str::CompactString;
 use http::request::Parts;
 
 use ratelimit_core::DEFAULT_GROUP;
@@ -69,9 +70,12 @@ pub use jwt::{JwtAuth, JwtConfigError};
 pub use session::SessionAuth;
 
 /// Who a request is: a user id, and the group whose rules apply to it.
+///
+/// A user id of up to 24 bytes (an IP address, most account ids and token subjects) is kept
+/// inline, so the built-in authenticators identify most requests without an allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Identity {
-    user: String,
+    user: CompactString,
     group: Cow<'static, str>,
 }
 
@@ -79,8 +83,14 @@ impl Identity {
     /// A user of the `"default"` group.
     #[must_use]
     pub fn new(user: impl Into<String>) -> Self {
+        Self::of(CompactString::from(user.into()))
+    }
+
+    /// A user of the `"default"` group, from an id already in its inline form (no
+    /// allocation when it is short).
+    pub(crate) const fn of(user: CompactString) -> Self {
         Self {
-            user: user.into(),
+            user,
             group: Cow::Borrowed(DEFAULT_GROUP),
         }
     }
@@ -100,7 +110,7 @@ impl Identity {
     /// The user id.
     #[must_use]
     pub fn user(&self) -> &str {
-        &self.user
+        self.user.as_str()
     }
 
     /// The group.

@@ -80,7 +80,12 @@ pub(crate) enum RateHeaders {
 
 impl RateHeaders {
     /// The headers of a request `rule` admitted, leaving `quota`.
+    #[inline]
     pub(crate) fn admitted(mode: RateLimitHeaders, rule: &Rule, quota: &Quota) -> Option<Self> {
+        // Without headers (the default), nothing to compute on the hot path.
+        if mode == RateLimitHeaders::None {
+            return None;
+        }
         Self::new(
             mode,
             rule,
@@ -103,6 +108,7 @@ impl RateHeaders {
         Self::new(mode, rejection.rule(), limit, 0, reset)
     }
 
+    #[inline(never)]
     fn new(
         mode: RateLimitHeaders,
         rule: &Rule,

@@ -24,7 +24,7 @@ use crate::rules::Rules;
 /// authenticator's and backend's types erased. Cheap to clone (an `Arc`).
 ///
 /// The middleware puts one in the extensions of every request it passes to the inner service
-/// (unless [`limiter_extension(false)`](super::RateLimitLayer::limiter_extension)), so that
+/// (when [`limiter_extension`](super::RateLimitLayer::limiter_extension) says so), so that
 /// code further in (the `#[rate_limited]` attribute, or a handler of your own) runs its rules
 /// with the router's limiter: the same backend, authentication and responses. It carries the
 /// request's [`Identity`] when the middleware authenticated the request, so that
@@ -295,7 +295,11 @@ impl<ResBody> Shared<ResBody> {
                 authenticator,
                 backend,
             }),
-            options: Options::default(),
+            options: Options {
+                // A layer without routes is there for `#[rate_limited]` handlers.
+                extension: rules.routes().is_empty(),
+                ..Options::default()
+            },
         }
     }
 

@@ -5,8 +5,8 @@
 //!
 //! 1. The routes whose pattern matches the request path (never the query string) are found
 //!    lazily, in declaration order. None: the request goes straight to the inner service,
-//!    unauthenticated, with nothing allocated for it but the [`Limiter`] extension (see
-//!    below).
+//!    unauthenticated, with nothing allocated for it (but the [`Limiter`] extension, when it
+//!    is on: see below).
 //! 2. The authenticator identifies the request: once, and only then.
 //! 3. The rule is the first rule, in the first matching route that has one, for the
 //!    identity's group and the request's method (compared without case). None: the request
@@ -37,29 +37,32 @@
 //!
 //! # The limiter in request extensions
 //!
-//! Every request the middleware passes on carries a [`Limiter<ResBody>`](Limiter) in its
-//! extensions: a type-erased handle on this limiter (rules, authenticator, backend and
-//! options) and the request's identity if the middleware authenticated it. `#[rate_limited]`
-//! handlers run their rules with it, through [`Limiter::check`]; so can your own code.
+//! With [`limiter_extension`] on, every request the middleware passes on carries a
+//! [`Limiter<ResBody>`](Limiter) in its extensions: a type-erased handle on this limiter
+//! (rules, authenticator, backend and options) and the request's identity if the middleware
+//! authenticated it. `#[rate_limited]` handlers run their rules with it, through
+//! [`Limiter::check`]; so can your own code. It is on by default only for a layer without
+//! routes (`Rules::none()`, installed for the attribute's handlers); a layer with routes of its
+//! own and attribute handlers behind it turns it on with `.limiter_extension(true)`.
 //!
 //! # Performance
 //!
 //! A request no route matches costs one comparison per route (of the path's first bytes
-//! with each route's, decided at compile time; see [`Rules::matching`](crate::Rules::matching))
-//! and the [`Limiter`] extension (an `Arc` clone and the extension's box; turn it off with
-//! [`limiter_extension`] if nothing reads it, and it allocates nothing), and runs the inner
-//! service's future unboxed.
+//! with each route's, decided at compile time; see [`Rules::matching`](crate::Rules::matching)),
+//! allocates nothing (the [`Limiter`] extension, when on, costs an `Arc` clone and its box),
+//! and runs the inner service's future unboxed.
 //!
 //! A limited request whose authenticator and backend decide at once
 //! ([`Authenticate::authenticate_now`](crate::auth::Authenticate::authenticate_now),
 //! [`Backend::decide_now`](crate::backend::Backend::decide_now): the built-in `HeaderAuth`,
 //! `ClientIp` and `JwtAuth` with the [`MemoryBackend`](crate::backend::MemoryBackend)) is
 //! decided inside `Service::call`: nothing is boxed, the readied inner service is called at
-//! once, and only the authenticator allocates (the identity), and the extension. Otherwise
-//! (an `async fn` authenticator, the Redis backend) a limited request allocates one box, the
-//! future that authenticates and decides (plus what the authenticator and backend allocate,
-//! and the extension), then runs the inner service's future in place. All three are tested
-//! by counting allocations. `BENCHMARKS.md` has the figures.
+//! once, and nothing is allocated (the built-in authenticators keep a user id of up to 24
+//! bytes inline; the extension, when on, is boxed). Otherwise (an `async fn` authenticator,
+//! the Redis backend) a limited request allocates one box, the future that authenticates and
+//! decides (plus what the authenticator and backend allocate, and the extension), then runs
+//! the inner service's future in place. All three are tested by counting allocations.
+//! `BENCHMARKS.md` has the figures.
 //!
 //! # Example: axum
 //!

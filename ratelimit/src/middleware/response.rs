@@ -49,7 +49,7 @@ impl<ResBody> Default for Options<ResBody> {
         Self {
             headers: RateLimitHeaders::None,
             failure: FailurePolicy::Open,
-            extension: true,
+            extension: false,
             on_blocked: None,
             on_auth_error: None,
             on_backend_error: None,

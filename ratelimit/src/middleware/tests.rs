@@ -253,7 +253,9 @@ async fn a_path_no_route_matches_passes_through_unauthenticated() {
     static RULES: Rules = ratelimit! { "^/limited" => [second = 1] };
     let auth = TestAuth::default();
     let (backend, log) = backend(Mode::AllowFirst(0));
-    let service = RateLimitLayer::new(RULES, auth.clone(), backend).layer(hello());
+    let service = RateLimitLayer::new(RULES, auth.clone(), backend)
+        .limiter_extension(true)
+        .layer(hello());
 
     let response = send(&service, request("GET", "/free", None, None)).await;
 
@@ -277,7 +279,9 @@ async fn authentication_runs_once_when_falling_through_matching_routes() {
     };
     let auth = TestAuth::default();
     let (backend, log) = backend(Mode::AllowFirst(10));
-    let service = RateLimitLayer::new(RULES, auth.clone(), backend).layer(hello());
+    let service = RateLimitLayer::new(RULES, auth.clone(), backend)
+        .limiter_extension(true)
+        .layer(hello());
 
     let response = send(&service, get_as("/a/b/c", "alice")).await;
 
@@ -915,20 +919,36 @@ async fn poll_ready_forwards_to_the_inner_service_and_the_readied_one_is_called(
 }
 
 #[tokio::test]
-async fn the_limiter_extension_can_be_turned_off() {
+async fn the_limiter_extension_is_on_by_default_only_for_a_layer_without_routes() {
     static RULES: Rules = ratelimit! { "^/a" => [minute = 5] };
-    let (backend, _) = backend(Mode::AllowFirst(5));
-    let service = RateLimitLayer::new(RULES, TestAuth::default(), backend)
-        .limiter_extension(false)
-        .layer(hello());
-
-    for path in ["/a", "/free"] {
-        let response = send(&service, get_as(path, "u")).await;
-        assert_eq!(
-            header(response.headers(), "x-limiter"),
-            Some("none"),
-            "{path}"
-        );
+    let layer = |rules, extension: Option<bool>| {
+        let (backend, _) = backend(Mode::AllowFirst(5));
+        let layer = RateLimitLayer::new(rules, TestAuth::default(), backend);
+        match extension {
+            Some(extension) => layer.limiter_extension(extension),
+            None => layer,
+        }
+        .layer(hello())
+    };
+    // (rules, the option as set, whether a request finds the limiter)
+    let cases = [
+        (RULES, None, false),
+        (RULES, Some(true), true),
+        (Rules::none(), None, true),
+        (Rules::none(), Some(false), false),
+    ];
+    for (rules, extension, found) in cases {
+        let service = layer(rules, extension);
+        for path in ["/a", "/free"] {
+            let response = send(&service, get_as(path, "u")).await;
+            let limiter = header(response.headers(), "x-limiter");
+            assert_eq!(
+                limiter != Some("none"),
+                found,
+                "{} routes, option {extension:?}, {path}: {limiter:?}",
+                rules.routes().len()
+            );
+        }
     }
 }
 
@@ -1009,7 +1029,7 @@ async fn a_handler_finds_the_limiter_and_the_identity_in_its_request() {
     let app = Router::new()
         .route("/towns", get(handler))
         .route("/forests", get(handler))
-        .layer(RateLimitLayer::new(RULES, auth.clone(), backend));
+        .layer(RateLimitLayer::new(RULES, auth.clone(), backend).limiter_extension(true));
 
     let first = app.clone().oneshot(get_as("/towns", "u")).await.unwrap();
     assert_eq!(text(first).await, "handled");
@@ -1089,7 +1109,9 @@ async fn requests_decided_at_once_get_the_same_answers() {
             }),
         )
         .layer(
-            RateLimitLayer::new(RULES, auth, MemoryBackend::new()).headers(RateLimitHeaders::Ietf),
+            RateLimitLayer::new(RULES, auth, MemoryBackend::new())
+                .headers(RateLimitHeaders::Ietf)
+                .limiter_extension(true),
         );
 
     let first = app.clone().oneshot(get_as("/towns", "u")).await.unwrap();
@@ -1150,7 +1172,14 @@ mod allocations {
     where
         S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
     {
-        let request = Request::get(uri).body(()).unwrap();
+        allocations_of_request(service, Request::get(uri).body(()).unwrap())
+    }
+
+    /// The allocations of one call of `service` for `request`, up to its response.
+    fn allocations_of_request<S>(service: &mut S, request: Request<()>) -> u64
+    where
+        S: Service<Request<()>, Response = Response<()>, Error = Infallible>,
+    {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(service.poll_ready(&mut cx).is_ready());
         let mut response = None;
@@ -1219,5 +1248,43 @@ mod allocations {
         allocations_of(&mut service, "/limited");
         assert_eq!(allocations_of(&mut service, "/limited"), 0);
         assert_eq!(allocations_of(&mut service, "/limited?x=1"), 0);
+    }
+
+    #[test]
+    fn a_built_in_identity_of_up_to_24_bytes_allocates_nothing() {
+        static RULES: Rules = ratelimit! { "^/limited" => [second = 1000] };
+        let inner = service_fn(|_: Request<()>| std::future::ready(Ok(Response::new(()))));
+        // The default options: no extension for a layer with routes.
+        let mut service = RateLimitLayer::new(
+            RULES,
+            crate::auth::HeaderAuth::new(http::HeaderName::from_static("x-user")),
+            crate::backend::MemoryBackend::new(),
+        )
+        .layer(inner);
+        let as_user = |user: &str| {
+            Request::get("/limited")
+                .header("x-user", user)
+                .body(())
+                .unwrap()
+        };
+        let long = "x".repeat(25);
+        // (user, allocations once its window exists)
+        let cases = [
+            ("203.0.113.195", 0),
+            ("2001:db8::8a2e:370:7334", 0),
+            ("an-account-id-24-bytes-x", 0),
+            // Longer: the identity's user id on the heap.
+            (long.as_str(), 1),
+        ];
+        for (user, expected) in cases {
+            // The first request creates the pool's window.
+            allocations_of_request(&mut service, as_user(user));
+            assert_eq!(
+                allocations_of_request(&mut service, as_user(user)),
+                expected,
+                "{user} ({} bytes)",
+                user.len()
+            );
+        }
     }
 }

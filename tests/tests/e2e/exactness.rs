@@ -64,7 +64,12 @@ fn app(backend: impl Backend) -> Router {
         .route("/zoned/{name}", get(|| async { "zoned" }))
         .route("/attributed", get(attributed))
         .route("/attributed-shared", get(attributed_shared))
-        .layer(RateLimitLayer::new(RULES, auth, backend).failure_policy(FailurePolicy::Closed))
+        .layer(
+            RateLimitLayer::new(RULES, auth, backend)
+                .failure_policy(FailurePolicy::Closed)
+                // The attributed handlers find the limiter there.
+                .limiter_extension(true),
+        )
 }
 
 /// One kind of request in a burst: `count` concurrent `GET path` as `user` in `group`.
