@@ -28,8 +28,8 @@ use ratelimit_examples::{BoxError, init_logging, serve};
 
 /// What the handlers share.
 #[derive(Clone)]
-struct Inventory {
-    name: &'static str,
+pub(crate) struct Inventory {
+    pub(crate) name: &'static str,
 }
 
 #[rate_limited(second = 1 @default, unlimited @admin)]
@@ -48,7 +48,7 @@ async fn lakes() -> &'static str {
 }
 
 #[rate_limited(minute = 2)]
-async fn item(Path(id): Path<u64>, State(inventory): State<Inventory>) -> String {
+pub(crate) async fn item(Path(id): Path<u64>, State(inventory): State<Inventory>) -> String {
     format!("{} item {id}", inventory.name)
 }
 

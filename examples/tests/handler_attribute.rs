@@ -127,3 +127,57 @@ async fn a_layer_with_routes_serves_the_handlers_once_its_extension_is_on() {
     assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
     assert_eq!(server.get("/towns", &[ALICE]).await.status, 429);
 }
+
+#[tokio::test]
+async fn an_admitted_handler_response_carries_the_handlers_rate_limit_headers() {
+    use axum::Router;
+    use axum::routing::get;
+    use ratelimit::auth::HeaderAuth;
+    use ratelimit::middleware::RateLimitHeaders;
+    use ratelimit::{RateLimitLayer, Rules, ratelimit};
+
+    static ROUTES: Rules = ratelimit! { "^/" => [hour = 100] };
+    let auth = || HeaderAuth::new(http::HeaderName::from_static("x-user"));
+    // `items` is `minute = 2`; `/plain` has no attribute.
+    let app = |rules, headers| {
+        Router::new()
+            .route("/items/{id}", get(example::item))
+            .route("/plain", get(|| async { "plain" }))
+            .with_state(example::Inventory { name: "inventory" })
+            .layer(
+                RateLimitLayer::new(rules, auth(), MemoryBackend::new())
+                    .headers(headers)
+                    .limiter_extension(true),
+            )
+    };
+    let header = |reply: &support::Reply, name: &str| reply.header(name).map(str::to_owned);
+
+    // The attribute's rule alone.
+    let server = Server::start(app(Rules::none(), RateLimitHeaders::Ietf)).await;
+    let first = server.get("/items/1", &[ALICE]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        header(&first, "ratelimit").as_deref(),
+        Some(r#""minute";r=1;t=60"#)
+    );
+    assert_eq!(
+        header(&first, "ratelimit-policy").as_deref(),
+        Some(r#""minute";q=2;w=60"#)
+    );
+    let plain = server.get("/plain", &[ALICE]).await;
+    assert_eq!((plain.status, header(&plain, "ratelimit")), (200, None));
+
+    // A route rule admitted it too: the handler's headers replace the route's.
+    let server = Server::start(app(ROUTES, RateLimitHeaders::Legacy)).await;
+    let item = server.get("/items/1", &[ALICE]).await;
+    assert_eq!(item.status, 200);
+    assert_eq!(header(&item, "x-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(header(&item, "x-ratelimit-remaining").as_deref(), Some("1"));
+    // Without an attribute, the route's (its pool is the path's).
+    let plain = server.get("/plain", &[ALICE]).await;
+    assert_eq!(header(&plain, "x-ratelimit-limit").as_deref(), Some("100"));
+    assert_eq!(
+        header(&plain, "x-ratelimit-remaining").as_deref(),
+        Some("99")
+    );
+}

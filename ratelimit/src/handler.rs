@@ -6,7 +6,9 @@
 //! the same authentication (done at most once per request, shared with the layer), backend,
 //! failure policy and responses as the layer's own routes. A refused request gets the
 //! layer's rejection response and never reaches the handler's other extractors (its body is
-//! not read).
+//! not read). When the layer sends rate-limit headers, an admitted request's response
+//! carries the handler's rule's (in place of a route rule's, when one also admitted it: the
+//! handler's is the more specific).
 //!
 //! The handler's pool is its path, `module_path!()::name`, unless its rule names a `zone`
 //! (shared with every rule, of attributes or of `ratelimit!` routes, that names it). A
@@ -82,10 +84,13 @@ where
         };
         match limiter.check(parts, R::rules(), Scope::Path(R::POOL)).await {
             Ok(Outcome::Rejected(rejection)) => Err(limiter.rejection_response(&rejection)),
-            Ok(outcome) => Ok(Self {
-                outcome,
-                rules: PhantomData,
-            }),
+            Ok(outcome) => {
+                limiter.record_headers(&outcome);
+                Ok(Self {
+                    outcome,
+                    rules: PhantomData,
+                })
+            }
             Err(error) => Err(limiter.error_response(&error)),
         }
     }

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::headers::RateHeaders;
+use super::headers::ResponseHeaders;
 use super::limiter::{CheckFuture, Finish};
 
 pin_project! {
@@ -38,7 +38,7 @@ pin_project! {
         Call {
             #[pin]
             future: S::Future,
-            headers: Option<Box<RateHeaders>>,
+            headers: Option<Box<ResponseHeaders>>,
         },
         Check {
             check: CheckFuture<S::Response>,
@@ -56,7 +56,7 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
-    pub(crate) const fn call(future: S::Future, headers: Option<Box<RateHeaders>>) -> Self {
+    pub(crate) const fn call(future: S::Future, headers: Option<Box<ResponseHeaders>>) -> Self {
         Self {
             state: State::Call { future, headers },
         }

@@ -1,6 +1,7 @@
 //! Rate-limit response headers: the IETF draft's list form, or the legacy `X-RateLimit-*`.
 
 use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ratelimit_core::{Limit, Rule};
@@ -76,6 +77,47 @@ pub(crate) enum RateHeaders {
         remaining: HeaderValue,
         reset: HeaderValue,
     },
+}
+
+/// Where a `#[rate_limited]` handler's check leaves the headers of its admission, for the
+/// middleware to add to the handler's response: shared by the request's
+/// [`Limiter`](super::Limiter) and the middleware's response future.
+pub(crate) type HandlerHeaders = Arc<OnceLock<RateHeaders>>;
+
+/// What the middleware adds to the response of a request it let through: its route rule's
+/// headers, and those a `#[rate_limited]` handler's check left, which win when both are
+/// there (the handler's rule is the more specific, and a response carries one set). Boxed
+/// in the response future, and only made when there is something to add.
+#[derive(Debug)]
+pub(crate) struct ResponseHeaders {
+    route: Option<RateHeaders>,
+    handler: Option<HandlerHeaders>,
+}
+
+impl ResponseHeaders {
+    /// `None` when there is nothing to add.
+    #[inline]
+    pub(crate) fn new(
+        route: Option<RateHeaders>,
+        handler: Option<HandlerHeaders>,
+    ) -> Option<Box<Self>> {
+        if route.is_none() && handler.is_none() {
+            return None;
+        }
+        Some(Box::new(Self { route, handler }))
+    }
+
+    /// Adds the headers to `headers`.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        let from_handler = self.handler.and_then(|slot| match Arc::try_unwrap(slot) {
+            Ok(slot) => slot.into_inner(),
+            // Someone still holds the request's `Limiter`.
+            Err(slot) => slot.get().cloned(),
+        });
+        if let Some(chosen) = from_handler.or(self.route) {
+            chosen.apply(headers);
+        }
+    }
 }
 
 impl RateHeaders {

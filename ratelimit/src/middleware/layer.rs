@@ -119,7 +119,7 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// A handle on this layer's limiter, sharing its backend.
     #[must_use]
     pub fn limiter(&self) -> Limiter<ResBody> {
-        Limiter::new(Arc::clone(&self.shared), None)
+        Limiter::new(Arc::clone(&self.shared))
     }
 
     /// The rules.

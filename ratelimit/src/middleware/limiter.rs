@@ -8,10 +8,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{HeaderMap, Response, StatusCode};
+use http::{Extensions, HeaderMap, Response, StatusCode};
 use ratelimit_core::{Method, Policy, Route, Rule};
 
-use super::headers::RateHeaders;
+use super::headers::{HandlerHeaders, RateHeaders, RateLimitHeaders, ResponseHeaders};
 use super::rejection::Rejection;
 use super::response::{
     FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
@@ -60,11 +60,20 @@ use crate::rules::Rules;
 pub struct Limiter<ResBody> {
     shared: Arc<Shared<ResBody>>,
     identity: Option<Identity>,
+    /// Where [`record_headers`](Self::record_headers) leaves the headers of an admission for
+    /// the middleware to add to the response; `None` for a handle not made for one request,
+    /// or when the layer sends no headers.
+    handler_headers: Option<HandlerHeaders>,
 }
 
 impl<ResBody> Limiter<ResBody> {
-    pub(crate) const fn new(shared: Arc<Shared<ResBody>>, identity: Option<Identity>) -> Self {
-        Self { shared, identity }
+    /// A handle that is not one request's.
+    pub(crate) const fn new(shared: Arc<Shared<ResBody>>) -> Self {
+        Self {
+            shared,
+            identity: None,
+            handler_headers: None,
+        }
     }
 
     /// The request's identity, when the middleware authenticated the request (some route of
@@ -129,6 +138,19 @@ impl<ResBody> Limiter<ResBody> {
             rate_headers.apply(headers);
         }
     }
+
+    /// Has the middleware add the rate-limit headers (if the layer sends any) of an admitted
+    /// request to its response, in place of its route rule's: what a `#[rate_limited]`
+    /// handler's check does. Only the first call for a request counts, and only
+    /// [`Outcome::Allowed`] has any headers.
+    pub(crate) fn record_headers(&self, outcome: &Outcome) {
+        if let Some(slot) = &self.handler_headers
+            && let Some(rate_headers) = self.shared.rate_headers(outcome)
+        {
+            // A second admission of the same request keeps the first one's headers.
+            let _ = slot.set(rate_headers);
+        }
+    }
 }
 
 impl<ResBody: Default> Limiter<ResBody> {
@@ -157,6 +179,7 @@ impl<ResBody> Clone for Limiter<ResBody> {
         Self {
             shared: Arc::clone(&self.shared),
             identity: self.identity.clone(),
+            handler_headers: self.handler_headers.clone(),
         }
     }
 }
@@ -225,7 +248,7 @@ pub(crate) enum Finish<Res> {
     Respond(Res),
     /// Call the inner service with the request (the head back, the limiter in its
     /// extensions), then add these headers to its response.
-    Proceed(Parts, Option<Box<RateHeaders>>),
+    Proceed(Parts, Option<Box<ResponseHeaders>>),
 }
 
 /// The future of the middleware's check of one request: the one allocation of a limited
@@ -236,7 +259,7 @@ pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Se
 pub(crate) enum Now<ResBody> {
     /// Call the inner service with the request (the limiter in its extensions), then add
     /// these headers to its response.
-    Proceed(Option<Box<RateHeaders>>),
+    Proceed(Option<Box<ResponseHeaders>>),
     /// Answer with this response; the inner service is not called.
     Respond(Response<ResBody>),
     /// The backend, or else the authenticator, must be awaited: the boxed check, with the
@@ -392,7 +415,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
         self: &Arc<Self>,
         parts: &mut Parts,
         checked: Result<(Identity, Step), AuthError>,
-    ) -> Result<Option<Box<RateHeaders>>, Response<ResBody>> {
+    ) -> Result<Option<Box<ResponseHeaders>>, Response<ResBody>> {
         let (identity, step) = match checked {
             Ok(checked) => checked,
             Err(error) => {
@@ -412,25 +435,32 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 Ok(outcome) => self.rate_headers(&outcome),
             },
         };
-        Ok(self.admit(parts, identity, rate_headers))
+        Ok(self.admit(&mut parts.extensions, Some(identity), rate_headers))
     }
 
-    /// Lets the request of `identity` go on with these headers: the limiter goes in its
-    /// extensions (unless turned off), and the headers are boxed (most responses have none,
-    /// and the response future stays small).
+    /// Lets a request go on: the limiter goes in its extensions (with the identity, if the
+    /// request was authenticated) when the options say so, and what to add to its response
+    /// comes back, boxed (most responses get nothing, and the response future stays small):
+    /// `headers`, the route rule's, and those a `#[rate_limited]` handler's check leaves in
+    /// the limiter when the layer sends headers.
     #[inline]
-    fn admit(
+    pub(crate) fn admit(
         self: &Arc<Self>,
-        parts: &mut Parts,
-        identity: Identity,
+        extensions: &mut Extensions,
+        identity: Option<Identity>,
         headers: Option<RateHeaders>,
-    ) -> Option<Box<RateHeaders>> {
-        if self.options.extension {
-            parts
-                .extensions
-                .insert(Limiter::new(Arc::clone(self), Some(identity)));
+    ) -> Option<Box<ResponseHeaders>> {
+        if !self.options.extension {
+            return ResponseHeaders::new(headers, None);
         }
-        headers.map(Box::new)
+        let handler =
+            (self.options.headers != RateLimitHeaders::None).then(HandlerHeaders::default);
+        extensions.insert(Limiter {
+            shared: Arc::clone(self),
+            identity,
+            handler_headers: handler.clone(),
+        });
+        ResponseHeaders::new(headers, handler)
     }
 }
 
@@ -550,7 +580,11 @@ where
                                 Some(Ok(Decision::Allow(quota))) => {
                                     let headers =
                                         RateHeaders::admitted(shared.options.headers, rule, &quota);
-                                    return Now::Proceed(shared.admit(parts, identity, headers));
+                                    return Now::Proceed(shared.admit(
+                                        &mut parts.extensions,
+                                        Some(identity),
+                                        headers,
+                                    ));
                                 }
                                 Some(decided) => Step::Decided(rule, decided),
                                 None => return Now::Later(Some(identity)),

@@ -52,7 +52,7 @@ impl<S, ResBody> RateLimit<S, ResBody> {
     /// A handle on the limiter, sharing its backend.
     #[must_use]
     pub fn limiter(&self) -> Limiter<ResBody> {
-        Limiter::new(Arc::clone(&self.shared), None)
+        Limiter::new(Arc::clone(&self.shared))
     }
 
     /// The inner service.
@@ -86,13 +86,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let Some(first) = self.shared.first_match(request.uri().path()) else {
-            // No route matches: not limited, not authenticated, nothing boxed.
-            if self.shared.options.extension {
-                request
-                    .extensions_mut()
-                    .insert(Limiter::new(Arc::clone(&self.shared), None));
-            }
-            return ResponseFuture::call(self.inner.call(request), None);
+            // No route matches: not limited, not authenticated, nothing boxed (but what a
+            // `#[rate_limited]` handler needs, when the options say so).
+            let headers = self.shared.admit(request.extensions_mut(), None, None);
+            return ResponseFuture::call(self.inner.call(request), headers);
         };
         let (mut parts, body) = request.into_parts();
         // An in-process authenticator and backend decide here and now: nothing is boxed, and
