@@ -25,75 +25,29 @@
 //! ratelimit also computes the quota (remaining, reset) for rate-limit headers, which
 //! governor's default `NoOpMiddleware` does not.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
-use std::num::NonZeroU32;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::net::IpAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use governor::{Quota, RateLimiter};
-use ratelimit::backend::{
-    Algorithm, Backend, Decision, DecisionRequest, MemoryBackend, Pool, Scope,
-};
-use ratelimit::{Limit, Unit};
+use ratelimit::backend::Algorithm;
 
-/// Keys visited in turn by the `100k_keys` cases.
-const KEYS: u32 = 100_000;
-/// A limit no benchmark reaches.
-const COUNT: u32 = 1_000_000_000;
-
-/// The `i`-th IP address: 10.0.0.0 + i.
-fn address(i: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
-}
-
-/// Decides `request` on `backend`: polls the ready future once.
-#[inline]
-fn decide(backend: &impl Backend, request: &DecisionRequest<'_>) -> bool {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(backend.decide(request)).poll(&mut cx) {
-        Poll::Ready(Ok(Decision::Allow(_))) => true,
-        Poll::Ready(_) | Poll::Pending => false,
-    }
-}
+mod peers;
 
 fn ratelimit_cases(c: &mut Criterion, name: &str, algorithm: Algorithm, users: &[&str]) {
-    let backend = if algorithm == Algorithm::default() {
-        MemoryBackend::new()
-    } else {
-        MemoryBackend::builder().algorithm(algorithm).build()
-    };
-    let limits = [Limit::new(Unit::Second, u64::from(COUNT))];
-    let request = |user| DecisionRequest {
-        pool: Pool {
-            scope: Scope::Path("/bench"),
-            method: None,
-            user,
-        },
-        limits: &limits,
-        block_time: None,
-    };
     // Every key present before timing, and every decision an admission.
-    for &user in users {
-        assert!(
-            decide(&backend, &request(user)),
-            "{name}: a limit that is never reached"
-        );
-    }
+    let backend = peers::memory_backend(algorithm, users);
     let mut group = c.benchmark_group("memory");
     // One key: its request ready before timing, as governor's key is.
-    let hot = request("10.0.0.1");
+    let hot = peers::decision("10.0.0.1");
     group.bench_function(format!("{name}/hot_key"), |b| {
-        b.iter(|| decide(&backend, black_box(&hot)));
+        b.iter(|| peers::decide(&backend, black_box(&hot)));
     });
     group.bench_function(format!("{name}/100k_keys"), |b| {
         let mut keys = users.iter().cycle();
         b.iter(|| {
-            decide(
+            peers::decide(
                 &backend,
-                &request(black_box(keys.next().copied().unwrap_or_default())),
+                &peers::decision(black_box(keys.next().copied().unwrap_or_default())),
             )
         });
     });
@@ -101,12 +55,8 @@ fn ratelimit_cases(c: &mut Criterion, name: &str, algorithm: Algorithm, users: &
 }
 
 fn governor_cases(c: &mut Criterion, addresses: &[IpAddr]) {
-    let quota = Quota::per_second(NonZeroU32::new(COUNT).expect("not zero"));
-    let limiter = RateLimiter::keyed(quota);
-    for address in addresses {
-        assert!(limiter.check_key(address).is_ok());
-    }
-    let hot = address(1);
+    let limiter = peers::governor_limiter(addresses);
+    let hot = peers::address(1);
     let mut group = c.benchmark_group("memory");
     group.bench_function("governor/hot_key", |b| {
         b.iter(|| limiter.check_key(black_box(&hot)).is_ok());
@@ -123,19 +73,10 @@ fn governor_cases(c: &mut Criterion, addresses: &[IpAddr]) {
 }
 
 fn memory(c: &mut Criterion) {
-    let addresses: Vec<IpAddr> = (0..KEYS).map(address).collect();
-    // The user ids as text, one after the other in one buffer (as the addresses are in
-    // theirs), so that reading them costs what reading the addresses does.
-    let text: String = addresses.iter().map(ToString::to_string).collect();
-    let mut users = Vec::with_capacity(addresses.len());
-    let mut rest = text.as_str();
-    for address in &addresses {
-        let (user, after) = rest.split_at(address.to_string().len());
-        users.push(user);
-        rest = after;
-    }
+    let keys = peers::Keys::new();
+    let users = keys.users();
     ratelimit_cases(c, "ratelimit", Algorithm::FixedWindow, &users);
-    governor_cases(c, &addresses);
+    governor_cases(c, &keys.addresses);
     ratelimit_cases(c, "ratelimit_gcra", Algorithm::Gcra, &users);
     ratelimit_cases(c, "ratelimit_sliding", Algorithm::SlidingWindow, &users);
 }
