@@ -1,5 +1,6 @@
-//! One round trip per decision, counted with `MONITOR` on a separate connection; the script
-//! cache lost (`SCRIPT FLUSH`); every key with a TTL.
+//! One round trip per decision, counted with `MONITOR` on a separate connection, and the
+//! calls the script makes inside Redis; the script cache lost (`SCRIPT FLUSH`); every key
+//! with a TTL.
 
 use ratelimit::Unit::{Day, Hour, Minute, Month, Second};
 
@@ -32,22 +33,41 @@ async fn one_evalsha_per_decision_whatever_the_rule() {
             limit(Month, 40),
         ];
         let mut decisions = 0;
+        // What the script runs inside Redis for each decision: `TIME` and one `MGET` (the
+        // block and every limit's state), then one `SET … PX` per limit when admitted, or of
+        // the block when a rule with a block time refuses; nothing else.
+        let mut expected: Vec<&str> = Vec::new();
+        let mut note = |decision: &Decision, r: &DecisionRequest<'_>| {
+            expected.extend(["TIME", "MGET"]);
+            match decision {
+                Decision::Allow(_) => expected.extend(vec!["SET"; r.limits.len()]),
+                Decision::Deny(denial) => {
+                    if matches!(denial.cause, DenialCause::Limit(_)) && r.block_time.is_some() {
+                        expected.push("SET");
+                    }
+                }
+            }
+        };
         for limits in [&one[..], &three[..], &five[..]] {
             let r = request("/rt", "user", limits, None);
             // Admitted, then denied by a limit.
             for _ in 0..3 {
-                decide(&backend, &r).await;
+                let decision = decide(&backend, &r).await;
+                note(&decision, &r);
                 decisions += 1;
             }
         }
         // A denial that sets a block, and denials while blocked.
         let blocking = request("/login", "blocked", &three, Some(secs(30)));
         for _ in 0..4 {
-            decide(&backend, &blocking).await;
+            let decision = decide(&backend, &blocking).await;
+            note(&decision, &blocking);
             decisions += 1;
         }
         let elsewhere = request("/other", "blocked", &five, None);
-        let denial = denied(decide(&backend, &elsewhere).await);
+        let decision = decide(&backend, &elsewhere).await;
+        note(&decision, &elsewhere);
+        let denial = denied(decision);
         assert_eq!(denial.cause, DenialCause::Blocked);
         decisions += 1;
 
@@ -57,9 +77,12 @@ async fn one_evalsha_per_decision_whatever_the_rule() {
             vec!["EVALSHA"; decisions],
             "{algorithm:?}: every decision is one EVALSHA and nothing else"
         );
-        // Sanity: the script did the work (one TIME per decision).
-        let times = seen.in_scripts.iter().filter(|c| *c == "TIME").count();
-        assert_eq!(times, decisions, "{algorithm:?}");
+        assert_eq!(seen.in_scripts, expected, "{algorithm:?}");
+        // Both the counting and the blocking paths ran.
+        assert!(
+            expected.len() > 2 * decisions,
+            "{algorithm:?}: {expected:?}"
+        );
     }
 }
 
@@ -127,5 +150,65 @@ async fn every_key_written_has_a_ttl() {
             .await
             .unwrap();
         assert!(ttl > 0, "{key} has PTTL {ttl}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_state_is_a_fresh_one() {
+    let Some(server) = RedisServer::start_or_skip("a_missing_or_malformed_state_is_a_fresh_one")
+    else {
+        return;
+    };
+    let mut connection = inspect(&server.url()).await;
+    for (algorithm, tag) in ALGORITHMS.into_iter().zip(["fw", "sw", "gcra"]) {
+        let prefix = format!("bad-{tag}");
+        let backend = server
+            .builder()
+            .algorithm(algorithm)
+            .prefix(&prefix)
+            .build()
+            .await
+            .unwrap();
+        let limits = [limit(Minute, 3)];
+        let r = request("/m", "u", &limits, None);
+        let key = format!("{prefix}:{{u}}:v2:{tag}:P2:/m:*:minute");
+        // The key the backend counts in.
+        assert_eq!(allowed(decide(&backend, &r).await).remaining, 2);
+        let exists: i64 = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(exists, 1, "{key}");
+        for bad in [
+            "", "x", "1", "1:", ":1", "1:2:3:4", "-5:1:1", "1.5:1:1", "a:b:c", "1 :2:3",
+        ] {
+            let _: () = redis::cmd("SET")
+                .arg(&key)
+                .arg(bad)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            assert_eq!(
+                allowed(decide(&backend, &r).await).remaining,
+                2,
+                "{algorithm:?}: {bad:?} is a fresh state"
+            );
+        }
+        // Another type (the first layout kept hashes) is fresh too, and overwritten.
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("HSET")
+            .arg(&key)
+            .arg("s")
+            .arg(1)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(allowed(decide(&backend, &r).await).remaining, 2);
+        assert_eq!(allowed(decide(&backend, &r).await).remaining, 1);
     }
 }

@@ -1,11 +1,12 @@
 //! Redis key names: unambiguous, prefixed, and one cluster slot per user.
 //!
 //! ```text
-//! <prefix>:{<user>}:block                                   the user's block
-//! <prefix>:{<user>}:<algorithm>:<scope>:<method>:<unit>     one limit of one pool
+//! <prefix>:{<user>}:block                                      the user's block
+//! <prefix>:{<user>}:v2:<algorithm>:<scope>:<method>:<unit>     one limit of one pool
 //!
 //! <user>       the user id with `%`, `{` and `}` written `%25`, `%7B` and `%7D`;
 //!              the empty id is `%` (a hash tag must not be empty)
+//! v2           the layout of the state: a string (`decide.lua` describes it)
 //! <algorithm>  fw (fixed window), sw (sliding window) or gcra
 //! <scope>      Z<len>:<zone> or P<len>:<path>, len in bytes
 //! <method>     * (any method) or M<len>:<method>
@@ -18,6 +19,14 @@
 //! The parts after the user are tagged and length-prefixed, so no two pools share a key
 //! whatever their parts contain (`:` included), and the algorithm is part of the key, so
 //! changing it never reads state of another shape.
+//!
+//! `v2` marks the state's layout. The first layout (no marker: `<prefix>:{<user>}:fw:…`)
+//! kept each state in a hash; the state is now one string. The marker keeps the two apart:
+//! while instances of both versions run (a rolling upgrade), each counts in its own keys
+//! instead of one meeting the other's type (`WRONGTYPE` for the first version's `HMGET` on a
+//! string), and the first layout's keys expire by themselves. The block has been a string
+//! holding the time it ends in both, and keeps its name: a block set by either version holds
+//! for both.
 
 use std::fmt::Write as _;
 
@@ -32,9 +41,14 @@ pub(super) fn block_key(prefix: &str, user: &str) -> String {
     key
 }
 
+/// The layout of the limits' state (see the module docs): `v2`, one string per limit.
+const STATE_LAYOUT: &str = "v2";
+
 /// The key of one limit of `pool`.
 pub(super) fn limit_key(prefix: &str, algorithm: Algorithm, pool: &Pool<'_>, unit: Unit) -> String {
     let mut key = user_part(prefix, pool.user);
+    key.push(':');
+    key.push_str(STATE_LAYOUT);
     key.push(':');
     key.push_str(algorithm_tag(algorithm));
     let (tag, scope) = match pool.scope {
@@ -118,12 +132,12 @@ mod tests {
         let p = pool(Scope::Path("/towns"), Some("GET"), "alice");
         assert_eq!(
             limit_key("ratelimit", Algorithm::FixedWindow, &p, Unit::Second),
-            "ratelimit:{alice}:fw:P6:/towns:M3:GET:second"
+            "ratelimit:{alice}:v2:fw:P6:/towns:M3:GET:second"
         );
         let p = pool(Scope::Zone("user-api"), None, "alice");
         assert_eq!(
             limit_key("rl", Algorithm::Gcra, &p, Unit::Month),
-            "rl:{alice}:gcra:Z8:user-api:*:month"
+            "rl:{alice}:v2:gcra:Z8:user-api:*:month"
         );
         assert_eq!(block_key("rl", "alice"), "rl:{alice}:block");
     }
@@ -195,6 +209,29 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), count);
+    }
+
+    #[test]
+    fn state_keys_never_take_a_first_layout_name() {
+        // The first layout's state keys (hashes) went straight from the user to the
+        // algorithm: `<prefix>:{<user>}:fw:…`, `:sw:…` or `:gcra:…`. Every key now has
+        // `block` or `v2` there.
+        let users = ["alice", "", "fw", "}:fw:{", "v2"];
+        for user in users {
+            let block = block_key("rl", user);
+            let after_user = &block[block.find('}').unwrap() + 1..];
+            assert_eq!(after_user, ":block");
+            for algorithm in [
+                Algorithm::FixedWindow,
+                Algorithm::SlidingWindow,
+                Algorithm::Gcra,
+            ] {
+                let p = pool(Scope::Path("/fw"), Some("GET"), user);
+                let key = limit_key("rl", algorithm, &p, Unit::Second);
+                let after_user = &key[key.find('}').unwrap() + 1..];
+                assert!(after_user.starts_with(":v2:"), "{key}");
+            }
+        }
     }
 
     #[test]

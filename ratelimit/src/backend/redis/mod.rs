@@ -28,24 +28,31 @@
 //! answered by running the script with `EVAL`, which also caches it again: that request
 //! takes two round trips and still gets its decision.
 //!
+//! Inside Redis the script makes at most three calls: `TIME`, one `MGET` of the block and
+//! every limit's state, and, when it admits, one `SET … PX` per limit (each state is one
+//! string); a refusal writes nothing but the block, when the rule sets one.
+//!
 //! Time is Redis's own (`TIME` inside the script, in integer microseconds), so the clocks of
 //! the service's instances do not matter. Every key the script writes gets its expiry in the
-//! same script, so none is ever left without one; state is always judged against the
-//! script's clock, so expiry only collects garbage.
+//! same command (`SET … PX`), so none is ever left without one; state is always judged
+//! against the script's clock, so expiry only collects garbage.
 //!
 //! # Keys
 //!
 //! ```text
-//! <prefix>:{<user>}:block                                   the user's block
-//! <prefix>:{<user>}:<algorithm>:<scope>:<method>:<unit>     one limit of one pool
+//! <prefix>:{<user>}:block                                      the user's block
+//! <prefix>:{<user>}:v2:<algorithm>:<scope>:<method>:<unit>     one limit of one pool
 //! ```
 //!
-//! for example `ratelimit:{alice}:fw:P6:/towns:M3:GET:second`. The user is the cluster hash
+//! for example `ratelimit:{alice}:v2:fw:P6:/towns:M3:GET:second`. The user is the cluster hash
 //! tag, so every key of a decision lives in one slot; `%`, `{` and `}` in user ids are
 //! escaped (`%25`, `%7B`, `%7D`) so that no id can move or break the tag, and the zone or
 //! path and the method are length-prefixed, so no two pools share a key whatever they
 //! contain. The prefix ([`RedisBackendBuilder::prefix`], `ratelimit` by default) may not
-//! contain `{` or `}`.
+//! contain `{` or `}`. `v2` is the layout of the limits' state, a string since this version;
+//! the first layout (no `v2`, a hash per limit) is neither read nor overwritten, so during a
+//! rolling upgrade each version counts in its own keys, and the old ones expire by
+//! themselves. Blocks keep their name and form, and hold for both.
 //!
 //! # Semantics
 //!
