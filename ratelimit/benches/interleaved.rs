@@ -11,10 +11,12 @@
 //!   round sending 2 000 requests through each router (requests built outside the timed
 //!   loop), for `ratelimit` (default options) and `ratelimit_with_extension`;
 //! - `memory`: `ratelimit / governor` per decision, each round 5 000 decisions of each, on
-//!   one key and on 100 000 keys visited in turn, for each algorithm.
+//!   one key and on 100 000 keys visited in turn, for each algorithm;
+//! - `redis` (with `--features redis`): `ratelimit/c1 / floor/c1`, each round 200 of each,
+//!   on a private `redis-server` (see `--bench redis`).
 //!
-//! `cargo bench -p ratelimit --bench interleaved` (about a minute); `-- middleware` or
-//! `-- memory` runs one half.
+//! `cargo bench -p ratelimit --all-features --bench interleaved` (about a minute); a filter
+//! (`-- middleware`, `-- memory`, `-- redis`) runs one part.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -129,6 +131,36 @@ fn memory() {
     }
 }
 
+#[cfg(feature = "redis")]
+fn redis() {
+    const ROUNDS: usize = 150;
+    const PER: usize = 200;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let Some(mut pair) = peers::RedisPair::start(&runtime, "--bench interleaved") else {
+        return;
+    };
+    let ratios = runtime.block_on(async {
+        let mut ratios = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let start = Instant::now();
+            for _ in 0..PER {
+                pair.decide().await;
+            }
+            let ours = per_op(start, PER);
+            let start = Instant::now();
+            for _ in 0..PER {
+                pair.floor().await;
+            }
+            ratios.push(ours / per_op(start, PER));
+        }
+        ratios
+    });
+    print("redis: ratelimit/c1 / floor/c1", ratios);
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter picks one half.
     let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
@@ -138,5 +170,9 @@ fn main() {
     }
     if runs("memory") {
         memory();
+    }
+    #[cfg(feature = "redis")]
+    if runs("redis") {
+        redis();
     }
 }

@@ -2,7 +2,12 @@
 //! middleware` and the keys and backends of `--bench memory`, which `--bench interleaved`
 //! runs again, alternating, for ratios a loaded machine does not skew.
 
-#![allow(dead_code, unreachable_pub, reason = "each bench uses part of it")]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    unused_imports,
+    reason = "each bench uses part of it"
+)]
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -24,6 +29,11 @@ use tower::ServiceExt;
 use tower_governor::GovernorError;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::KeyExtractor;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::RedisPair;
 
 // ---------------------------------------------------------------------------------------------
 // `--bench middleware`
