@@ -57,8 +57,9 @@
 //! [`Backend::decide_now`](crate::backend::Backend::decide_now): the built-in `HeaderAuth`,
 //! `ClientIp` and `JwtAuth` with the [`MemoryBackend`](crate::backend::MemoryBackend)) is
 //! decided inside `Service::call`: nothing is boxed, the readied inner service is called at
-//! once, and nothing is allocated (the built-in authenticators keep a user id of up to 24
-//! bytes inline; the extension, when on, is boxed). Otherwise (an `async fn` authenticator,
+//! once, and with `HeaderAuth` or `ClientIp` nothing is allocated for a user id of up to 24
+//! bytes, kept inline (`JwtAuth` allocates while decoding its token; the extension, when on,
+//! is boxed). Otherwise (an `async fn` authenticator,
 //! the Redis backend) a limited request allocates one box, the future that authenticates and
 //! decides (plus what the authenticator and backend allocate, and the extension), then runs
 //! the inner service's future in place. All three are tested by counting allocations.
