@@ -1,6 +1,5 @@
 //! [`ClientIp`]: the client's IP address as the identity.
 
-use std::future::{Future, ready};
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
@@ -11,7 +10,7 @@ use http::request::Parts;
 
 use super::cidr::{self, Cidr};
 use super::forwarded::{self, Hop};
-use super::{AuthError, Authenticate, Identity};
+use super::{AuthError, Identity};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
@@ -258,7 +257,7 @@ impl ClientIp {
         self.trusted.iter().any(|network| network.contains(addr))
     }
 
-    fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
+    pub(super) fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
         let addr = self.client_addr(head)?;
         Ok(Identity::of(self.compact_key(addr)))
     }
@@ -267,19 +266,6 @@ impl ClientIp {
 impl Default for ClientIp {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Authenticate for ClientIp {
-    fn authenticate<'a>(
-        &'a self,
-        head: &'a Parts,
-    ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
-        ready(self.identify(head))
-    }
-
-    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
-        Some(self.identify(head))
     }
 }
 

@@ -1,12 +1,10 @@
 //! [`HeaderAuth`]: the identity from request headers (an API key, a gateway's user header).
 
-use std::future::{Future, ready};
-
 use compact_str::CompactString;
 use http::HeaderName;
 use http::request::Parts;
 
-use super::{AuthError, Authenticate, Identity};
+use super::{AuthError, Identity};
 
 /// Identifies a request by the value of a header (an API key, or the user header of an
 /// authenticating gateway such as `X-Forwarded-User`), with an optional group header.
@@ -85,7 +83,7 @@ impl HeaderAuth {
     }
 
     #[inline]
-    fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
+    pub(super) fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
         let user = self.value(head, &self.user)?.ok_or_else(|| {
             AuthError::MissingIdentity(format!("no `{}` header", self.user).into())
         })?;
@@ -120,18 +118,5 @@ impl HeaderAuth {
         })?;
         let value = value.trim_matches([' ', '\t']);
         Ok((!value.is_empty()).then_some(value))
-    }
-}
-
-impl Authenticate for HeaderAuth {
-    fn authenticate<'a>(
-        &'a self,
-        head: &'a Parts,
-    ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
-        ready(self.identify(head))
-    }
-
-    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
-        Some(self.identify(head))
     }
 }

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::{Future, ready};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
@@ -11,7 +10,7 @@ use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::{AuthError, Authenticate, Identity};
+use super::{AuthError, Identity};
 
 /// Identifies a request by the claims of the JSON Web Token in its
 /// `Authorization: Bearer <token>` header, after verifying it.
@@ -333,7 +332,7 @@ impl JwtAuth {
         &self.validation.algorithms
     }
 
-    fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
+    pub(super) fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
         let token = bearer_token(head, self.max_token_len)?;
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|error| invalid(format!("the bearer token is not valid: {error}")))?
@@ -417,19 +416,6 @@ fn bearer_token(head: &Parts, max_token_len: usize) -> Result<&str, AuthError> {
         return Err(invalid("the bearer token contains spaces".to_owned()));
     }
     Ok(token)
-}
-
-impl Authenticate for JwtAuth {
-    fn authenticate<'a>(
-        &'a self,
-        head: &'a Parts,
-    ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
-        ready(self.identify(head))
-    }
-
-    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
-        Some(self.identify(head))
-    }
 }
 
 impl fmt::Debug for JwtAuth {

@@ -69,6 +69,29 @@ pub use jwt::{JwtAuth, JwtConfigError};
 #[cfg(feature = "session")]
 pub use session::SessionAuth;
 
+/// Implements [`Authenticate`] for authenticators that read only the request head, through
+/// their `identify(&self, &Parts) -> Result<Identity, AuthError>`: the answer is known at once.
+macro_rules! authenticate_from_head {
+    ($($authenticator:ty),+ $(,)?) => {$(
+        impl Authenticate for $authenticator {
+            fn authenticate<'a>(
+                &'a self,
+                head: &'a Parts,
+            ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
+                std::future::ready(self.identify(head))
+            }
+
+            fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
+                Some(self.identify(head))
+            }
+        }
+    )+};
+}
+
+authenticate_from_head!(HeaderAuth, ClientIp);
+#[cfg(feature = "jwt")]
+authenticate_from_head!(JwtAuth);
+
 /// Who a request is: a user id, and the group whose rules apply to it.
 ///
 /// A user id of up to 24 bytes (an IP address, most account ids and token subjects) is kept
