@@ -21,9 +21,11 @@
 -- microseconds) stays under 2^53. Every state is judged against this clock, never against
 -- Redis expiry, so expiry only collects garbage; every key written gets its expiry here too.
 --
--- Reply: {1, i, remaining, reset}   admitted and counted in every limit; i is the limit with
+-- Reply, one string of decimal integers joined by `:` (the client parses one bulk string in
+-- a fraction of the instructions an array of integers takes):
+--        '1:i:remaining:reset'      admitted and counted in every limit; i is the limit with
 --                                   the fewest requests left (the longer reset on a tie)
---        {0, i, retry}              refused, nothing counted; i is the exhausted limit that
+--        '0:i:retry'                refused, nothing counted; i is the exhausted limit that
 --                                   frees up last (the longer window on a tie), or 0 when
 --                                   the user is blocked
 
@@ -212,7 +214,7 @@ if block then
     if longest > retry then
       retry = longest
     end
-    return {0, 0, ceil(retry)}
+    return string.format('0:0:%d', ceil(retry))
   end
 end
 
@@ -226,7 +228,7 @@ if binding > 0 then
       retry = block_time
     end
   end
-  return {0, binding, retry}
+  return string.format('0:%d:%d', binding, retry)
 end
 
 for i = 1, n - 1 do
@@ -235,4 +237,4 @@ for i = 1, n - 1 do
     'PX', ttl(pending[j - 3]))
 end
 redis.call('SET', KEYS[1 + n], string.format(format, a, b, c), 'PX', ttl(reset))
-return {1, tightest, least, latest}
+return string.format('1:%d:%d:%d', tightest, least, latest)

@@ -35,18 +35,41 @@ use ratelimit_core::Unit;
 use crate::backend::{Algorithm, Pool, Scope};
 
 /// The key of `user`'s block.
+#[cfg(test)]
 pub(super) fn block_key(prefix: &str, user: &str) -> String {
-    let mut key = user_part(prefix, user);
-    key.push_str(":block");
+    let mut key = String::new();
+    write_block_key(&mut key, prefix, user);
     key
+}
+
+/// The key of one limit of `pool`.
+#[cfg(test)]
+pub(super) fn limit_key(prefix: &str, algorithm: Algorithm, pool: &Pool<'_>, unit: Unit) -> String {
+    let mut key = String::new();
+    write_limit_key(&mut key, prefix, algorithm, pool, unit);
+    key
+}
+
+/// Writes the key of `user`'s block after what `key` holds (a decision writes each of its
+/// keys into one buffer in turn, cleared in between, and copies it into the command: one
+/// allocation for all of them).
+pub(super) fn write_block_key(key: &mut String, prefix: &str, user: &str) {
+    write_user_part(key, prefix, user);
+    key.push_str(":block");
 }
 
 /// The layout of the limits' state (see the module docs): `v2`, one string per limit.
 const STATE_LAYOUT: &str = "v2";
 
-/// The key of one limit of `pool`.
-pub(super) fn limit_key(prefix: &str, algorithm: Algorithm, pool: &Pool<'_>, unit: Unit) -> String {
-    let mut key = user_part(prefix, pool.user);
+/// Writes the key of one limit of `pool` after what `key` holds.
+pub(super) fn write_limit_key(
+    key: &mut String,
+    prefix: &str,
+    algorithm: Algorithm,
+    pool: &Pool<'_>,
+    unit: Unit,
+) {
+    write_user_part(key, prefix, pool.user);
     key.push(':');
     key.push_str(STATE_LAYOUT);
     key.push(':');
@@ -65,27 +88,28 @@ pub(super) fn limit_key(prefix: &str, algorithm: Algorithm, pool: &Pool<'_>, uni
     }
     key.push(':');
     key.push_str(unit.name());
-    key
 }
 
-/// `<prefix>:{<escaped user>}`.
-fn user_part(prefix: &str, user: &str) -> String {
-    let mut key = String::with_capacity(prefix.len() + user.len() + 48);
+/// Writes `<prefix>:{<escaped user>}` after what `key` holds.
+fn write_user_part(key: &mut String, prefix: &str, user: &str) {
     key.push_str(prefix);
     key.push_str(":{");
     if user.is_empty() {
         key.push('%');
     }
-    for c in user.chars() {
-        match c {
-            '%' => key.push_str("%25"),
-            '{' => key.push_str("%7B"),
-            '}' => key.push_str("%7D"),
-            c => key.push(c),
+    if user.contains(['%', '{', '}']) {
+        for c in user.chars() {
+            match c {
+                '%' => key.push_str("%25"),
+                '{' => key.push_str("%7B"),
+                '}' => key.push_str("%7D"),
+                c => key.push(c),
+            }
         }
+    } else {
+        key.push_str(user);
     }
     key.push('}');
-    key
 }
 
 const fn algorithm_tag(algorithm: Algorithm) -> &'static str {

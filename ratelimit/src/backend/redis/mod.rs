@@ -115,11 +115,11 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, ErrorKind, RedisError, ServerErrorKind};
+use redis::{Client, Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 
 use super::{
     Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Denial,
-    DenialCause, Quota,
+    DenialCause, Quota, Scope,
 };
 
 mod keys;
@@ -569,47 +569,101 @@ impl Inner {
 
     /// One decision in Redis: one `EVALSHA` (plus one `EVAL` when Redis lost the script).
     async fn run(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
-        let pool = &request.pool;
-        let mut keys = Vec::with_capacity(request.limits.len() + 1);
-        keys.push(keys::block_key(&self.prefix, pool.user));
-        keys.extend(
-            request
-                .limits
-                .iter()
-                .map(|limit| keys::limit_key(&self.prefix, self.algorithm, pool, limit.unit())),
-        );
-        let mut args = Vec::with_capacity(4 + 2 * request.limits.len());
-        args.push(match self.algorithm {
-            Algorithm::FixedWindow => 1,
-            Algorithm::SlidingWindow => 2,
-            Algorithm::Gcra => 3,
-        });
-        args.push(self.clock_offset_us.load(Ordering::Relaxed));
-        args.push(u64::from(self.frozen_clock));
-        args.push(request.block_time.map_or(0, micros));
-        for limit in request.limits {
-            args.push(limit.count());
-            args.push(micros(limit.window()));
-        }
-
-        let mut evalsha = redis::cmd("EVALSHA");
-        evalsha.arg(&self.sha).arg(keys.len()).arg(&keys).arg(&args);
-        let reply = match self.connection.clone().query::<Vec<u64>>(&evalsha).await {
+        let evalsha = self.script_command("EVALSHA", &self.sha, request);
+        let reply = match self.connection.clone().query::<Value>(&evalsha).await {
             Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::debug!("redis lost the rate-limit script; running it with EVAL");
-                let mut eval = redis::cmd("EVAL");
-                eval.arg(SCRIPT).arg(keys.len()).arg(&keys).arg(&args);
-                self.connection.clone().query::<Vec<u64>>(&eval).await
+                let eval = self.script_command("EVAL", SCRIPT, request);
+                self.connection.clone().query::<Value>(&eval).await
             }
             reply => reply,
         }
         .map_err(|error| BackendError::Store(Box::new(error)))?;
         parse_reply(&reply, request)
     }
+
+    /// The script's command for `request`: `command` (`EVALSHA` or `EVAL`) of `script` (its
+    /// SHA or its text), the keys (the user's block, then each limit's state, in the rule's
+    /// order) and the arguments `decide.lua` describes. The keys are written one after the
+    /// other into one buffer and copied into the command, which allocates only that buffer and
+    /// the command's own.
+    fn script_command(&self, command: &str, script: &str, request: &DecisionRequest<'_>) -> Cmd {
+        let pool = &request.pool;
+        let limits = request.limits.len();
+        let (scope, method) = match pool.scope {
+            Scope::Zone(scope) | Scope::Path(scope) => (scope, pool.method.unwrap_or("")),
+        };
+        // Enough for every key (a user escaped in full triples; the fixed parts take less
+        // than 48 bytes) and every number (at most 20 digits), so that neither the buffer nor
+        // the command grows.
+        let key_len = self.prefix.len() + 3 * pool.user.len() + scope.len() + method.len() + 48;
+        let mut cmd = Cmd::with_capacity(
+            7 + 3 * limits,
+            command.len() + script.len() + (1 + limits) * key_len + 20 * (5 + 2 * limits),
+        );
+        cmd.arg(command).arg(script).arg(limits + 1);
+        let mut key = String::with_capacity(key_len);
+        keys::write_block_key(&mut key, &self.prefix, pool.user);
+        cmd.arg(key.as_str());
+        for limit in request.limits {
+            key.clear();
+            keys::write_limit_key(&mut key, &self.prefix, self.algorithm, pool, limit.unit());
+            cmd.arg(key.as_str());
+        }
+        let algorithm: u8 = match self.algorithm {
+            Algorithm::FixedWindow => 1,
+            Algorithm::SlidingWindow => 2,
+            Algorithm::Gcra => 3,
+        };
+        cmd.arg(algorithm)
+            .arg(self.clock_offset_us.load(Ordering::Relaxed))
+            .arg(u8::from(self.frozen_clock))
+            .arg(request.block_time.map_or(0, micros));
+        for limit in request.limits {
+            cmd.arg(limit.count()).arg(micros(limit.window()));
+        }
+        cmd
+    }
+}
+
+/// The most fields a reply of the script has.
+const REPLY_FIELDS: usize = 4;
+
+/// The fields of the script's reply: one string of decimal integers joined by `:` (redis-rs
+/// parsed an array of four integers in about 6 000 instructions, a quarter of what a whole
+/// decision costs the client; this takes a few hundred). `None` for anything else: another
+/// type of reply, an empty field, a sign, a byte other than a digit, more than
+/// [`REPLY_FIELDS`] fields, a number above `u64::MAX`.
+fn reply_fields(reply: &Value) -> Option<([u64; REPLY_FIELDS], usize)> {
+    let Value::BulkString(bytes) = reply else {
+        return None;
+    };
+    let mut fields = [0_u64; REPLY_FIELDS];
+    let mut index = 0;
+    let mut digits = 0;
+    for &byte in bytes {
+        if byte == b':' && digits > 0 {
+            index += 1;
+            digits = 0;
+            continue;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        let field = fields.get_mut(index)?;
+        *field = field.checked_mul(10)?.checked_add(u64::from(digit))?;
+        digits += 1;
+    }
+    (digits > 0).then_some((fields, index + 1))
 }
 
 /// Turns the script's reply into a decision (see `decide.lua`).
-fn parse_reply(reply: &[u64], request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
+fn parse_reply(reply: &Value, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
+    let Some((fields, count)) = reply_fields(reply) else {
+        return Err(store_error("unexpected reply from the rate-limit script"));
+    };
+    let reply = fields.get(..count).unwrap_or_default();
     let limit = |index: u64| {
         usize::try_from(index)
             .ok()
@@ -710,5 +764,111 @@ impl Health {
 
     fn next_try(&self, now: u64) -> u64 {
         now.saturating_add(micros(self.recheck_interval)).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratelimit_core::{Limit, Unit};
+
+    use super::*;
+    use crate::backend::Pool;
+
+    const LIMITS: [Limit; 2] = [Limit::new(Unit::Second, 5), Limit::new(Unit::Minute, 100)];
+
+    fn request() -> DecisionRequest<'static> {
+        DecisionRequest {
+            pool: Pool {
+                scope: Scope::Path("/a"),
+                method: None,
+                user: "u",
+            },
+            limits: &LIMITS,
+            block_time: None,
+        }
+    }
+
+    fn parse(reply: &str) -> Result<Decision, BackendError> {
+        parse_reply(&Value::BulkString(reply.as_bytes().to_vec()), &request())
+    }
+
+    #[test]
+    fn an_admission_names_its_tightest_limit() {
+        let Ok(Decision::Allow(quota)) = parse("1:2:99:60000000") else {
+            panic!("an admission");
+        };
+        assert_eq!(quota.limit, LIMITS[1]);
+        assert_eq!(quota.remaining, 99);
+        assert_eq!(quota.reset, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_refusal_names_its_limit_or_the_block() {
+        let Ok(Decision::Deny(denial)) = parse("0:1:250000") else {
+            panic!("a refusal");
+        };
+        assert_eq!(denial.cause, DenialCause::Limit(LIMITS[0]));
+        assert_eq!(denial.retry_after, Duration::from_millis(250));
+        let Ok(Decision::Deny(denial)) = parse("0:0:0") else {
+            panic!("a refusal");
+        };
+        assert_eq!(denial.cause, DenialCause::Blocked);
+        assert_eq!(denial.retry_after, Duration::from_micros(1), "never zero");
+    }
+
+    #[test]
+    fn the_largest_numbers_parse_exactly() {
+        let max = u64::MAX;
+        let Ok(Decision::Allow(quota)) = parse(&format!("1:1:{max}:{max}")) else {
+            panic!("an admission");
+        };
+        assert_eq!(quota.remaining, max);
+        assert_eq!(quota.reset, Duration::from_micros(max));
+    }
+
+    #[test]
+    fn any_other_reply_is_a_store_error() {
+        for reply in [
+            "",
+            ":",
+            "1",
+            "1:",
+            ":1",
+            "1::2:3",
+            "1:2:3",
+            "0:1",
+            "1:1:2:3:4",
+            "1:3:2:3",
+            "0:3:1",
+            "2:1:2:3",
+            "-1:1:2:3",
+            "+1:1:2:3",
+            "1:1:2:3 ",
+            "1:1:2:x",
+            "1:1:18446744073709551616:3",
+        ] {
+            let result = parse(reply);
+            assert!(
+                matches!(result, Err(BackendError::Store(_))),
+                "{reply:?}: {result:?}"
+            );
+        }
+        for reply in [
+            Value::Int(1),
+            Value::Nil,
+            Value::Array(vec![
+                Value::Int(1),
+                Value::Int(1),
+                Value::Int(2),
+                Value::Int(3),
+            ]),
+            Value::SimpleString("1:1:2:3".to_owned()),
+        ] {
+            let result = parse_reply(&reply, &request());
+            assert!(
+                matches!(result, Err(BackendError::Store(_))),
+                "{reply:?}: {result:?}"
+            );
+        }
     }
 }
