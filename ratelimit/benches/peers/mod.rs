@@ -114,8 +114,13 @@ fn governed() -> Router {
 /// The routers `--bench middleware` compares, by id, each checked: it answers 200 to the
 /// benchmark's request, and (but `bare`) refuses a request without the header, so the limiter
 /// does run on that route.
+///
+/// Each router is finished with `with_state(())`, as `axum::serve` finishes every router it
+/// serves (through `into_make_service`): its routes, layers included, are built once. Without
+/// it a `Router` builds its route again for every request it is called with, applying each
+/// layer anew, which no served application does.
 pub fn middleware_apps() -> Vec<(&'static str, Router)> {
-    let apps = vec![
+    let apps: Vec<(&'static str, Router)> = vec![
         ("bare", router()),
         ("ratelimit", limited(None)),
         // With the `Limiter` handle that `#[rate_limited]` handlers read from the request's
@@ -123,6 +128,10 @@ pub fn middleware_apps() -> Vec<(&'static str, Router)> {
         ("ratelimit_with_extension", limited(Some(true))),
         ("tower_governor", governed()),
     ];
+    let apps: Vec<(&'static str, Router)> = apps
+        .into_iter()
+        .map(|(name, app)| (name, app.with_state(())))
+        .collect();
     for (name, app) in &apps {
         assert_eq!(send(app, request()), StatusCode::OK, "{name}");
         let anonymous = Request::get("/bench").body(Body::empty()).expect("valid");
