@@ -113,10 +113,20 @@ impl HeaderAuth {
                 format!("the `{name}` header is longer than {} bytes", self.max_len).into(),
             ));
         }
-        let value = std::str::from_utf8(value.as_bytes()).map_err(|_| {
-            AuthError::InvalidCredentials(format!("the `{name}` header is not UTF-8").into())
-        })?;
-        let value = value.trim_matches([' ', '\t']);
+        // Visible ASCII (what ids and group names nearly always are) is checked in one pass
+        // by `to_str`, which is cheaper than `from_utf8` for short values; anything else
+        // must be UTF-8.
+        let value = match value.to_str() {
+            Ok(value) => value,
+            Err(_) => std::str::from_utf8(value.as_bytes()).map_err(|_| {
+                AuthError::InvalidCredentials(format!("the `{name}` header is not UTF-8").into())
+            })?,
+        };
+        let blank = |byte: u8| byte == b' ' || byte == b'\t';
+        let value = match value.as_bytes() {
+            [first, .., last] if !blank(*first) && !blank(*last) => value,
+            _ => value.trim_matches([' ', '\t']),
+        };
         Ok((!value.is_empty()).then_some(value))
     }
 }
