@@ -1,17 +1,26 @@
-//! Owned keys of the table, compared with borrowed [`Pool`]s without building a key, and the
-//! seeded hashes that find them.
+//! Owned keys of the table, 16 bytes each, compared with a request's pool without building
+//! a key, and the seeded hashes that find them.
 //!
-//! An entry is one window of one pool (the pool and a unit), or one user's block. A key keeps
-//! its parts one after the other with their lengths beside it, so two different parts can
-//! never read as the same key (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`), and a
-//! lookup compares the request's parts with the key's slices: no allocation, no formatting,
-//! no escaping, and no `memcmp` ([`same_bytes`]). What the key names (zone or path, with a method or not, which unit, or a
-//! block) is one byte, compared first.
+//! An entry is one window of one pool (the pool and a unit), or one user's block. A key holds
+//! what the key names (zone or path, with a method or not, which unit, or a block) in one
+//! byte, compared first; the user id, as it is when it has up to [`RAW`] bytes, packed two
+//! characters a byte when it is up to [`PACKED`] digits and dots (an IPv4 address), or else
+//! kept whole in the shard's [`KeyStore`]; and the pool's scope (zone or path, and method) as
+//! the id of a copy kept once per shard in the store, however many users count in it. So
+//! two different pools never share a key (`("/a:GET", None, "u")` is not
+//! `("/a", "GET", "u")`: a scope's parts are kept apart, and user ids are compared whole),
+//! and a lookup compares the request's parts with the key's without allocating, formatting
+//! or calling `memcmp` ([`same_bytes`]).
+//!
+//! A key kept whole in the store (a user id that fits neither form, or a scope when the
+//! shard already holds 65 536 of them) costs a lookup one more memory access and its
+//! insertion an allocation; every other key lives in its entry.
 
 use std::hash::Hasher;
 
 use foldhash::SharedSeed;
 use foldhash::fast::FoldHasher;
+use hashbrown::HashTable;
 use ratelimit_core::pattern::same_bytes;
 
 use crate::backend::{Pool, Scope};
@@ -59,161 +68,118 @@ impl Meta {
     }
 }
 
-/// The longest key kept inside its table entry rather than in an allocation of its own.
-const INLINE: usize = 35;
+/// The longest user id a key holds as it is.
+const RAW: usize = 12;
 
-/// The owned key of one table entry: a pool's window, or a user's block. 40 bytes.
-///
-/// Short keys (a path and an IP address, usually) live inside the entry, which saves a lookup
-/// a cache miss and a new window an allocation; longer ones on the heap.
-#[derive(Debug)]
-pub(super) struct Key(Repr);
+/// The longest user id of digits and dots a key holds packed, two characters a byte.
+const PACKED: usize = 2 * RAW;
 
-#[derive(Debug)]
-enum Repr {
-    Inline {
-        meta: Meta,
-        /// Where the scope ends, where the method ends, and the length.
-        scope_end: u8,
-        method_end: u8,
-        len: u8,
-        bytes: [u8; INLINE],
-    },
-    Heap {
-        meta: Meta,
-        scope_end: u32,
-        method_end: u32,
-        bytes: Box<[u8]>,
-    },
+/// [`Key::form`] of a user id packed two characters a byte.
+const FORM_PACKED: u8 = 0xfe;
+
+/// [`Key::form`] of a key kept whole in the store, [`Key::user`] holding its index there.
+const FORM_STORED: u8 = 0xff;
+
+/// The nibble of a character of a packed user id (0 ends one shorter than [`PACKED`]).
+const fn nibble(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0' + 1),
+        b'.' => Some(11),
+        _ => None,
+    }
 }
 
-impl Key {
-    /// A key of `meta` for the concatenation of `scope`, `method` and `user`.
-    fn new(meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Self {
-        let scope_end = scope.len();
-        let method_end = scope_end.saturating_add(method.len());
-        let len = method_end.saturating_add(user.len());
-        if len <= INLINE
-            && let (Ok(len), Ok(scope_end), Ok(method_end)) = (
-                u8::try_from(len),
-                u8::try_from(scope_end),
-                u8::try_from(method_end),
-            )
-        {
-            let mut bytes = [0; INLINE];
-            for (at, part) in [(0, scope), (scope_end, method), (method_end, user)] {
-                let at = usize::from(at);
-                if let Some(slot) = bytes.get_mut(at..at + part.len()) {
-                    slot.copy_from_slice(part);
+/// The character of a nibble made by [`nibble`].
+const fn character(nibble: u8) -> u8 {
+    match nibble {
+        11 => b'.',
+        digit => b'0' + digit - 1,
+    }
+}
+
+/// A request's user id in the form keys hold it, worked out once per decision.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct User<'a> {
+    bytes: &'a [u8],
+    /// The length when up to [`RAW`], [`FORM_PACKED`], or [`FORM_STORED`].
+    form: u8,
+    /// The packed characters, when packed.
+    packed: [u8; RAW],
+}
+
+impl<'a> User<'a> {
+    #[inline]
+    pub(super) fn of(user: &'a str) -> Self {
+        let bytes = user.as_bytes();
+        let mut packed = [0; RAW];
+        let form = match u8::try_from(bytes.len()) {
+            Ok(len) if usize::from(len) <= RAW => len,
+            _ => match pack(bytes) {
+                Some(digits) => {
+                    packed = digits;
+                    FORM_PACKED
                 }
-            }
-            return Self(Repr::Inline {
-                meta,
-                scope_end,
-                method_end,
-                len,
-                bytes,
-            });
+                None => FORM_STORED,
+            },
+        };
+        Self {
+            bytes,
+            form,
+            packed,
         }
-        let mut bytes = Vec::with_capacity(len);
-        for part in [scope, method, user] {
-            bytes.extend_from_slice(part);
+    }
+
+    /// What a key of this user holds in [`Key::user`] (for a user not kept in the store).
+    fn inline(&self) -> [u8; RAW] {
+        if self.form == FORM_PACKED {
+            return self.packed;
         }
-        // A request part longer than 4 GiB cannot come from HTTP; saturating keeps the key
-        // distinct from every real one all the same (its lengths cannot all match).
-        let end = |end: usize| u32::try_from(end).unwrap_or(u32::MAX);
-        Self(Repr::Heap {
-            meta,
-            scope_end: end(scope_end),
-            method_end: end(method_end),
-            bytes: bytes.into_boxed_slice(),
-        })
+        let mut raw = [0; RAW];
+        if let Some(slot) = raw.get_mut(..self.bytes.len()) {
+            slot.copy_from_slice(self.bytes);
+        }
+        raw
     }
+}
 
-    /// The key of `pool`'s window for the unit in slot `unit`: built when a new window is
-    /// inserted (allocating only for a long key).
-    pub(super) fn window(pool: &Pool<'_>, unit: usize) -> Self {
-        let (meta, scope) = Meta::of(pool);
-        let method = pool.method.unwrap_or("");
-        Self::new(
-            meta.with_unit(unit),
-            scope.as_bytes(),
-            method.as_bytes(),
-            pool.user.as_bytes(),
-        )
+/// `bytes` packed two characters a byte, if they are [`RAW`] to [`PACKED`] digits and dots.
+fn pack(bytes: &[u8]) -> Option<[u8; RAW]> {
+    if bytes.len() <= RAW || bytes.len() > PACKED {
+        return None;
     }
-
-    /// The key of `user`'s block.
-    pub(super) fn block(user: &str) -> Self {
-        Self::new(Meta(BLOCK), &[], &[], user.as_bytes())
+    let mut packed = [0_u8; RAW];
+    for (index, &byte) in bytes.iter().enumerate() {
+        let slot = packed.get_mut(index / 2)?;
+        *slot |= nibble(byte)? << if index % 2 == 0 { 4 } else { 0 };
     }
+    Some(packed)
+}
 
+/// The characters of a packed user id, into `out`; their number.
+fn unpack(packed: &[u8; RAW], out: &mut [u8; PACKED]) -> usize {
+    let nibbles = packed.iter().flat_map(|byte| [byte >> 4, byte & 0xf]);
+    let mut len = 0;
+    for (slot, nibble) in out.iter_mut().zip(nibbles.take_while(|&nibble| nibble != 0)) {
+        *slot = character(nibble);
+        len += 1;
+    }
+    len
+}
+
+/// A request's pool as keys are compared with it: worked out once per decision, before the
+/// shard is locked.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Probe<'a> {
+    /// The kind and the method flag (no unit).
+    meta: Meta,
+    scope: &'a [u8],
+    method: &'a [u8],
+    pub(super) user: User<'a>,
+}
+
+impl<'a> Probe<'a> {
     #[inline]
-    fn meta(&self) -> Meta {
-        match &self.0 {
-            Repr::Inline { meta, .. } | Repr::Heap { meta, .. } => *meta,
-        }
-    }
-
-    /// All the bytes, and where the scope and the method end.
-    #[inline]
-    fn raw(&self) -> (&[u8], usize, usize) {
-        match &self.0 {
-            Repr::Inline {
-                len,
-                scope_end,
-                method_end,
-                bytes,
-                ..
-            } => (
-                bytes.get(..usize::from(*len)).unwrap_or_default(),
-                usize::from(*scope_end),
-                usize::from(*method_end),
-            ),
-            Repr::Heap {
-                bytes,
-                scope_end,
-                method_end,
-                ..
-            } => {
-                let end = |end: u32| usize::try_from(end).unwrap_or(usize::MAX);
-                (bytes, end(*scope_end), end(*method_end))
-            }
-        }
-    }
-
-    /// The scope, the method and the user.
-    #[inline]
-    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
-        let (bytes, scope_end, method_end) = self.raw();
-        let (scope, rest) = bytes.split_at(scope_end.min(bytes.len()));
-        let method_len = method_end.saturating_sub(scope_end);
-        let (method, user) = rest.split_at(method_len.min(rest.len()));
-        (scope, method, user)
-    }
-
-    /// Whether the key is `meta` over `scope`, `method` and `user`: the meta byte and the
-    /// lengths first (no byte of a part is read unless all agree), then the bytes.
-    #[inline(always)]
-    fn is(&self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> bool {
-        if self.meta() != meta {
-            return false;
-        }
-        let (bytes, scope_end, method_end) = self.raw();
-        if scope.len() != scope_end
-            || method.len() != method_end.wrapping_sub(scope_end)
-            || user.len() != bytes.len().wrapping_sub(method_end)
-        {
-            return false;
-        }
-        let (key_scope, rest) = bytes.split_at(scope_end.min(bytes.len()));
-        let (key_method, key_user) = rest.split_at(method.len().min(rest.len()));
-        same_bytes(key_scope, scope) && same_bytes(key_method, method) && same_bytes(key_user, user)
-    }
-
-    /// Whether this is the key of `pool`'s window for the unit in slot `unit`.
-    #[inline(always)]
-    pub(super) fn is_window(&self, pool: &Pool<'_>, unit: usize) -> bool {
+    pub(super) fn of(pool: &Pool<'a>) -> Self {
         let (meta, scope) = Meta::of(pool);
         // A missing method's parts are not read (its length word is not written when the
         // caller builds a `None`: reading it would wait on the caller's stores).
@@ -221,43 +187,354 @@ impl Key {
             Some(method) => method.as_bytes(),
             None => &[],
         };
-        self.is(
-            meta.with_unit(unit),
-            scope.as_bytes(),
+        Self {
+            meta,
+            scope: scope.as_bytes(),
             method,
-            pool.user.as_bytes(),
+            user: User::of(pool.user),
+        }
+    }
+}
+
+/// The owned key of one table entry: a pool's window, or a user's block. 16 bytes.
+#[derive(Debug)]
+pub(super) struct Key {
+    meta: Meta,
+    /// How [`user`](Self::user) holds the user id: its length (up to [`RAW`]),
+    /// [`FORM_PACKED`], or [`FORM_STORED`] (the whole key in the store).
+    form: u8,
+    /// The id of the pool's scope in the store (a window not stored whole).
+    scope: u16,
+    /// The user id as it is (zero-padded) or packed, or the index of the stored key.
+    user: [u8; RAW],
+}
+
+impl Key {
+    #[inline]
+    fn meta(&self) -> Meta {
+        self.meta
+    }
+
+    pub(super) fn is_block(&self) -> bool {
+        self.meta.is_block()
+    }
+
+    /// The unit's slot of a window's key.
+    pub(super) fn unit(&self) -> usize {
+        usize::from(self.meta.unit())
+    }
+
+    /// The index of a key stored whole.
+    fn stored(&self) -> usize {
+        let [a, b, c, d, ..] = self.user;
+        usize::try_from(u32::from_le_bytes([a, b, c, d])).unwrap_or(usize::MAX)
+    }
+
+    /// Whether this key holds `user` in its entry, the same way (not for stored keys).
+    #[inline(always)]
+    fn holds(&self, user: &User<'_>) -> bool {
+        if self.form != user.form {
+            return false;
+        }
+        if self.form == FORM_PACKED {
+            return self.user == user.packed;
+        }
+        same_bytes(
+            self.user.get(..usize::from(self.form)).unwrap_or_default(),
+            user.bytes,
         )
+    }
+
+    /// Whether this is the key of `probe`'s window for the unit in slot `unit`: the meta
+    /// byte first, then the user id, then the scope (in the store, hot in the cache).
+    #[inline(always)]
+    pub(super) fn is_window(&self, probe: &Probe<'_>, unit: usize, store: &KeyStore) -> bool {
+        let meta = probe.meta.with_unit(unit);
+        if self.meta != meta {
+            return false;
+        }
+        if self.form == FORM_STORED {
+            return store.stored_is(self, probe.scope, probe.method, probe.user.bytes);
+        }
+        self.holds(&probe.user) && store.scope_is(self.scope, meta, probe.scope, probe.method)
     }
 
     /// Whether this is the key of `user`'s block.
     #[inline]
-    pub(super) fn is_block_of(&self, user: &str) -> bool {
-        self.is(Meta(BLOCK), &[], &[], user.as_bytes())
+    pub(super) fn is_block_of(&self, user: &User<'_>, store: &KeyStore) -> bool {
+        if !self.meta.is_block() {
+            return false;
+        }
+        if self.form == FORM_STORED {
+            return store.stored_is(self, &[], &[], user.bytes);
+        }
+        self.holds(user)
     }
 
-    /// Whether this is the key of a block (rather than a pool's window).
-    pub(super) fn is_block(&self) -> bool {
-        self.meta().is_block()
+    /// Whether `other` is the key of this window's pool for the unit in slot `unit`.
+    pub(super) fn is_window_of_same_pool(&self, other: &Self, unit: usize, store: &KeyStore) -> bool {
+        let meta = Meta(self.meta.hashed()).with_unit(unit);
+        if other.meta != meta {
+            return false;
+        }
+        if self.form != FORM_STORED && other.form != FORM_STORED {
+            return self.form == other.form && self.user == other.user && self.scope == other.scope;
+        }
+        let mut buffer = [0; PACKED];
+        let (scope, method, user) = store.parts(self, &mut buffer);
+        let mut other_buffer = [0; PACKED];
+        store.parts(other, &mut other_buffer) == (scope, method, user)
+    }
+}
+
+/// A pool's scope (zone or path, and method), kept once per shard for all its keys.
+#[derive(Debug, Default)]
+struct ScopeSlot {
+    /// The kind and the method flag.
+    meta: u8,
+    /// The scope's bytes, then the method's.
+    bytes: Box<[u8]>,
+    scope_len: usize,
+    /// The keys naming it; 0 for a free slot.
+    keys: u32,
+    /// Its hash in the store's index.
+    hash: u64,
+}
+
+impl ScopeSlot {
+    #[inline(always)]
+    fn is(&self, meta: u8, scope: &[u8], method: &[u8]) -> bool {
+        let (own_scope, own_method) = self.bytes.split_at(self.scope_len.min(self.bytes.len()));
+        self.meta == meta && same_bytes(own_scope, scope) && same_bytes(own_method, method)
+    }
+}
+
+/// A key kept whole: the scope's, the method's and the user's bytes one after the other.
+#[derive(Debug)]
+struct StoredKey {
+    bytes: Box<[u8]>,
+    scope_end: usize,
+    method_end: usize,
+}
+
+impl StoredKey {
+    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
+        let (scope, rest) = self.bytes.split_at(self.scope_end.min(self.bytes.len()));
+        let method_len = self.method_end.saturating_sub(self.scope_end);
+        let (method, user) = rest.split_at(method_len.min(rest.len()));
+        (scope, method, user)
+    }
+}
+
+/// What a shard's keys share: the scopes their windows count in, and the keys too long for
+/// an entry. Every key made by [`window`](Self::window) or [`block`](Self::block) must be
+/// given back with [`release`](Self::release) when its entry is dropped.
+#[derive(Debug, Default)]
+pub(super) struct KeyStore {
+    scopes: Vec<ScopeSlot>,
+    free_scopes: Vec<u16>,
+    /// The ids of the scopes in use, by their hash.
+    scope_ids: HashTable<u16>,
+    stored: Vec<Option<StoredKey>>,
+    free_stored: Vec<u32>,
+}
+
+impl KeyStore {
+    /// The key of `probe`'s window for the unit in slot `unit`, its scope taken (or added).
+    pub(super) fn window(&mut self, seed: &Seed, probe: &Probe<'_>, unit: usize) -> Key {
+        let meta = probe.meta.with_unit(unit);
+        if probe.user.form != FORM_STORED
+            && let Some(scope) = self.take_scope(seed, probe.meta.hashed(), probe.scope, probe.method)
+        {
+            return Key {
+                meta,
+                form: probe.user.form,
+                scope,
+                user: probe.user.inline(),
+            };
+        }
+        self.store(meta, probe.scope, probe.method, probe.user.bytes)
     }
 
-    /// The slot of the unit of a pool's window (0 for a block).
-    pub(super) fn unit(&self) -> usize {
-        usize::from(self.meta().unit())
+    /// The key of `user`'s block.
+    pub(super) fn block(&mut self, user: &User<'_>) -> Key {
+        if user.form == FORM_STORED {
+            return self.store(Meta(BLOCK), &[], &[], user.bytes);
+        }
+        Key {
+            meta: Meta(BLOCK),
+            form: user.form,
+            scope: 0,
+            user: user.inline(),
+        }
     }
 
-    /// Whether `other` is the key of this key's pool's window for the unit in slot `unit`.
-    pub(super) fn is_window_of_same_pool(&self, other: &Self, unit: usize) -> bool {
-        let (scope, method, user) = self.parts();
-        other.is(
-            Meta(self.meta().hashed()).with_unit(unit),
-            scope,
-            method,
+    /// Gives back what `key` took: its scope, or its stored copy.
+    pub(super) fn release(&mut self, key: &Key) {
+        if key.form == FORM_STORED {
+            let index = key.stored();
+            if let Some(slot) = self.stored.get_mut(index)
+                && slot.take().is_some()
+                && let Ok(index) = u32::try_from(index)
+            {
+                self.free_stored.push(index);
+            }
+            return;
+        }
+        if key.is_block() {
+            return;
+        }
+        let id = key.scope;
+        let Some(slot) = self.scopes.get_mut(usize::from(id)) else {
+            return;
+        };
+        slot.keys = slot.keys.saturating_sub(1);
+        if slot.keys == 0 {
+            let hash = slot.hash;
+            *slot = ScopeSlot::default();
+            if let Ok(entry) = self.scope_ids.find_entry(hash, |&other| other == id) {
+                entry.remove();
+            }
+            self.free_scopes.push(id);
+        }
+    }
+
+    /// The id of a scope, with one more key naming it; `None` when the shard holds as many
+    /// scopes as an id can tell apart.
+    fn take_scope(&mut self, seed: &Seed, meta: u8, scope: &[u8], method: &[u8]) -> Option<u16> {
+        let hash = seed.scope_hash(meta, scope, method);
+        let scopes = &self.scopes;
+        if let Some(&id) = self.scope_ids.find(hash, |&id| {
+            scopes
+                .get(usize::from(id))
+                .is_some_and(|slot| slot.is(meta, scope, method))
+        }) && let Some(slot) = self.scopes.get_mut(usize::from(id))
+        {
+            slot.keys = slot.keys.saturating_add(1);
+            return Some(id);
+        }
+        let id = match self.free_scopes.pop() {
+            Some(id) => id,
+            None => {
+                let id = u16::try_from(self.scopes.len()).ok()?;
+                self.scopes.push(ScopeSlot::default());
+                id
+            }
+        };
+        let mut bytes = Vec::with_capacity(scope.len() + method.len());
+        bytes.extend_from_slice(scope);
+        bytes.extend_from_slice(method);
+        let slot = self.scopes.get_mut(usize::from(id))?;
+        *slot = ScopeSlot {
+            meta,
+            bytes: bytes.into_boxed_slice(),
+            scope_len: scope.len(),
+            keys: 1,
+            hash,
+        };
+        let scopes = &self.scopes;
+        self.scope_ids.insert_unique(hash, id, |&id| {
+            scopes.get(usize::from(id)).map_or(0, |slot| slot.hash)
+        });
+        Some(id)
+    }
+
+    /// A key kept whole in the store (allocates its bytes).
+    fn store(&mut self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Key {
+        let mut bytes = Vec::with_capacity(scope.len() + method.len() + user.len());
+        for part in [scope, method, user] {
+            bytes.extend_from_slice(part);
+        }
+        let stored = StoredKey {
+            bytes: bytes.into_boxed_slice(),
+            scope_end: scope.len(),
+            method_end: scope.len() + method.len(),
+        };
+        let index = match self.free_stored.pop() {
+            Some(index) => {
+                if let Some(slot) = self.stored.get_mut(usize::try_from(index).unwrap_or(usize::MAX)) {
+                    *slot = Some(stored);
+                }
+                index
+            }
+            None => {
+                // More than 2^32 keys in one shard cannot fit in memory.
+                let index = u32::try_from(self.stored.len()).unwrap_or(u32::MAX);
+                self.stored.push(Some(stored));
+                index
+            }
+        };
+        let mut user = [0; RAW];
+        if let Some(slot) = user.get_mut(..4) {
+            slot.copy_from_slice(&index.to_le_bytes());
+        }
+        Key {
+            meta,
+            form: FORM_STORED,
+            scope: 0,
             user,
+        }
+    }
+
+    /// Whether the scope `id` is `meta`'s (kind and method flag) over `scope` and `method`.
+    #[inline(always)]
+    fn scope_is(&self, id: u16, meta: Meta, scope: &[u8], method: &[u8]) -> bool {
+        self.scopes
+            .get(usize::from(id))
+            .is_some_and(|slot| slot.is(meta.hashed(), scope, method))
+    }
+
+    /// Whether the stored `key` is of `scope`, `method` and `user` (its meta byte compared
+    /// by the caller).
+    fn stored_is(&self, key: &Key, scope: &[u8], method: &[u8], user: &[u8]) -> bool {
+        self.stored
+            .get(key.stored())
+            .and_then(Option::as_ref)
+            .is_some_and(|stored| {
+                let (own_scope, own_method, own_user) = stored.parts();
+                same_bytes(own_user, user)
+                    && same_bytes(own_scope, scope)
+                    && same_bytes(own_method, method)
+            })
+    }
+
+    /// `key`'s scope, method and user, a packed user id unpacked into `buffer`.
+    fn parts<'a>(&'a self, key: &'a Key, buffer: &'a mut [u8; PACKED]) -> (&'a [u8], &'a [u8], &'a [u8]) {
+        if key.form == FORM_STORED {
+            return self
+                .stored
+                .get(key.stored())
+                .and_then(Option::as_ref)
+                .map_or((&[], &[], &[]), StoredKey::parts);
+        }
+        let user: &[u8] = if key.form == FORM_PACKED {
+            let len = unpack(&key.user, buffer);
+            buffer.get(..len).unwrap_or_default()
+        } else {
+            key.user.get(..usize::from(key.form)).unwrap_or_default()
+        };
+        if key.is_block() {
+            return (&[], &[], user);
+        }
+        let (scope, method) = self
+            .scopes
+            .get(usize::from(key.scope))
+            .map_or((&[][..], &[][..]), |slot| {
+                slot.bytes.split_at(slot.scope_len.min(slot.bytes.len()))
+            });
+        (scope, method, user)
+    }
+
+    /// The number of scopes in use and of keys stored whole (for tests).
+    #[cfg(test)]
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (
+            self.scopes.iter().filter(|slot| slot.keys > 0).count(),
+            self.stored.iter().filter(|slot| slot.is_some()).count(),
         )
     }
 }
 
-/// The hashes of one decision: which shard, and where its windows and its user's block are.
 #[derive(Clone)]
 pub(super) struct Hashes<'s> {
     /// The user's hash: picks the shard (by its top bits), so a user's windows and block
@@ -336,21 +613,32 @@ impl Seed {
     }
 
     /// The hashes of the decisions on `key`'s pool (or user, for a block).
-    pub(super) fn key_hashes(&self, key: &Key) -> Hashes<'_> {
-        let (scope, method, user) = key.parts();
+    pub(super) fn key_hashes(&self, key: &Key, store: &KeyStore) -> Hashes<'_> {
+        let mut buffer = [0; PACKED];
+        let (scope, method, user) = store.parts(key, &mut buffer);
         self.hash_parts(key.meta(), scope, method, user)
     }
 
     /// The hash an entry with `key` is stored under (to move entries when a table grows or
     /// shrinks: the same as [`Hashes::window`] or [`Hashes::block`] gave when it was made).
-    pub(super) fn of_key(&self, key: &Key) -> u64 {
+    pub(super) fn of_key(&self, key: &Key, store: &KeyStore) -> u64 {
         let meta = key.meta();
-        let hashes = self.key_hashes(key);
+        let hashes = self.key_hashes(key, store);
         if meta.is_block() {
             hashes.block()
         } else {
             hashes.window(usize::from(meta.unit()))
         }
+    }
+
+    /// The hash of a scope in a [`KeyStore`]'s index: its kind and method flag, its bytes and
+    /// its method's.
+    fn scope_hash(&self, meta: u8, scope: &[u8], method: &[u8]) -> u64 {
+        let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
+        hasher.write_u8(meta);
+        hasher.write(scope);
+        hasher.write(method);
+        hasher.finish()
     }
 }
 
@@ -372,14 +660,26 @@ mod tests {
         }
     }
 
+    /// Whether `key` is `pool`'s window for `unit`.
+    fn is_window(key: &Key, pool: &Pool<'_>, unit: usize, store: &KeyStore) -> bool {
+        key.is_window(&Probe::of(pool), unit, store)
+    }
+
+    fn is_block_of(key: &Key, user: &str, store: &KeyStore) -> bool {
+        key.is_block_of(&User::of(user), store)
+    }
+
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_key_is_as_small_as_documented() {
-        assert_eq!(size_of::<Key>(), 40);
+        assert_eq!(size_of::<Key>(), 16);
     }
 
     #[test]
     fn a_key_matches_its_pool_and_unit_only() {
+        let seed = Seed::random();
+        let ipv4 = "203.113.145.127";
+        let long = "u".repeat(PACKED + 1);
         let cases = [
             pool(Scope::Path("/a:GET"), None, "u"),
             pool(Scope::Path("/a"), Some("GET"), "u"),
@@ -390,52 +690,152 @@ mod tests {
             pool(Scope::Path(""), None, "/aGETu"),
             pool(Scope::Zone("/a"), Some("GET"), "u"),
             pool(Scope::Zone("/a:GET"), None, "u"),
+            pool(Scope::Path("/a"), None, ipv4),
+            pool(Scope::Path("/a"), None, &ipv4[1..]),
+            pool(Scope::Zone("/a"), None, ipv4),
+            pool(Scope::Path("/a"), None, &long),
+            pool(Scope::Path("/a"), None, &long[1..]),
+            pool(Scope::Path("/a"), Some("GET"), &long),
         ];
+        let mut store = KeyStore::default();
         for (i, a) in cases.iter().enumerate() {
             for unit in [0, 4] {
-                let key = Key::window(a, unit);
+                let key = store.window(&seed, &Probe::of(a), unit);
                 assert!(!key.is_block());
                 assert_eq!(key.unit(), unit);
                 for (j, b) in cases.iter().enumerate() {
-                    assert_eq!(key.is_window(b, unit), i == j, "{a:?} against {b:?}");
-                    assert!(!key.is_window(b, 4 - unit), "{a:?} against {b:?}");
+                    assert_eq!(is_window(&key, b, unit, &store), i == j, "{a:?} against {b:?}");
+                    assert!(!is_window(&key, b, 4 - unit, &store), "{a:?} against {b:?}");
                 }
-                assert!(!key.is_block_of(a.user));
+                assert!(!is_block_of(&key, a.user, &store));
+                store.release(&key);
             }
         }
+        assert_eq!(store.counts(), (0, 0), "every scope and stored key given back");
     }
 
     #[test]
-    fn long_keys_live_on_the_heap_and_match_the_same() {
-        let long = "u".repeat(INLINE);
+    fn user_ids_take_the_smallest_form_that_holds_them() {
+        let seed = Seed::random();
+        let mut store = KeyStore::default();
+        let raw = "a".repeat(RAW);
+        let digits = "1".repeat(PACKED);
         let cases = [
-            pool(Scope::Path("/a"), None, &long[..INLINE - 2]),
-            pool(Scope::Path("/a"), None, &long[..INLINE - 1]),
-            pool(Scope::Path("/a"), Some("GET"), &long),
-            pool(Scope::Path(&long), Some("GET"), &long),
+            ("", 0),
+            ("alice", 5),
+            (raw.as_str(), 12),
+            ("10.1.134.160", 12),
+            ("203.113.145.127", FORM_PACKED),
+            (digits.as_str(), FORM_PACKED),
+            (&digits[..RAW + 1], FORM_PACKED),
+            ("1234567890123x", FORM_STORED),
+            (&"1".repeat(PACKED + 1), FORM_STORED),
+            ("aaaaaaaaaaaaa", FORM_STORED),
+            ("2001:db8::1", 11),
+            ("2001:db8:85a3::8a2e:370:7334", FORM_STORED),
         ];
-        for (i, a) in cases.iter().enumerate() {
-            let key = Key::window(a, 1);
-            let inline = matches!(key.0, Repr::Inline { .. });
-            assert_eq!(inline, i == 0, "{a:?}");
-            for (j, b) in cases.iter().enumerate() {
-                assert_eq!(key.is_window(b, 1), i == j, "{a:?} against {b:?}");
+        for (user, form) in cases {
+            let key = store.window(&seed, &Probe::of(&pool(Scope::Path("/a"), None, user)), 0);
+            assert_eq!(key.form, form, "{user:?}");
+            let mut buffer = [0; PACKED];
+            let (scope, method, parts_user) = store.parts(&key, &mut buffer);
+            assert_eq!((scope, method, parts_user), (&b"/a"[..], &b""[..], user.as_bytes()));
+            store.release(&key);
+        }
+        assert_eq!(store.counts(), (0, 0));
+    }
+
+    #[test]
+    fn packing_is_exact_for_every_length_and_character() {
+        for len in RAW + 1..=PACKED {
+            for fill in [b'0', b'9', b'.'] {
+                let user: Vec<u8> = (0..len)
+                    .map(|i| if i % 3 == 0 { fill } else { b"0123456789."[i % 11] })
+                    .collect();
+                let packed = pack(&user).expect("digits and dots");
+                let mut out = [0; PACKED];
+                let n = unpack(&packed, &mut out);
+                assert_eq!(&out[..n], &user[..]);
+                let mut shorter = user.clone();
+                shorter.pop();
+                assert_ne!(pack(&shorter), Some(packed), "{len}");
             }
         }
-        assert!(Key::block(&long).is_block_of(&long));
-        assert!(!Key::block(&long).is_block_of(&long[1..]));
+        assert_eq!(pack(b"1234567890123"), pack(b"1234567890123"));
+        assert_eq!(pack(b"123456789012"), None, "up to RAW bytes are kept as they are");
+        assert_eq!(pack(b"1234567890123-"), None);
+    }
+
+    #[test]
+    fn windows_of_a_scope_share_its_copy_until_the_last_is_released() {
+        let seed = Seed::random();
+        let mut store = KeyStore::default();
+        let probes: Vec<String> = (0..5).map(|i| format!("user{i}")).collect();
+        let keys: Vec<Key> = probes
+            .iter()
+            .map(|user| store.window(&seed, &Probe::of(&pool(Scope::Path("/a"), None, user)), 0))
+            .collect();
+        let other = store.window(&seed, &Probe::of(&pool(Scope::Path("/b"), None, "u")), 0);
+        assert_eq!(store.counts(), (2, 0));
+        assert!(keys.iter().all(|key| key.scope == keys[0].scope));
+        assert_ne!(other.scope, keys[0].scope);
+        for key in &keys {
+            store.release(key);
+        }
+        assert_eq!(store.counts(), (1, 0));
+        // The freed id serves the next scope, which never matches the old one's keys.
+        let next = store.window(&seed, &Probe::of(&pool(Scope::Path("/c"), None, "user0")), 0);
+        assert_eq!(next.scope, keys[0].scope);
+        assert!(is_window(&next, &pool(Scope::Path("/c"), None, "user0"), 0, &store));
+        assert!(!is_window(&next, &pool(Scope::Path("/a"), None, "user0"), 0, &store));
+        store.release(&next);
+        store.release(&other);
+        assert_eq!(store.counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_full_scope_table_keeps_keys_whole() {
+        let seed = Seed::random();
+        let mut store = KeyStore::default();
+        let paths: Vec<String> = (0..=usize::from(u16::MAX) + 1).map(|i| format!("/{i}")).collect();
+        let keys: Vec<Key> = paths
+            .iter()
+            .map(|path| store.window(&seed, &Probe::of(&pool(Scope::Path(path), None, "u")), 0))
+            .collect();
+        let last = keys.last().expect("keys");
+        assert_eq!(last.form, FORM_STORED, "the 65 537th scope");
+        assert_eq!(keys[keys.len() - 2].form, 1);
+        for (path, key) in paths.iter().zip(&keys).rev().take(3) {
+            assert!(is_window(key, &pool(Scope::Path(path), None, "u"), 0, &store));
+            assert!(!is_window(key, &pool(Scope::Path(path), None, "v"), 0, &store));
+        }
+        assert_eq!(store.counts(), (usize::from(u16::MAX) + 1, 1));
+        for key in &keys {
+            store.release(key);
+        }
+        assert_eq!(store.counts(), (0, 0));
     }
 
     #[test]
     fn a_block_key_matches_its_user_only() {
-        let key = Key::block("alice");
-        assert!(key.is_block());
-        assert!(key.is_block_of("alice"));
-        assert!(!key.is_block_of("alic"));
-        for unit in 0..5 {
-            assert!(!key.is_window(&pool(Scope::Path(""), None, "alice"), unit));
-            assert!(!key.is_window(&pool(Scope::Zone(""), None, "alice"), unit));
+        let seed = Seed::random();
+        let mut store = KeyStore::default();
+        let long = "x".repeat(100);
+        for user in ["alice", "203.113.145.127", long.as_str()] {
+            let key = store.block(&User::of(user));
+            assert!(key.is_block());
+            assert!(is_block_of(&key, user, &store));
+            assert!(!is_block_of(&key, &user[1..], &store));
+            for unit in 0..5 {
+                assert!(!is_window(&key, &pool(Scope::Path(""), None, user), unit, &store));
+                assert!(!is_window(&key, &pool(Scope::Zone(""), None, user), unit, &store));
+            }
+            let window = store.window(&seed, &Probe::of(&pool(Scope::Path(""), None, user)), 0);
+            assert!(!is_block_of(&window, user, &store));
+            store.release(&window);
+            store.release(&key);
         }
+        assert_eq!(store.counts(), (0, 0));
     }
 
     #[test]
@@ -473,18 +873,25 @@ mod tests {
     #[test]
     fn a_key_hashes_as_its_pool_or_block_did() {
         let seed = Seed::random();
+        let mut store = KeyStore::default();
         let long = "x".repeat(100);
         for pool in [
             pool(Scope::Path("/a"), Some("GET"), "u"),
             pool(Scope::Zone("z"), None, "u"),
             pool(Scope::Path("/a"), Some(""), ""),
+            pool(Scope::Path("/a"), None, "203.113.145.127"),
             pool(Scope::Path(&long), None, &long),
         ] {
             let hashes = seed.hashes(&pool);
+            let probe = Probe::of(&pool);
             for unit in 0..5 {
-                assert_eq!(seed.of_key(&Key::window(&pool, unit)), hashes.window(unit));
+                let key = store.window(&seed, &probe, unit);
+                assert_eq!(seed.of_key(&key, &store), hashes.window(unit));
+                store.release(&key);
             }
-            assert_eq!(seed.of_key(&Key::block(pool.user)), hashes.block());
+            let block = store.block(&probe.user);
+            assert_eq!(seed.of_key(&block, &store), hashes.block());
+            store.release(&block);
         }
     }
 }

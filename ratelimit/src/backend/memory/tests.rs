@@ -178,6 +178,60 @@ fn a_flood_of_distinct_users_stays_bounded_once_windows_expire() {
     }
 }
 
+/// The scopes held and the keys kept whole, over every shard.
+fn store_counts(backend: &MemoryBackend<ManualClock>) -> (usize, usize) {
+    fn sum<W: Window>(shards: &Shards<W>) -> (usize, usize) {
+        shards.shards.iter().fold((0, 0), |(scopes, stored), shard| {
+            let (more_scopes, more_stored) = shard.lock().store_counts();
+            (scopes + more_scopes, stored + more_stored)
+        })
+    }
+    match &backend.inner.store {
+        Store::Fixed(shards) => sum(shards),
+        Store::Sliding(shards) => sum(shards),
+        Store::Gcra(shards) => sum(shards),
+    }
+}
+
+#[test]
+fn what_keys_share_goes_with_the_last_entry_that_names_it() {
+    // Distinct paths (each a scope), users of every form (kept as they are, packed, and too
+    // long: kept whole), blocks, and all three ways entries go: swept as new ones come, dropped
+    // by a full shard, and dropped all at once.
+    let long = "u".repeat(40);
+    for algorithm in ALGORITHMS {
+        for cap in [None, Some(500)] {
+            let clock = ManualClock::new();
+            let builder = MemoryBackend::builder().algorithm(algorithm).clock(clock.clone());
+            let backend = match cap {
+                Some(cap) => builder.max_pools(cap).build(),
+                None => builder.build(),
+            };
+            let limits = [Limit::new(Unit::Second, 1), Limit::new(Unit::Minute, 2)];
+            for round in 0..4 {
+                for i in 0..2_000 {
+                    let path = format!("/{round}/{}", i % 300);
+                    let user = match i % 3 {
+                        0 => format!("u{i}"),
+                        1 => format!("203.113.{}.{}", i / 250, i % 250),
+                        _ => format!("{long}{i}"),
+                    };
+                    let block = Some(Duration::from_secs(1));
+                    assert!(is_allowed(decide(&backend, &path, &user, &limits, block)));
+                    decide(&backend, &path, &user, &limits, block);
+                }
+                let (scopes, stored) = store_counts(&backend);
+                assert!(scopes <= 300 * 8 * 2, "{algorithm:?} {cap:?}: {scopes} scopes");
+                assert!(stored <= 2_000 * 2, "{algorithm:?} {cap:?}: {stored} stored keys");
+                clock.advance(Duration::from_secs(121));
+            }
+            backend.evict_expired();
+            assert_eq!(backend.pool_count(), 0, "{algorithm:?} {cap:?}");
+            assert_eq!(store_counts(&backend), (0, 0), "{algorithm:?} {cap:?}");
+        }
+    }
+}
+
 #[test]
 fn tables_shrink_after_a_flood() {
     let (backend, clock) = backend(Algorithm::FixedWindow);

@@ -21,7 +21,18 @@ impl Fixed {
 }
 
 impl Window for Fixed {
-    type Align = super::CacheLine;
+    type Align = super::HalfCacheLine;
+
+    fn block(until: u64) -> Self {
+        Self {
+            start: until,
+            count: 0,
+        }
+    }
+
+    fn block_end(&self) -> u64 {
+        self.start
+    }
 
     fn at(self, now: u64, rate: Rate) -> Self {
         if self.count != 0 && now < self.end(rate.window) {

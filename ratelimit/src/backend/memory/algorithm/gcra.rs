@@ -41,6 +41,18 @@ impl Gcra {
 impl Window for Gcra {
     type Align = ();
 
+    fn block(until: u64) -> Self {
+        Self {
+            high: 0,
+            low: until,
+            count: 0,
+        }
+    }
+
+    fn block_end(&self) -> u64 {
+        self.low
+    }
+
     fn at(mut self, _now: u64, rate: Rate) -> Self {
         if self.count != rate.count {
             // Another limit with the same window but another count shares this state (two

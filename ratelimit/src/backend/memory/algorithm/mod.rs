@@ -53,9 +53,16 @@ impl Rate {
 /// The default value is a fresh state: nothing counted. Methods other than [`at`](Self::at)
 /// expect a state already brought to `now` by `at`.
 pub(super) trait Window: Copy + Default + Send + 'static {
-    /// A zero-sized type whose alignment the table's entries take: 64 when an entry is
-    /// 64 bytes, so that each fills exactly one cache line.
+    /// A zero-sized type whose alignment the table's entries take: 32 when an entry is
+    /// 32 bytes, so that two fill exactly one cache line and none straddles two.
     type Align: Copy + Default + Send + std::fmt::Debug + 'static;
+
+    /// The state of a user's block ending at `until` (blocks share the windows' table, and
+    /// keep their end where a window keeps its state).
+    fn block(until: u64) -> Self;
+
+    /// The end of a block made by [`block`](Self::block).
+    fn block_end(&self) -> u64;
 
     /// This state as it stands at `now` (windows that ended are rolled over); counts nothing.
     #[must_use]
@@ -75,10 +82,10 @@ pub(super) trait Window: Copy + Default + Send + 'static {
     fn fresh_at(&self, window: u64) -> u64;
 }
 
-/// Aligns what contains it to a cache line.
+/// Aligns what contains it to half a cache line.
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(align(64))]
-pub(super) struct CacheLine;
+#[repr(align(32))]
+pub(super) struct HalfCacheLine;
 
 /// `value` as a `u64`, saturating.
 pub(super) fn saturate(value: u128) -> u64 {

@@ -39,6 +39,18 @@ impl Sliding {
 impl Window for Sliding {
     type Align = ();
 
+    fn block(until: u64) -> Self {
+        Self {
+            start: until,
+            current: 0,
+            previous: 0,
+        }
+    }
+
+    fn block_end(&self) -> u64 {
+        self.start
+    }
+
     fn at(self, now: u64, rate: Rate) -> Self {
         if self.is_fresh() {
             return Self::default();
