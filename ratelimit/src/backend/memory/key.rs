@@ -97,9 +97,9 @@ const fn character(nibble: u8) -> u8 {
     }
 }
 
-/// A request's user id in the form keys hold it, worked out once per decision.
+/// A user id in the form a new key holds it.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct User<'a> {
+struct User<'a> {
     bytes: &'a [u8],
     /// The length when up to [`RAW`], [`FORM_PACKED`], or [`FORM_STORED`].
     form: u8,
@@ -108,9 +108,7 @@ pub(super) struct User<'a> {
 }
 
 impl<'a> User<'a> {
-    #[inline]
-    pub(super) fn of(user: &'a str) -> Self {
-        let bytes = user.as_bytes();
+    fn of(bytes: &'a [u8]) -> Self {
         let mut packed = [0; RAW];
         let form = match u8::try_from(bytes.len()) {
             Ok(len) if usize::from(len) <= RAW => len,
@@ -159,41 +157,14 @@ fn pack(bytes: &[u8]) -> Option<[u8; RAW]> {
 fn unpack(packed: &[u8; RAW], out: &mut [u8; PACKED]) -> usize {
     let nibbles = packed.iter().flat_map(|byte| [byte >> 4, byte & 0xf]);
     let mut len = 0;
-    for (slot, nibble) in out.iter_mut().zip(nibbles.take_while(|&nibble| nibble != 0)) {
+    for (slot, nibble) in out
+        .iter_mut()
+        .zip(nibbles.take_while(|&nibble| nibble != 0))
+    {
         *slot = character(nibble);
         len += 1;
     }
     len
-}
-
-/// A request's pool as keys are compared with it: worked out once per decision, before the
-/// shard is locked.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Probe<'a> {
-    /// The kind and the method flag (no unit).
-    meta: Meta,
-    scope: &'a [u8],
-    method: &'a [u8],
-    pub(super) user: User<'a>,
-}
-
-impl<'a> Probe<'a> {
-    #[inline]
-    pub(super) fn of(pool: &Pool<'a>) -> Self {
-        let (meta, scope) = Meta::of(pool);
-        // A missing method's parts are not read (its length word is not written when the
-        // caller builds a `None`: reading it would wait on the caller's stores).
-        let method = match pool.method {
-            Some(method) => method.as_bytes(),
-            None => &[],
-        };
-        Self {
-            meta,
-            scope: scope.as_bytes(),
-            method,
-            user: User::of(pool.user),
-        }
-    }
 }
 
 /// The owned key of one table entry: a pool's window, or a user's block. 16 bytes.
@@ -230,49 +201,61 @@ impl Key {
         usize::try_from(u32::from_le_bytes([a, b, c, d])).unwrap_or(usize::MAX)
     }
 
-    /// Whether this key holds `user` in its entry, the same way (not for stored keys).
+    /// Whether this key holds `user` in its entry (not for a key stored whole): as it is, or
+    /// packed (`user` is packed only then, and only when its length allows).
     #[inline(always)]
-    fn holds(&self, user: &User<'_>) -> bool {
-        if self.form != user.form {
-            return false;
-        }
+    fn holds(&self, user: &[u8]) -> bool {
         if self.form == FORM_PACKED {
-            return self.user == user.packed;
+            return user.len() > RAW && pack(user) == Some(self.user);
         }
-        same_bytes(
-            self.user.get(..usize::from(self.form)).unwrap_or_default(),
-            user.bytes,
-        )
+        usize::from(self.form) == user.len()
+            && same_bytes(
+                self.user.get(..usize::from(self.form)).unwrap_or_default(),
+                user,
+            )
     }
 
-    /// Whether this is the key of `probe`'s window for the unit in slot `unit`: the meta
-    /// byte first, then the user id, then the scope (in the store, hot in the cache).
+    /// Whether this is the key of `pool`'s window for the unit in slot `unit`: the meta byte
+    /// first, then the user id, then the scope (in the store, hot in the cache).
     #[inline(always)]
-    pub(super) fn is_window(&self, probe: &Probe<'_>, unit: usize, store: &KeyStore) -> bool {
-        let meta = probe.meta.with_unit(unit);
+    pub(super) fn is_window(&self, pool: &Pool<'_>, unit: usize, store: &KeyStore) -> bool {
+        let (meta, scope) = Meta::of(pool);
+        let meta = meta.with_unit(unit);
         if self.meta != meta {
             return false;
         }
+        // A missing method's parts are not read (its length word is not written when the
+        // caller builds a `None`: reading it would wait on the caller's stores).
+        let method = match pool.method {
+            Some(method) => method.as_bytes(),
+            None => &[],
+        };
+        let user = pool.user.as_bytes();
         if self.form == FORM_STORED {
-            return store.stored_is(self, probe.scope, probe.method, probe.user.bytes);
+            return store.stored_is(self, scope.as_bytes(), method, user);
         }
-        self.holds(&probe.user) && store.scope_is(self.scope, meta, probe.scope, probe.method)
+        self.holds(user) && store.scope_is(self.scope, meta, scope.as_bytes(), method)
     }
 
     /// Whether this is the key of `user`'s block.
     #[inline]
-    pub(super) fn is_block_of(&self, user: &User<'_>, store: &KeyStore) -> bool {
+    pub(super) fn is_block_of(&self, user: &str, store: &KeyStore) -> bool {
         if !self.meta.is_block() {
             return false;
         }
         if self.form == FORM_STORED {
-            return store.stored_is(self, &[], &[], user.bytes);
+            return store.stored_is(self, &[], &[], user.as_bytes());
         }
-        self.holds(user)
+        self.holds(user.as_bytes())
     }
 
     /// Whether `other` is the key of this window's pool for the unit in slot `unit`.
-    pub(super) fn is_window_of_same_pool(&self, other: &Self, unit: usize, store: &KeyStore) -> bool {
+    pub(super) fn is_window_of_same_pool(
+        &self,
+        other: &Self,
+        unit: usize,
+        store: &KeyStore,
+    ) -> bool {
         let meta = Meta(self.meta.hashed()).with_unit(unit);
         if other.meta != meta {
             return false;
@@ -340,24 +323,27 @@ pub(super) struct KeyStore {
 }
 
 impl KeyStore {
-    /// The key of `probe`'s window for the unit in slot `unit`, its scope taken (or added).
-    pub(super) fn window(&mut self, seed: &Seed, probe: &Probe<'_>, unit: usize) -> Key {
-        let meta = probe.meta.with_unit(unit);
-        if probe.user.form != FORM_STORED
-            && let Some(scope) = self.take_scope(seed, probe.meta.hashed(), probe.scope, probe.method)
+    /// The key of `pool`'s window for the unit in slot `unit`, its scope taken (or added).
+    pub(super) fn window(&mut self, seed: &Seed, pool: &Pool<'_>, unit: usize) -> Key {
+        let (meta, scope) = Meta::of(pool);
+        let (scope, method) = (scope.as_bytes(), pool.method.unwrap_or("").as_bytes());
+        let user = User::of(pool.user.as_bytes());
+        if user.form != FORM_STORED
+            && let Some(id) = self.take_scope(seed, meta.hashed(), scope, method)
         {
             return Key {
-                meta,
-                form: probe.user.form,
-                scope,
-                user: probe.user.inline(),
+                meta: meta.with_unit(unit),
+                form: user.form,
+                scope: id,
+                user: user.inline(),
             };
         }
-        self.store(meta, probe.scope, probe.method, probe.user.bytes)
+        self.store(meta.with_unit(unit), scope, method, user.bytes)
     }
 
     /// The key of `user`'s block.
-    pub(super) fn block(&mut self, user: &User<'_>) -> Key {
+    pub(super) fn block(&mut self, user: &str) -> Key {
+        let user = User::of(user.as_bytes());
         if user.form == FORM_STORED {
             return self.store(Meta(BLOCK), &[], &[], user.bytes);
         }
@@ -452,7 +438,10 @@ impl KeyStore {
         };
         let index = match self.free_stored.pop() {
             Some(index) => {
-                if let Some(slot) = self.stored.get_mut(usize::try_from(index).unwrap_or(usize::MAX)) {
+                if let Some(slot) = self
+                    .stored
+                    .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
+                {
                     *slot = Some(stored);
                 }
                 index
@@ -499,7 +488,11 @@ impl KeyStore {
     }
 
     /// `key`'s scope, method and user, a packed user id unpacked into `buffer`.
-    fn parts<'a>(&'a self, key: &'a Key, buffer: &'a mut [u8; PACKED]) -> (&'a [u8], &'a [u8], &'a [u8]) {
+    fn parts<'a>(
+        &'a self,
+        key: &'a Key,
+        buffer: &'a mut [u8; PACKED],
+    ) -> (&'a [u8], &'a [u8], &'a [u8]) {
         if key.form == FORM_STORED {
             return self
                 .stored
@@ -662,11 +655,11 @@ mod tests {
 
     /// Whether `key` is `pool`'s window for `unit`.
     fn is_window(key: &Key, pool: &Pool<'_>, unit: usize, store: &KeyStore) -> bool {
-        key.is_window(&Probe::of(pool), unit, store)
+        key.is_window(pool, unit, store)
     }
 
     fn is_block_of(key: &Key, user: &str, store: &KeyStore) -> bool {
-        key.is_block_of(&User::of(user), store)
+        key.is_block_of(user, store)
     }
 
     #[test]
@@ -700,18 +693,26 @@ mod tests {
         let mut store = KeyStore::default();
         for (i, a) in cases.iter().enumerate() {
             for unit in [0, 4] {
-                let key = store.window(&seed, &Probe::of(a), unit);
+                let key = store.window(&seed, a, unit);
                 assert!(!key.is_block());
                 assert_eq!(key.unit(), unit);
                 for (j, b) in cases.iter().enumerate() {
-                    assert_eq!(is_window(&key, b, unit, &store), i == j, "{a:?} against {b:?}");
+                    assert_eq!(
+                        is_window(&key, b, unit, &store),
+                        i == j,
+                        "{a:?} against {b:?}"
+                    );
                     assert!(!is_window(&key, b, 4 - unit, &store), "{a:?} against {b:?}");
                 }
                 assert!(!is_block_of(&key, a.user, &store));
                 store.release(&key);
             }
         }
-        assert_eq!(store.counts(), (0, 0), "every scope and stored key given back");
+        assert_eq!(
+            store.counts(),
+            (0, 0),
+            "every scope and stored key given back"
+        );
     }
 
     #[test]
@@ -735,11 +736,14 @@ mod tests {
             ("2001:db8:85a3::8a2e:370:7334", FORM_STORED),
         ];
         for (user, form) in cases {
-            let key = store.window(&seed, &Probe::of(&pool(Scope::Path("/a"), None, user)), 0);
+            let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 0);
             assert_eq!(key.form, form, "{user:?}");
             let mut buffer = [0; PACKED];
             let (scope, method, parts_user) = store.parts(&key, &mut buffer);
-            assert_eq!((scope, method, parts_user), (&b"/a"[..], &b""[..], user.as_bytes()));
+            assert_eq!(
+                (scope, method, parts_user),
+                (&b"/a"[..], &b""[..], user.as_bytes())
+            );
             store.release(&key);
         }
         assert_eq!(store.counts(), (0, 0));
@@ -750,7 +754,13 @@ mod tests {
         for len in RAW + 1..=PACKED {
             for fill in [b'0', b'9', b'.'] {
                 let user: Vec<u8> = (0..len)
-                    .map(|i| if i % 3 == 0 { fill } else { b"0123456789."[i % 11] })
+                    .map(|i| {
+                        if i % 3 == 0 {
+                            fill
+                        } else {
+                            b"0123456789."[i % 11]
+                        }
+                    })
                     .collect();
                 let packed = pack(&user).expect("digits and dots");
                 let mut out = [0; PACKED];
@@ -762,7 +772,11 @@ mod tests {
             }
         }
         assert_eq!(pack(b"1234567890123"), pack(b"1234567890123"));
-        assert_eq!(pack(b"123456789012"), None, "up to RAW bytes are kept as they are");
+        assert_eq!(
+            pack(b"123456789012"),
+            None,
+            "up to RAW bytes are kept as they are"
+        );
         assert_eq!(pack(b"1234567890123-"), None);
     }
 
@@ -770,12 +784,12 @@ mod tests {
     fn windows_of_a_scope_share_its_copy_until_the_last_is_released() {
         let seed = Seed::random();
         let mut store = KeyStore::default();
-        let probes: Vec<String> = (0..5).map(|i| format!("user{i}")).collect();
-        let keys: Vec<Key> = probes
+        let users: Vec<String> = (0..5).map(|i| format!("user{i}")).collect();
+        let keys: Vec<Key> = users
             .iter()
-            .map(|user| store.window(&seed, &Probe::of(&pool(Scope::Path("/a"), None, user)), 0))
+            .map(|user| store.window(&seed, &pool(Scope::Path("/a"), None, user), 0))
             .collect();
-        let other = store.window(&seed, &Probe::of(&pool(Scope::Path("/b"), None, "u")), 0);
+        let other = store.window(&seed, &pool(Scope::Path("/b"), None, "u"), 0);
         assert_eq!(store.counts(), (2, 0));
         assert!(keys.iter().all(|key| key.scope == keys[0].scope));
         assert_ne!(other.scope, keys[0].scope);
@@ -784,10 +798,20 @@ mod tests {
         }
         assert_eq!(store.counts(), (1, 0));
         // The freed id serves the next scope, which never matches the old one's keys.
-        let next = store.window(&seed, &Probe::of(&pool(Scope::Path("/c"), None, "user0")), 0);
+        let next = store.window(&seed, &pool(Scope::Path("/c"), None, "user0"), 0);
         assert_eq!(next.scope, keys[0].scope);
-        assert!(is_window(&next, &pool(Scope::Path("/c"), None, "user0"), 0, &store));
-        assert!(!is_window(&next, &pool(Scope::Path("/a"), None, "user0"), 0, &store));
+        assert!(is_window(
+            &next,
+            &pool(Scope::Path("/c"), None, "user0"),
+            0,
+            &store
+        ));
+        assert!(!is_window(
+            &next,
+            &pool(Scope::Path("/a"), None, "user0"),
+            0,
+            &store
+        ));
         store.release(&next);
         store.release(&other);
         assert_eq!(store.counts(), (0, 0));
@@ -797,17 +821,29 @@ mod tests {
     fn a_full_scope_table_keeps_keys_whole() {
         let seed = Seed::random();
         let mut store = KeyStore::default();
-        let paths: Vec<String> = (0..=usize::from(u16::MAX) + 1).map(|i| format!("/{i}")).collect();
+        let paths: Vec<String> = (0..=usize::from(u16::MAX) + 1)
+            .map(|i| format!("/{i}"))
+            .collect();
         let keys: Vec<Key> = paths
             .iter()
-            .map(|path| store.window(&seed, &Probe::of(&pool(Scope::Path(path), None, "u")), 0))
+            .map(|path| store.window(&seed, &pool(Scope::Path(path), None, "u"), 0))
             .collect();
         let last = keys.last().expect("keys");
         assert_eq!(last.form, FORM_STORED, "the 65 537th scope");
         assert_eq!(keys[keys.len() - 2].form, 1);
         for (path, key) in paths.iter().zip(&keys).rev().take(3) {
-            assert!(is_window(key, &pool(Scope::Path(path), None, "u"), 0, &store));
-            assert!(!is_window(key, &pool(Scope::Path(path), None, "v"), 0, &store));
+            assert!(is_window(
+                key,
+                &pool(Scope::Path(path), None, "u"),
+                0,
+                &store
+            ));
+            assert!(!is_window(
+                key,
+                &pool(Scope::Path(path), None, "v"),
+                0,
+                &store
+            ));
         }
         assert_eq!(store.counts(), (usize::from(u16::MAX) + 1, 1));
         for key in &keys {
@@ -822,15 +858,25 @@ mod tests {
         let mut store = KeyStore::default();
         let long = "x".repeat(100);
         for user in ["alice", "203.113.145.127", long.as_str()] {
-            let key = store.block(&User::of(user));
+            let key = store.block(user);
             assert!(key.is_block());
             assert!(is_block_of(&key, user, &store));
             assert!(!is_block_of(&key, &user[1..], &store));
             for unit in 0..5 {
-                assert!(!is_window(&key, &pool(Scope::Path(""), None, user), unit, &store));
-                assert!(!is_window(&key, &pool(Scope::Zone(""), None, user), unit, &store));
+                assert!(!is_window(
+                    &key,
+                    &pool(Scope::Path(""), None, user),
+                    unit,
+                    &store
+                ));
+                assert!(!is_window(
+                    &key,
+                    &pool(Scope::Zone(""), None, user),
+                    unit,
+                    &store
+                ));
             }
-            let window = store.window(&seed, &Probe::of(&pool(Scope::Path(""), None, user)), 0);
+            let window = store.window(&seed, &pool(Scope::Path(""), None, user), 0);
             assert!(!is_block_of(&window, user, &store));
             store.release(&window);
             store.release(&key);
@@ -883,13 +929,12 @@ mod tests {
             pool(Scope::Path(&long), None, &long),
         ] {
             let hashes = seed.hashes(&pool);
-            let probe = Probe::of(&pool);
             for unit in 0..5 {
-                let key = store.window(&seed, &probe, unit);
+                let key = store.window(&seed, &pool, unit);
                 assert_eq!(seed.of_key(&key, &store), hashes.window(unit));
                 store.release(&key);
             }
-            let block = store.block(&probe.user);
+            let block = store.block(pool.user);
             assert_eq!(seed.of_key(&block, &store), hashes.block());
             store.release(&block);
         }

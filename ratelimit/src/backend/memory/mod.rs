@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::algorithm::{Fixed, Gcra, Sliding, Window};
-use self::key::{Probe, Seed};
+use self::key::Seed;
 use self::table::Shard;
 use super::clock::{Clock, MonotonicClock, nanos};
 use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Quota};
@@ -211,11 +211,10 @@ impl<W: Window> Shards<W> {
             return Err(no_limits());
         }
         let hashes = seed.hashes(&request.pool);
-        let probe = Probe::of(&request.pool);
         let mut table = self.shard(hashes.user).lock();
         let mut now = None;
         if let [limit] = request.limits {
-            match table.count_in_place(&clock, &hashes, &probe, *limit) {
+            match table.count_in_place(&clock, &hashes, &request.pool, *limit) {
                 Ok((remaining, reset)) => {
                     return Ok(Decision::Allow(Quota {
                         limit: *limit,
@@ -233,7 +232,7 @@ impl<W: Window> Shards<W> {
                 now,
                 seed,
                 &hashes,
-                &probe,
+                &request.pool,
                 request.limits,
                 block_time,
                 shard_cap,

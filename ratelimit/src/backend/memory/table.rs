@@ -21,8 +21,8 @@ use hashbrown::HashTable;
 use ratelimit_core::{Limit, Unit};
 
 use super::algorithm::{Rate, UNITS, Window, unit_index};
-use super::key::{Hashes, Key, KeyStore, Probe, Seed, User};
-use crate::backend::{Decision, Denial, DenialCause, Quota};
+use super::key::{Hashes, Key, KeyStore, Seed};
+use crate::backend::{Decision, Denial, DenialCause, Pool, Quota};
 
 /// Buckets the clock hand checks per insertion. With `k` per insertion the hand goes round a
 /// table of `b` buckets every `b / k` insertions, so expired entries stay below about `b / k`
@@ -165,7 +165,7 @@ impl<W: Window> Table<W> {
         &mut self,
         clock: impl FnOnce() -> u64,
         hashes: &Hashes<'_>,
-        probe: &Probe<'_>,
+        pool: &Pool<'_>,
         limit: Limit,
     ) -> Result<(u64, u64), Option<u64>> {
         if self.blocks != 0 {
@@ -173,12 +173,9 @@ impl<W: Window> Table<W> {
         }
         let unit = unit_index(limit.unit());
         let keys = &self.keys;
-        let Some(entry) = self
-            .entries
-            .find_mut(hashes.window(unit), |entry| {
-                entry.key.is_window(probe, unit, keys)
-            })
-        else {
+        let Some(entry) = self.entries.find_mut(hashes.window(unit), |entry| {
+            entry.key.is_window(pool, unit, keys)
+        }) else {
             return Err(None);
         };
         let now = clock();
@@ -206,7 +203,7 @@ impl<W: Window> Table<W> {
         now: u64,
         seed: &Seed,
         hashes: &Hashes<'_>,
-        probe: &Probe<'_>,
+        pool: &Pool<'_>,
         limits: &[Limit],
         block_time: u64,
         cap: usize,
@@ -214,14 +211,14 @@ impl<W: Window> Table<W> {
         let blocked_until = if self.blocks == 0 {
             None
         } else {
-            self.block_until(hashes.block(), &probe.user, now)
+            self.block_until(hashes.block(), pool.user, now)
         };
         match limits {
             [limit] => Some(self.decide_one(
                 now,
                 seed,
                 hashes,
-                probe,
+                pool,
                 *limit,
                 blocked_until,
                 block_time,
@@ -231,7 +228,7 @@ impl<W: Window> Table<W> {
                 now,
                 seed,
                 hashes,
-                probe,
+                pool,
                 limits,
                 blocked_until,
                 block_time,
@@ -253,7 +250,7 @@ impl<W: Window> Table<W> {
         now: u64,
         seed: &Seed,
         hashes: &Hashes<'_>,
-        probe: &Probe<'_>,
+        pool: &Pool<'_>,
         limits: &[Limit],
         blocked_until: Option<u64>,
         block_time: u64,
@@ -277,7 +274,7 @@ impl<W: Window> Table<W> {
                 let index = self
                     .entries
                     .find_bucket_index(hashes.window(unit), |entry| {
-                        entry.key.is_window(probe, unit, keys)
+                        entry.key.is_window(pool, unit, keys)
                     });
                 if let Some(slot) = found.get_mut(unit) {
                     *slot = index;
@@ -303,7 +300,7 @@ impl<W: Window> Table<W> {
             let mut retry_after = wait;
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
-                let block = Entry::new(self.keys.block(&probe.user), W::block(until));
+                let block = Entry::new(self.keys.block(pool.user), W::block(until));
                 self.insert(now, cap, seed, hashes.block(), block);
                 retry_after = retry_after.max(block_time);
             }
@@ -343,7 +340,7 @@ impl<W: Window> Table<W> {
         }
         for (unit, window) in new_windows.into_iter().enumerate() {
             if let Some(window) = window {
-                let entry = Entry::new(self.keys.window(seed, probe, unit), window);
+                let entry = Entry::new(self.keys.window(seed, pool, unit), window);
                 self.insert(now, cap, seed, hashes.window(unit), entry);
             }
         }
@@ -361,7 +358,7 @@ impl<W: Window> Table<W> {
         now: u64,
         seed: &Seed,
         hashes: &Hashes<'_>,
-        probe: &Probe<'_>,
+        pool: &Pool<'_>,
         limit: Limit,
         blocked_until: Option<u64>,
         block_time: u64,
@@ -373,7 +370,7 @@ impl<W: Window> Table<W> {
         let keys = &self.keys;
         let wait = match self
             .entries
-            .find_mut(hash, |entry| entry.key.is_window(probe, unit, keys))
+            .find_mut(hash, |entry| entry.key.is_window(pool, unit, keys))
         {
             Some(entry) => {
                 let window = entry.window.at(now, rate);
@@ -392,7 +389,7 @@ impl<W: Window> Table<W> {
             let mut retry_after = wait;
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
-                let block = Entry::new(self.keys.block(&probe.user), W::block(until));
+                let block = Entry::new(self.keys.block(pool.user), W::block(until));
                 self.insert(now, cap, seed, hashes.block(), block);
                 retry_after = retry_after.max(block_time);
             }
@@ -400,7 +397,7 @@ impl<W: Window> Table<W> {
         }
         let window = first_window::<W>(now, rate);
         let quota = window.quota(now, rate);
-        let entry = Entry::new(self.keys.window(seed, probe, unit), window);
+        let entry = Entry::new(self.keys.window(seed, pool, unit), window);
         self.insert(now, cap, seed, hash, entry);
         allow(limit, quota)
     }
@@ -441,7 +438,6 @@ impl<W: Window> Table<W> {
             })
             .count()
     }
-
 
     /// The number of scopes the keys' store holds and of keys it keeps whole.
     #[cfg(test)]
@@ -484,7 +480,7 @@ impl<W: Window> Table<W> {
 
     /// When `user`'s block ends, if they are blocked at `now`; drops an expired block.
     #[inline(never)]
-    fn block_until(&mut self, hash: u64, user: &User<'_>, now: u64) -> Option<u64> {
+    fn block_until(&mut self, hash: u64, user: &str, now: u64) -> Option<u64> {
         let keys = &self.keys;
         let index = self
             .entries

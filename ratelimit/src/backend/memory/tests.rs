@@ -181,10 +181,13 @@ fn a_flood_of_distinct_users_stays_bounded_once_windows_expire() {
 /// The scopes held and the keys kept whole, over every shard.
 fn store_counts(backend: &MemoryBackend<ManualClock>) -> (usize, usize) {
     fn sum<W: Window>(shards: &Shards<W>) -> (usize, usize) {
-        shards.shards.iter().fold((0, 0), |(scopes, stored), shard| {
-            let (more_scopes, more_stored) = shard.lock().store_counts();
-            (scopes + more_scopes, stored + more_stored)
-        })
+        shards
+            .shards
+            .iter()
+            .fold((0, 0), |(scopes, stored), shard| {
+                let (more_scopes, more_stored) = shard.lock().store_counts();
+                (scopes + more_scopes, stored + more_stored)
+            })
     }
     match &backend.inner.store {
         Store::Fixed(shards) => sum(shards),
@@ -202,7 +205,9 @@ fn what_keys_share_goes_with_the_last_entry_that_names_it() {
     for algorithm in ALGORITHMS {
         for cap in [None, Some(500)] {
             let clock = ManualClock::new();
-            let builder = MemoryBackend::builder().algorithm(algorithm).clock(clock.clone());
+            let builder = MemoryBackend::builder()
+                .algorithm(algorithm)
+                .clock(clock.clone());
             let backend = match cap {
                 Some(cap) => builder.max_pools(cap).build(),
                 None => builder.build(),
@@ -221,8 +226,14 @@ fn what_keys_share_goes_with_the_last_entry_that_names_it() {
                     decide(&backend, &path, &user, &limits, block);
                 }
                 let (scopes, stored) = store_counts(&backend);
-                assert!(scopes <= 300 * 8 * 2, "{algorithm:?} {cap:?}: {scopes} scopes");
-                assert!(stored <= 2_000 * 2, "{algorithm:?} {cap:?}: {stored} stored keys");
+                assert!(
+                    scopes <= 300 * 8 * 2,
+                    "{algorithm:?} {cap:?}: {scopes} scopes"
+                );
+                assert!(
+                    stored <= 2_000 * 2,
+                    "{algorithm:?} {cap:?}: {stored} stored keys"
+                );
                 clock.advance(Duration::from_secs(121));
             }
             backend.evict_expired();
