@@ -2,21 +2,21 @@
 //! a key, and the seeded hashes that find them.
 //!
 //! An entry is one window of one pool (the pool and a unit), or one user's block. A key holds
-//! what the key names (zone or path, with a method or not, which unit, or a block) in one
-//! byte, compared first; the user id, as it is when it has up to [`RAW`] bytes, packed two
-//! characters a byte when it is up to [`PACKED`] digits and dots (an IPv4 address), or else
-//! kept whole in the shard's [`KeyStore`]; and the pool's scope (zone or path, and method) as
-//! the id of a copy kept once per shard in the store, however many users count in it. So
-//! two different pools never share a key (`("/a:GET", None, "u")` is not
-//! `("/a", "GET", "u")`: a scope's parts are kept apart, and user ids are compared whole),
-//! and a lookup compares the request's parts with the key's without allocating, formatting
-//! or calling `memcmp` ([`same_bytes`]).
+//! what it names (zone or path, with a method or not, which unit, or a block) in one byte,
+//! compared first; the user id, as it is when it has up to [`RAW`] bytes, or packed two
+//! characters a byte when it is up to [`PACKED`] digits and dots (an IPv4 address); and the
+//! pool's scope (zone or path, and method) as the id of one copy in the shard's [`KeyStore`],
+//! shared by every user counted in it. So two different pools never share a key
+//! (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`: a scope's parts are kept apart, and
+//! user ids are compared whole), and a lookup compares the request's parts with the key's
+//! without allocating, formatting or calling `memcmp` ([`same_bytes`]).
 //!
-//! A key kept whole in the store (a user id that fits neither form, or a scope when the
-//! shard already holds 65 536 of them) costs a lookup one more memory access and its
-//! insertion an allocation; every other key lives in its entry.
+//! Any other key (a user id that fits neither form, or a scope when the shard's store already
+//! holds 65 535) is kept whole on the heap: allocated when its window is made, and one more
+//! memory access on each lookup.
 
 use std::hash::Hasher;
+use std::num::NonZeroU16;
 
 use foldhash::SharedSeed;
 use foldhash::fast::FoldHasher;
@@ -169,50 +169,59 @@ fn unpack(packed: &[u8; RAW], out: &mut [u8; PACKED]) -> usize {
 
 /// The owned key of one table entry: a pool's window, or a user's block. 16 bytes.
 #[derive(Debug)]
-pub(super) struct Key {
+pub(super) struct Key(Repr);
+
+#[derive(Debug)]
+enum Repr {
+    /// A key kept in its entry.
+    Inline {
+        meta: Meta,
+        /// How `user` holds the user id: its length (up to [`RAW`]) or [`FORM_PACKED`].
+        form: u8,
+        /// The id of the pool's scope in the shard's store (any id for a block).
+        scope: NonZeroU16,
+        /// The user id as it is (zero-padded) or packed.
+        user: [u8; RAW],
+    },
+    /// A key kept whole on the heap: a user id that fits neither form, or a scope when the
+    /// shard's store holds as many as an id tells apart.
+    Stored(Box<StoredKey>),
+}
+
+/// A key kept whole: the scope's, the method's and the user's bytes one after the other.
+#[derive(Debug)]
+struct StoredKey {
     meta: Meta,
-    /// How [`user`](Self::user) holds the user id: its length (up to [`RAW`]),
-    /// [`FORM_PACKED`], or [`FORM_STORED`] (the whole key in the store).
-    form: u8,
-    /// The id of the pool's scope in the store (a window not stored whole).
-    scope: u16,
-    /// The user id as it is (zero-padded) or packed, or the index of the stored key.
-    user: [u8; RAW],
+    bytes: Box<[u8]>,
+    scope_end: usize,
+    method_end: usize,
+}
+
+impl StoredKey {
+    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
+        let (scope, rest) = self.bytes.split_at(self.scope_end.min(self.bytes.len()));
+        let method_len = self.method_end.saturating_sub(self.scope_end);
+        let (method, user) = rest.split_at(method_len.min(rest.len()));
+        (scope, method, user)
+    }
 }
 
 impl Key {
     #[inline]
     fn meta(&self) -> Meta {
-        self.meta
+        match &self.0 {
+            Repr::Inline { meta, .. } => *meta,
+            Repr::Stored(stored) => stored.meta,
+        }
     }
 
     pub(super) fn is_block(&self) -> bool {
-        self.meta.is_block()
+        self.meta().is_block()
     }
 
     /// The unit's slot of a window's key.
     pub(super) fn unit(&self) -> usize {
-        usize::from(self.meta.unit())
-    }
-
-    /// The index of a key stored whole.
-    fn stored(&self) -> usize {
-        let [a, b, c, d, ..] = self.user;
-        usize::try_from(u32::from_le_bytes([a, b, c, d])).unwrap_or(usize::MAX)
-    }
-
-    /// Whether this key holds `user` in its entry (not for a key stored whole): as it is, or
-    /// packed (`user` is packed only then, and only when its length allows).
-    #[inline(always)]
-    fn holds(&self, user: &[u8]) -> bool {
-        if self.form == FORM_PACKED {
-            return user.len() > RAW && pack(user) == Some(self.user);
-        }
-        usize::from(self.form) == user.len()
-            && same_bytes(
-                self.user.get(..usize::from(self.form)).unwrap_or_default(),
-                user,
-            )
+        usize::from(self.meta().unit())
     }
 
     /// Whether this is the key of `pool`'s window for the unit in slot `unit`: the meta byte
@@ -221,32 +230,44 @@ impl Key {
     pub(super) fn is_window(&self, pool: &Pool<'_>, unit: usize, store: &KeyStore) -> bool {
         let (meta, scope) = Meta::of(pool);
         let meta = meta.with_unit(unit);
-        if self.meta != meta {
-            return false;
-        }
         // A missing method's parts are not read (its length word is not written when the
         // caller builds a `None`: reading it would wait on the caller's stores).
         let method = match pool.method {
             Some(method) => method.as_bytes(),
             None => &[],
         };
-        let user = pool.user.as_bytes();
-        if self.form == FORM_STORED {
-            return store.stored_is(self, scope.as_bytes(), method, user);
+        match &self.0 {
+            Repr::Inline {
+                meta: own,
+                form,
+                scope: id,
+                user,
+            } => {
+                *own == meta
+                    && holds(*form, user, pool.user.as_bytes())
+                    && store.scope_is(*id, meta, scope.as_bytes(), method)
+            }
+            Repr::Stored(stored) => {
+                stored.meta == meta
+                    && stored.parts() == (scope.as_bytes(), method, pool.user.as_bytes())
+            }
         }
-        self.holds(user) && store.scope_is(self.scope, meta, scope.as_bytes(), method)
     }
 
     /// Whether this is the key of `user`'s block.
     #[inline]
-    pub(super) fn is_block_of(&self, user: &str, store: &KeyStore) -> bool {
-        if !self.meta.is_block() {
-            return false;
+    pub(super) fn is_block_of(&self, user: &str) -> bool {
+        match &self.0 {
+            Repr::Inline {
+                meta,
+                form,
+                user: own,
+                ..
+            } => meta.is_block() && holds(*form, own, user.as_bytes()),
+            Repr::Stored(stored) => {
+                stored.meta.is_block() && stored.parts() == (&[][..], &[][..], user.as_bytes())
+            }
         }
-        if self.form == FORM_STORED {
-            return store.stored_is(self, &[], &[], user.as_bytes());
-        }
-        self.holds(user.as_bytes())
     }
 
     /// Whether `other` is the key of this window's pool for the unit in slot `unit`.
@@ -256,18 +277,38 @@ impl Key {
         unit: usize,
         store: &KeyStore,
     ) -> bool {
-        let meta = Meta(self.meta.hashed()).with_unit(unit);
-        if other.meta != meta {
+        if other.meta() != Meta(self.meta().hashed()).with_unit(unit) {
             return false;
         }
-        if self.form != FORM_STORED && other.form != FORM_STORED {
-            return self.form == other.form && self.user == other.user && self.scope == other.scope;
+        if let (
+            Repr::Inline {
+                form, scope, user, ..
+            },
+            Repr::Inline {
+                form: other_form,
+                scope: other_scope,
+                user: other_user,
+                ..
+            },
+        ) = (&self.0, &other.0)
+        {
+            return form == other_form && user == other_user && scope == other_scope;
         }
         let mut buffer = [0; PACKED];
-        let (scope, method, user) = store.parts(self, &mut buffer);
         let mut other_buffer = [0; PACKED];
-        store.parts(other, &mut other_buffer) == (scope, method, user)
+        store.parts(self, &mut buffer) == store.parts(other, &mut other_buffer)
     }
+}
+
+/// Whether a key's user id, held as `form` in `own`, is `user`: compared as it is, or packed
+/// (`user` is packed only then, and only when its length allows).
+#[inline(always)]
+fn holds(form: u8, own: &[u8; RAW], user: &[u8]) -> bool {
+    if form == FORM_PACKED {
+        return user.len() > RAW && pack(user).as_ref() == Some(own);
+    }
+    usize::from(form) == user.len()
+        && same_bytes(own.get(..usize::from(form)).unwrap_or_default(), user)
 }
 
 /// A pool's scope (zone or path, and method), kept once per shard for all its keys.
@@ -292,34 +333,21 @@ impl ScopeSlot {
     }
 }
 
-/// A key kept whole: the scope's, the method's and the user's bytes one after the other.
-#[derive(Debug)]
-struct StoredKey {
-    bytes: Box<[u8]>,
-    scope_end: usize,
-    method_end: usize,
-}
-
-impl StoredKey {
-    fn parts(&self) -> (&[u8], &[u8], &[u8]) {
-        let (scope, rest) = self.bytes.split_at(self.scope_end.min(self.bytes.len()));
-        let method_len = self.method_end.saturating_sub(self.scope_end);
-        let (method, user) = rest.split_at(method_len.min(rest.len()));
-        (scope, method, user)
-    }
-}
-
-/// What a shard's keys share: the scopes their windows count in, and the keys too long for
-/// an entry. Every key made by [`window`](Self::window) or [`block`](Self::block) must be
-/// given back with [`release`](Self::release) when its entry is dropped.
+/// The scopes a shard's keys count in, each kept once. Every key made by
+/// [`window`](Self::window) must be given back with [`release`](Self::release) when its entry
+/// is dropped.
 #[derive(Debug, Default)]
 pub(super) struct KeyStore {
+    /// Scope `id` at `id - 1`.
     scopes: Vec<ScopeSlot>,
-    free_scopes: Vec<u16>,
+    free: Vec<NonZeroU16>,
     /// The ids of the scopes in use, by their hash.
-    scope_ids: HashTable<u16>,
-    stored: Vec<Option<StoredKey>>,
-    free_stored: Vec<u32>,
+    ids: HashTable<NonZeroU16>,
+}
+
+/// The slot of scope `id` in [`KeyStore::scopes`].
+fn slot_of(id: NonZeroU16) -> usize {
+    usize::from(id.get() - 1)
 }
 
 impl KeyStore {
@@ -331,78 +359,79 @@ impl KeyStore {
         if user.form != FORM_STORED
             && let Some(id) = self.take_scope(seed, meta.hashed(), scope, method)
         {
-            return Key {
+            return Key(Repr::Inline {
                 meta: meta.with_unit(unit),
                 form: user.form,
                 scope: id,
                 user: user.inline(),
-            };
+            });
         }
-        self.store(meta.with_unit(unit), scope, method, user.bytes)
+        stored(meta.with_unit(unit), scope, method, user.bytes)
     }
 
-    /// The key of `user`'s block.
-    pub(super) fn block(&mut self, user: &str) -> Key {
+    /// The key of `user`'s block (the store is not involved: a block names no scope).
+    pub(super) fn block(user: &str) -> Key {
         let user = User::of(user.as_bytes());
         if user.form == FORM_STORED {
-            return self.store(Meta(BLOCK), &[], &[], user.bytes);
+            return stored(Meta(BLOCK), &[], &[], user.bytes);
         }
-        Key {
+        Key(Repr::Inline {
             meta: Meta(BLOCK),
             form: user.form,
-            scope: 0,
+            scope: NonZeroU16::MIN,
             user: user.inline(),
-        }
+        })
     }
 
-    /// Gives back what `key` took: its scope, or its stored copy.
+    /// Gives back the scope `key` named (a window kept in its entry).
     pub(super) fn release(&mut self, key: &Key) {
-        if key.form == FORM_STORED {
-            let index = key.stored();
-            if let Some(slot) = self.stored.get_mut(index)
-                && slot.take().is_some()
-                && let Ok(index) = u32::try_from(index)
-            {
-                self.free_stored.push(index);
-            }
+        let Repr::Inline {
+            meta, scope: id, ..
+        } = &key.0
+        else {
+            return;
+        };
+        if meta.is_block() {
             return;
         }
-        if key.is_block() {
-            return;
-        }
-        let id = key.scope;
-        let Some(slot) = self.scopes.get_mut(usize::from(id)) else {
+        let Some(slot) = self.scopes.get_mut(slot_of(*id)) else {
             return;
         };
         slot.keys = slot.keys.saturating_sub(1);
         if slot.keys == 0 {
             let hash = slot.hash;
             *slot = ScopeSlot::default();
-            if let Ok(entry) = self.scope_ids.find_entry(hash, |&other| other == id) {
+            if let Ok(entry) = self.ids.find_entry(hash, |other| other == id) {
                 entry.remove();
             }
-            self.free_scopes.push(id);
+            self.free.push(*id);
         }
     }
 
     /// The id of a scope, with one more key naming it; `None` when the shard holds as many
-    /// scopes as an id can tell apart.
-    fn take_scope(&mut self, seed: &Seed, meta: u8, scope: &[u8], method: &[u8]) -> Option<u16> {
+    /// scopes as an id tells apart.
+    fn take_scope(
+        &mut self,
+        seed: &Seed,
+        meta: u8,
+        scope: &[u8],
+        method: &[u8],
+    ) -> Option<NonZeroU16> {
         let hash = seed.scope_hash(meta, scope, method);
         let scopes = &self.scopes;
-        if let Some(&id) = self.scope_ids.find(hash, |&id| {
+        if let Some(&id) = self.ids.find(hash, |&id| {
             scopes
-                .get(usize::from(id))
+                .get(slot_of(id))
                 .is_some_and(|slot| slot.is(meta, scope, method))
-        }) && let Some(slot) = self.scopes.get_mut(usize::from(id))
+        }) && let Some(slot) = self.scopes.get_mut(slot_of(id))
         {
             slot.keys = slot.keys.saturating_add(1);
             return Some(id);
         }
-        let id = match self.free_scopes.pop() {
+        let id = match self.free.pop() {
             Some(id) => id,
             None => {
-                let id = u16::try_from(self.scopes.len()).ok()?;
+                let id = NonZeroU16::new(u16::try_from(self.scopes.len() + 1).ok()?)?;
                 self.scopes.push(ScopeSlot::default());
                 id
             }
@@ -410,7 +439,7 @@ impl KeyStore {
         let mut bytes = Vec::with_capacity(scope.len() + method.len());
         bytes.extend_from_slice(scope);
         bytes.extend_from_slice(method);
-        let slot = self.scopes.get_mut(usize::from(id))?;
+        let slot = self.scopes.get_mut(slot_of(id))?;
         *slot = ScopeSlot {
             meta,
             bytes: bytes.into_boxed_slice(),
@@ -419,72 +448,18 @@ impl KeyStore {
             hash,
         };
         let scopes = &self.scopes;
-        self.scope_ids.insert_unique(hash, id, |&id| {
-            scopes.get(usize::from(id)).map_or(0, |slot| slot.hash)
+        self.ids.insert_unique(hash, id, |&id| {
+            scopes.get(slot_of(id)).map_or(0, |slot| slot.hash)
         });
         Some(id)
     }
 
-    /// A key kept whole in the store (allocates its bytes).
-    fn store(&mut self, meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Key {
-        let mut bytes = Vec::with_capacity(scope.len() + method.len() + user.len());
-        for part in [scope, method, user] {
-            bytes.extend_from_slice(part);
-        }
-        let stored = StoredKey {
-            bytes: bytes.into_boxed_slice(),
-            scope_end: scope.len(),
-            method_end: scope.len() + method.len(),
-        };
-        let index = match self.free_stored.pop() {
-            Some(index) => {
-                if let Some(slot) = self
-                    .stored
-                    .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
-                {
-                    *slot = Some(stored);
-                }
-                index
-            }
-            None => {
-                // More than 2^32 keys in one shard cannot fit in memory.
-                let index = u32::try_from(self.stored.len()).unwrap_or(u32::MAX);
-                self.stored.push(Some(stored));
-                index
-            }
-        };
-        let mut user = [0; RAW];
-        if let Some(slot) = user.get_mut(..4) {
-            slot.copy_from_slice(&index.to_le_bytes());
-        }
-        Key {
-            meta,
-            form: FORM_STORED,
-            scope: 0,
-            user,
-        }
-    }
-
     /// Whether the scope `id` is `meta`'s (kind and method flag) over `scope` and `method`.
     #[inline(always)]
-    fn scope_is(&self, id: u16, meta: Meta, scope: &[u8], method: &[u8]) -> bool {
+    fn scope_is(&self, id: NonZeroU16, meta: Meta, scope: &[u8], method: &[u8]) -> bool {
         self.scopes
-            .get(usize::from(id))
+            .get(slot_of(id))
             .is_some_and(|slot| slot.is(meta.hashed(), scope, method))
-    }
-
-    /// Whether the stored `key` is of `scope`, `method` and `user` (its meta byte compared
-    /// by the caller).
-    fn stored_is(&self, key: &Key, scope: &[u8], method: &[u8], user: &[u8]) -> bool {
-        self.stored
-            .get(key.stored())
-            .and_then(Option::as_ref)
-            .is_some_and(|stored| {
-                let (own_scope, own_method, own_user) = stored.parts();
-                same_bytes(own_user, user)
-                    && same_bytes(own_scope, scope)
-                    && same_bytes(own_method, method)
-            })
     }
 
     /// `key`'s scope, method and user, a packed user id unpacked into `buffer`.
@@ -493,39 +468,94 @@ impl KeyStore {
         key: &'a Key,
         buffer: &'a mut [u8; PACKED],
     ) -> (&'a [u8], &'a [u8], &'a [u8]) {
-        if key.form == FORM_STORED {
-            return self
-                .stored
-                .get(key.stored())
-                .and_then(Option::as_ref)
-                .map_or((&[], &[], &[]), StoredKey::parts);
-        }
-        let user: &[u8] = if key.form == FORM_PACKED {
-            let len = unpack(&key.user, buffer);
+        let (meta, form, id, own) = match &key.0 {
+            Repr::Stored(stored) => return stored.parts(),
+            Repr::Inline {
+                meta,
+                form,
+                scope,
+                user,
+            } => (meta, *form, *scope, user),
+        };
+        let user: &[u8] = if form == FORM_PACKED {
+            let len = unpack(own, buffer);
             buffer.get(..len).unwrap_or_default()
         } else {
-            key.user.get(..usize::from(key.form)).unwrap_or_default()
+            own.get(..usize::from(form)).unwrap_or_default()
         };
-        if key.is_block() {
+        if meta.is_block() {
             return (&[], &[], user);
         }
         let (scope, method) = self
             .scopes
-            .get(usize::from(key.scope))
+            .get(slot_of(id))
             .map_or((&[][..], &[][..]), |slot| {
                 slot.bytes.split_at(slot.scope_len.min(slot.bytes.len()))
             });
         (scope, method, user)
     }
 
-    /// The number of scopes in use and of keys stored whole (for tests).
-    #[cfg(test)]
-    pub(super) fn counts(&self) -> (usize, usize) {
-        (
-            self.scopes.iter().filter(|slot| slot.keys > 0).count(),
-            self.stored.iter().filter(|slot| slot.is_some()).count(),
-        )
+    /// Renumbers the scopes in use from 1 when most ids are free, and gives the rest of the
+    /// memory back: after a flood of distinct paths, the store shrinks with the table. `keys`
+    /// must be every key that names a scope of this store (the whole table).
+    pub(super) fn compact<'k>(&mut self, keys: impl Iterator<Item = &'k mut Key>) {
+        if self.scopes.len() < MIN_COMPACT || self.free.len() * 2 < self.scopes.len() {
+            return;
+        }
+        let mut renumbered = vec![None; self.scopes.len()];
+        let mut kept = Vec::with_capacity(self.scopes.len() - self.free.len());
+        for (slot, new) in std::mem::take(&mut self.scopes)
+            .into_iter()
+            .zip(&mut renumbered)
+        {
+            if slot.keys > 0 {
+                kept.push(slot);
+                *new = u16::try_from(kept.len()).ok().and_then(NonZeroU16::new);
+            }
+        }
+        for key in keys {
+            if let Repr::Inline { meta, scope, .. } = &mut key.0
+                && !meta.is_block()
+                && let Some(Some(new)) = renumbered.get(slot_of(*scope))
+            {
+                *scope = *new;
+            }
+        }
+        self.free = Vec::new();
+        let mut ids = HashTable::with_capacity(kept.len());
+        for (index, slot) in kept.iter().enumerate() {
+            if let Some(id) = u16::try_from(index + 1).ok().and_then(NonZeroU16::new) {
+                ids.insert_unique(slot.hash, id, |&id| {
+                    kept.get(slot_of(id)).map_or(0, |slot| slot.hash)
+                });
+            }
+        }
+        self.scopes = kept;
+        self.ids = ids;
     }
+
+    /// The number of scopes in use (for tests).
+    #[cfg(test)]
+    pub(super) fn scopes(&self) -> usize {
+        self.scopes.iter().filter(|slot| slot.keys > 0).count()
+    }
+}
+
+/// Below this many scope slots the store is not worth compacting.
+const MIN_COMPACT: usize = 64;
+
+/// A key kept whole on the heap (allocates it).
+fn stored(meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Key {
+    let mut bytes = Vec::with_capacity(scope.len() + method.len() + user.len());
+    for part in [scope, method, user] {
+        bytes.extend_from_slice(part);
+    }
+    Key(Repr::Stored(Box::new(StoredKey {
+        meta,
+        bytes: bytes.into_boxed_slice(),
+        scope_end: scope.len(),
+        method_end: scope.len() + method.len(),
+    })))
 }
 
 #[derive(Clone)]
@@ -658,8 +688,23 @@ mod tests {
         key.is_window(pool, unit, store)
     }
 
-    fn is_block_of(key: &Key, user: &str, store: &KeyStore) -> bool {
-        key.is_block_of(user, store)
+    fn is_block_of(key: &Key, user: &str) -> bool {
+        key.is_block_of(user)
+    }
+
+    /// How `key` holds its user id: its length, `FORM_PACKED`, or `FORM_STORED`.
+    fn form(key: &Key) -> u8 {
+        match &key.0 {
+            Repr::Inline { form, .. } => *form,
+            Repr::Stored(_) => FORM_STORED,
+        }
+    }
+
+    fn scope(key: &Key) -> Option<NonZeroU16> {
+        match &key.0 {
+            Repr::Inline { scope, .. } => Some(*scope),
+            Repr::Stored(_) => None,
+        }
     }
 
     #[test]
@@ -704,15 +749,11 @@ mod tests {
                     );
                     assert!(!is_window(&key, b, 4 - unit, &store), "{a:?} against {b:?}");
                 }
-                assert!(!is_block_of(&key, a.user, &store));
+                assert!(!is_block_of(&key, a.user));
                 store.release(&key);
             }
         }
-        assert_eq!(
-            store.counts(),
-            (0, 0),
-            "every scope and stored key given back"
-        );
+        assert_eq!(store.scopes(), 0, "every scope given back");
     }
 
     #[test]
@@ -737,7 +778,7 @@ mod tests {
         ];
         for (user, form) in cases {
             let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 0);
-            assert_eq!(key.form, form, "{user:?}");
+            assert_eq!(self::form(&key), form, "{user:?}");
             let mut buffer = [0; PACKED];
             let (scope, method, parts_user) = store.parts(&key, &mut buffer);
             assert_eq!(
@@ -746,7 +787,7 @@ mod tests {
             );
             store.release(&key);
         }
-        assert_eq!(store.counts(), (0, 0));
+        assert_eq!(store.scopes(), 0);
     }
 
     #[test]
@@ -790,16 +831,16 @@ mod tests {
             .map(|user| store.window(&seed, &pool(Scope::Path("/a"), None, user), 0))
             .collect();
         let other = store.window(&seed, &pool(Scope::Path("/b"), None, "u"), 0);
-        assert_eq!(store.counts(), (2, 0));
-        assert!(keys.iter().all(|key| key.scope == keys[0].scope));
-        assert_ne!(other.scope, keys[0].scope);
+        assert_eq!(store.scopes(), 2);
+        assert!(keys.iter().all(|key| scope(key) == scope(&keys[0])));
+        assert_ne!(scope(&other), scope(&keys[0]));
         for key in &keys {
             store.release(key);
         }
-        assert_eq!(store.counts(), (1, 0));
+        assert_eq!(store.scopes(), 1);
         // The freed id serves the next scope, which never matches the old one's keys.
         let next = store.window(&seed, &pool(Scope::Path("/c"), None, "user0"), 0);
-        assert_eq!(next.scope, keys[0].scope);
+        assert_eq!(scope(&next), scope(&keys[0]));
         assert!(is_window(
             &next,
             &pool(Scope::Path("/c"), None, "user0"),
@@ -814,14 +855,14 @@ mod tests {
         ));
         store.release(&next);
         store.release(&other);
-        assert_eq!(store.counts(), (0, 0));
+        assert_eq!(store.scopes(), 0);
     }
 
     #[test]
     fn a_full_scope_table_keeps_keys_whole() {
         let seed = Seed::random();
         let mut store = KeyStore::default();
-        let paths: Vec<String> = (0..=usize::from(u16::MAX) + 1)
+        let paths: Vec<String> = (0..=usize::from(u16::MAX))
             .map(|i| format!("/{i}"))
             .collect();
         let keys: Vec<Key> = paths
@@ -829,8 +870,8 @@ mod tests {
             .map(|path| store.window(&seed, &pool(Scope::Path(path), None, "u"), 0))
             .collect();
         let last = keys.last().expect("keys");
-        assert_eq!(last.form, FORM_STORED, "the 65 537th scope");
-        assert_eq!(keys[keys.len() - 2].form, 1);
+        assert_eq!(form(last), FORM_STORED, "the 65 536th scope");
+        assert_eq!(form(&keys[keys.len() - 2]), 1);
         for (path, key) in paths.iter().zip(&keys).rev().take(3) {
             assert!(is_window(
                 key,
@@ -845,11 +886,11 @@ mod tests {
                 &store
             ));
         }
-        assert_eq!(store.counts(), (usize::from(u16::MAX) + 1, 1));
+        assert_eq!(store.scopes(), usize::from(u16::MAX));
         for key in &keys {
             store.release(key);
         }
-        assert_eq!(store.counts(), (0, 0));
+        assert_eq!(store.scopes(), 0);
     }
 
     #[test]
@@ -858,10 +899,10 @@ mod tests {
         let mut store = KeyStore::default();
         let long = "x".repeat(100);
         for user in ["alice", "203.113.145.127", long.as_str()] {
-            let key = store.block(user);
+            let key = KeyStore::block(user);
             assert!(key.is_block());
-            assert!(is_block_of(&key, user, &store));
-            assert!(!is_block_of(&key, &user[1..], &store));
+            assert!(is_block_of(&key, user));
+            assert!(!is_block_of(&key, &user[1..]));
             for unit in 0..5 {
                 assert!(!is_window(
                     &key,
@@ -877,11 +918,72 @@ mod tests {
                 ));
             }
             let window = store.window(&seed, &pool(Scope::Path(""), None, user), 0);
-            assert!(!is_block_of(&window, user, &store));
+            assert!(!is_block_of(&window, user));
             store.release(&window);
             store.release(&key);
         }
-        assert_eq!(store.counts(), (0, 0));
+        assert_eq!(store.scopes(), 0);
+    }
+
+    #[test]
+    fn compacting_renumbers_the_scopes_in_use_and_keeps_every_key_matching() {
+        let seed = Seed::random();
+        let mut store = KeyStore::default();
+        let paths: Vec<String> = (0..1_000).map(|i| format!("/{i}")).collect();
+        let mut keys: Vec<(usize, Key)> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                (
+                    i,
+                    store.window(&seed, &pool(Scope::Path(path), None, "u"), 0),
+                )
+            })
+            .collect();
+        // Most go; one in ten stays, with a block and a stored key beside them.
+        keys.retain(|(i, key)| {
+            let keep = i % 10 == 3;
+            if !keep {
+                store.release(key);
+            }
+            keep
+        });
+        keys.push((usize::MAX, KeyStore::block("u")));
+        let long = "x".repeat(40);
+        keys.push((
+            usize::MAX,
+            store.window(&seed, &pool(Scope::Path("/1"), None, &long), 0),
+        ));
+        assert_eq!(store.scopes(), 100);
+        store.compact(keys.iter_mut().map(|(_, key)| key));
+        assert_eq!(store.scopes.len(), 100, "the free slots are gone");
+        for (i, key) in &keys {
+            if let Some(path) = paths.get(*i) {
+                assert!(
+                    is_window(key, &pool(Scope::Path(path), None, "u"), 0, &store),
+                    "{path}"
+                );
+                assert!(scope(key).is_some_and(|id| id.get() <= 100));
+            }
+        }
+        assert!(keys[keys.len() - 2].1.is_block_of("u"));
+        let last = &keys[keys.len() - 1].1;
+        assert!(is_window(
+            last,
+            &pool(Scope::Path("/1"), None, &long),
+            0,
+            &store
+        ));
+        // New scopes and old ones are still told apart and found.
+        let again = store.window(&seed, &pool(Scope::Path("/3"), None, "v"), 0);
+        assert_eq!(scope(&again), scope(&keys[0].1));
+        assert_eq!(store.scopes(), 100);
+        let new = store.window(&seed, &pool(Scope::Path("/4"), None, "v"), 0);
+        assert_eq!(store.scopes(), 101);
+        for key in keys.iter().map(|(_, key)| key).chain([&again, &new]) {
+            store.release(key);
+        }
+        assert_eq!(store.scopes(), 0);
     }
 
     #[test]
@@ -934,7 +1036,7 @@ mod tests {
                 assert_eq!(seed.of_key(&key, &store), hashes.window(unit));
                 store.release(&key);
             }
-            let block = store.block(pool.user);
+            let block = KeyStore::block(pool.user);
             assert_eq!(seed.of_key(&block, &store), hashes.block());
             store.release(&block);
         }

@@ -114,7 +114,8 @@ const MAX_SHARDS: usize = 256;
 /// An entry takes 32 bytes (fixed window: two to a cache line, and none across two) or 40
 /// (sliding window, GCRA), its key included: the kind of key and the unit in one byte, the
 /// pool's scope (zone or path, and method) as the id of one copy per shard shared by every
-/// user counted in it (given back with the last entry that names it), and the user id itself
+/// user counted in it (dropped with the last entry that names it; the shard's copies are
+/// renumbered when its table shrinks after a flood of paths), and the user id itself
 /// when it has up to 12 bytes, or up to 24 digits and dots packed two to a byte (every IPv4
 /// address). Any other user id (a UUID, an IPv6 address of more than 12 characters) has its
 /// whole key allocated once, when the window is created, and read on each lookup (one more

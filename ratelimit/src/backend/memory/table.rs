@@ -300,8 +300,9 @@ impl<W: Window> Table<W> {
             let mut retry_after = wait;
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
-                let block = Entry::new(self.keys.block(pool.user), W::block(until));
-                self.insert(now, cap, seed, hashes.block(), block);
+                self.insert(now, cap, seed, hashes.block(), W::block(until), |_| {
+                    KeyStore::block(pool.user)
+                });
                 retry_after = retry_after.max(block_time);
             }
             return Some(deny(retry_after, DenialCause::Limit(limit)));
@@ -340,8 +341,9 @@ impl<W: Window> Table<W> {
         }
         for (unit, window) in new_windows.into_iter().enumerate() {
             if let Some(window) = window {
-                let entry = Entry::new(self.keys.window(seed, pool, unit), window);
-                self.insert(now, cap, seed, hashes.window(unit), entry);
+                self.insert(now, cap, seed, hashes.window(unit), window, |keys| {
+                    keys.window(seed, pool, unit)
+                });
             }
         }
         tightest.map(|(remaining, reset, limit)| allow(limit, (remaining, reset)))
@@ -389,16 +391,18 @@ impl<W: Window> Table<W> {
             let mut retry_after = wait;
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
-                let block = Entry::new(self.keys.block(pool.user), W::block(until));
-                self.insert(now, cap, seed, hashes.block(), block);
+                self.insert(now, cap, seed, hashes.block(), W::block(until), |_| {
+                    KeyStore::block(pool.user)
+                });
                 retry_after = retry_after.max(block_time);
             }
             return deny(retry_after, DenialCause::Limit(limit));
         }
         let window = first_window::<W>(now, rate);
         let quota = window.quota(now, rate);
-        let entry = Entry::new(self.keys.window(seed, pool, unit), window);
-        self.insert(now, cap, seed, hash, entry);
+        self.insert(now, cap, seed, hash, window, |keys| {
+            keys.window(seed, pool, unit)
+        });
         allow(limit, quota)
     }
 
@@ -439,10 +443,10 @@ impl<W: Window> Table<W> {
             .count()
     }
 
-    /// The number of scopes the keys' store holds and of keys it keeps whole.
+    /// The number of scopes the keys' store holds.
     #[cfg(test)]
-    pub(super) fn store_counts(&self) -> (usize, usize) {
-        self.keys.counts()
+    pub(super) fn scopes(&self) -> usize {
+        self.keys.scopes()
     }
 
     /// The number of entries, pools and blocks.
@@ -481,10 +485,9 @@ impl<W: Window> Table<W> {
     /// When `user`'s block ends, if they are blocked at `now`; drops an expired block.
     #[inline(never)]
     fn block_until(&mut self, hash: u64, user: &str, now: u64) -> Option<u64> {
-        let keys = &self.keys;
         let index = self
             .entries
-            .find_bucket_index(hash, |entry| entry.key.is_block_of(user, keys))?;
+            .find_bucket_index(hash, |entry| entry.key.is_block_of(user))?;
         let until = self.entries.get_bucket(index)?.expires();
         if until > now {
             Some(until)
@@ -496,13 +499,25 @@ impl<W: Window> Table<W> {
 
     /// Inserts a new entry (whose key is not in the table) under `hash`, after a sweep step
     /// and, in a full shard, an eviction.
-    fn insert(&mut self, now: u64, cap: usize, seed: &Seed, hash: u64, entry: Entry<W>) {
+    ///
+    /// The entry's key is made by `key` once room is made: a sweep may renumber the store's
+    /// scopes (when the table shrinks), and a key made before would keep an old number.
+    fn insert(
+        &mut self,
+        now: u64,
+        cap: usize,
+        seed: &Seed,
+        hash: u64,
+        window: W,
+        key: impl FnOnce(&mut KeyStore) -> Key,
+    ) {
         self.sweep(now, seed);
         while self.entries.len() >= cap {
             if !self.evict_one(now) {
                 break;
             }
         }
+        let entry = Entry::new(key(&mut self.keys), window);
         if entry.key.is_block() {
             self.blocks = self.blocks.saturating_add(1);
         }
@@ -587,6 +602,8 @@ impl<W: Window> Table<W> {
             let keys = &self.keys;
             self.entries
                 .shrink_to(len.saturating_mul(2), |entry| seed.of_key(&entry.key, keys));
+            self.keys
+                .compact(self.entries.iter_mut().map(|entry| &mut entry.key));
         }
     }
 }
