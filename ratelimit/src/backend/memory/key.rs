@@ -74,10 +74,10 @@ const RAW: usize = 12;
 /// The longest user id of digits and dots a key holds packed, two characters a byte.
 const PACKED: usize = 2 * RAW;
 
-/// [`Key::form`] of a user id packed two characters a byte.
+/// The form of a user id packed two characters a byte (other forms held in a key are lengths).
 const FORM_PACKED: u8 = 0xfe;
 
-/// [`Key::form`] of a key kept whole in the store, [`Key::user`] holding its index there.
+/// The form of a user id a key cannot hold: its key is kept whole on the heap.
 const FORM_STORED: u8 = 0xff;
 
 /// The nibble of a character of a packed user id (0 ends one shorter than [`PACKED`]).
@@ -93,7 +93,7 @@ const fn nibble(byte: u8) -> Option<u8> {
 const fn character(nibble: u8) -> u8 {
     match nibble {
         11 => b'.',
-        digit => b'0' + digit - 1,
+        digit => b'0'.wrapping_add(digit).wrapping_sub(1),
     }
 }
 
@@ -127,7 +127,7 @@ impl<'a> User<'a> {
         }
     }
 
-    /// What a key of this user holds in [`Key::user`] (for a user not kept in the store).
+    /// What a key of this user holds in its entry (for a user id that fits one).
     fn inline(&self) -> [u8; RAW] {
         if self.form == FORM_PACKED {
             return self.packed;
