@@ -351,3 +351,17 @@ fn quota_reports_the_tightest_limit() {
         }
     );
 }
+
+#[test]
+fn a_user_id_kept_whole_is_found_again() {
+    for algorithm in ALGORITHMS {
+        let (backend, _clock) = backend(algorithm);
+        let limits = [Limit::new(Unit::Minute, 2)];
+        for user in ["user-0000000001", "203.113.145.127", "alice"] {
+            assert!(is_allowed(decide(&backend, "/a", user, &limits, None)));
+            assert!(is_allowed(decide(&backend, "/a", user, &limits, None)));
+            assert!(!is_allowed(decide(&backend, "/a", user, &limits, None)), "{user}");
+        }
+        assert_eq!(backend.pool_count(), 3, "{algorithm:?}");
+    }
+}
