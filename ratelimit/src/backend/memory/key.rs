@@ -3,8 +3,9 @@
 //!
 //! An entry is one window of one pool (the pool and a unit), or one user's block. A key holds
 //! what it names (zone or path, with a method or not, which unit, or a block) in one byte,
-//! compared first; the user id, as it is when it has up to [`RAW`] bytes, or packed two
-//! characters a byte when it is up to [`PACKED`] digits and dots (an IPv4 address); and the
+//! compared first; the user id, as it is when it has up to [`RAW`] bytes, or packed six bits
+//! a character when it has up to [`PACKED`] letters, digits, dots and dashes (every IPv4
+//! address, most user names); and the
 //! pool's scope (zone or path, and method) as the id of one copy in the shard's [`KeyStore`],
 //! shared by every user counted in it. So two different pools never share a key
 //! (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`: a scope's parts are kept apart, and
@@ -71,39 +72,42 @@ impl Meta {
 /// The longest user id a key holds as it is.
 const RAW: usize = 12;
 
-/// The longest user id of digits and dots a key holds packed, two characters a byte.
-const PACKED: usize = 2 * RAW;
+/// The longest user id a key holds packed, six bits a character: letters, digits, `.` and
+/// `-` (an IPv4 address, a user name, a slug).
+const PACKED: usize = RAW * 8 / 6;
 
-/// The form of a user id packed two characters a byte (other forms held in a key are lengths).
-const FORM_PACKED: u8 = 0xfe;
-
-/// The form of a user id a key cannot hold: its key is kept whole on the heap.
+/// The form of a user id a key cannot hold (other forms are lengths: up to [`RAW`] the bytes
+/// as they are, above it packed): its key is kept whole on the heap.
 const FORM_STORED: u8 = 0xff;
 
-/// The nibble of a character of a packed user id (0 ends one shorter than [`PACKED`]).
-const fn nibble(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0' + 1),
-        b'.' => Some(11),
-        _ => None,
+/// The six bits of each byte a packed user id may hold; [`NOT_PACKED`] for the others.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "indexes below 64, in a `const` where `try_from` is not available"
+)]
+const SIXBIT: [u8; 256] = {
+    let mut table = [NOT_PACKED; 256];
+    let mut index = 0;
+    while index < ALPHABET.len() {
+        table[ALPHABET[index] as usize] = index as u8;
+        index += 1;
     }
-}
+    table
+};
 
-/// The character of a nibble made by [`nibble`].
-const fn character(nibble: u8) -> u8 {
-    match nibble {
-        11 => b'.',
-        digit => b'0'.wrapping_add(digit).wrapping_sub(1),
-    }
-}
+/// The characters of a packed user id, by their six bits.
+const ALPHABET: &[u8; 64] = b"0123456789.-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// [`SIXBIT`] of a byte outside [`ALPHABET`].
+const NOT_PACKED: u8 = 0xff;
 
 /// A user id in the form a new key holds it.
 #[derive(Clone, Copy, Debug)]
 struct User<'a> {
     bytes: &'a [u8],
-    /// The length when up to [`RAW`], [`FORM_PACKED`], or [`FORM_STORED`].
+    /// Its length, or [`FORM_STORED`].
     form: u8,
-    /// The packed characters, when packed.
+    /// The packed characters, when longer than [`RAW`] and packed.
     packed: [u8; RAW],
 }
 
@@ -112,13 +116,14 @@ impl<'a> User<'a> {
         let mut packed = [0; RAW];
         let form = match u8::try_from(bytes.len()) {
             Ok(len) if usize::from(len) <= RAW => len,
-            _ => match pack(bytes) {
-                Some(digits) => {
-                    packed = digits;
-                    FORM_PACKED
+            Ok(len) => match pack(bytes) {
+                Some(characters) => {
+                    packed = characters;
+                    len
                 }
                 None => FORM_STORED,
             },
+            Err(_) => FORM_STORED,
         };
         Self {
             bytes,
@@ -129,7 +134,7 @@ impl<'a> User<'a> {
 
     /// What a key of this user holds in its entry (for a user id that fits one).
     fn inline(&self) -> [u8; RAW] {
-        if self.form == FORM_PACKED {
+        if usize::from(self.form) > RAW {
             return self.packed;
         }
         let mut raw = [0; RAW];
@@ -140,31 +145,40 @@ impl<'a> User<'a> {
     }
 }
 
-/// `bytes` packed two characters a byte, if they are [`RAW`] to [`PACKED`] digits and dots.
+/// `bytes` packed six bits a character, if they are more than [`RAW`] and at most [`PACKED`]
+/// characters of [`ALPHABET`]. The length is kept apart (in the key's form), so every
+/// sequence of characters packs differently.
+#[inline]
 fn pack(bytes: &[u8]) -> Option<[u8; RAW]> {
     if bytes.len() <= RAW || bytes.len() > PACKED {
         return None;
     }
-    let mut packed = [0_u8; RAW];
-    for (index, &byte) in bytes.iter().enumerate() {
-        let slot = packed.get_mut(index / 2)?;
-        *slot |= nibble(byte)? << if index % 2 == 0 { 4 } else { 0 };
+    let mut bits = 0_u128;
+    for &byte in bytes {
+        let six = SIXBIT[usize::from(byte)];
+        if six == NOT_PACKED {
+            return None;
+        }
+        bits = bits << 6 | u128::from(six);
     }
+    let mut packed = [0; RAW];
+    packed.copy_from_slice(bits.to_le_bytes().get(..RAW)?);
     Some(packed)
 }
 
-/// The characters of a packed user id, into `out`; their number.
-fn unpack(packed: &[u8; RAW], out: &mut [u8; PACKED]) -> usize {
-    let nibbles = packed.iter().flat_map(|byte| [byte >> 4, byte & 0xf]);
-    let mut len = 0;
-    for (slot, nibble) in out
-        .iter_mut()
-        .zip(nibbles.take_while(|&nibble| nibble != 0))
-    {
-        *slot = character(nibble);
-        len += 1;
+/// The `len` characters of a packed user id, into `out`.
+fn unpack<'a>(packed: &[u8; RAW], len: usize, out: &'a mut [u8; PACKED]) -> &'a [u8] {
+    let mut bytes = [0; 16];
+    if let Some(low) = bytes.get_mut(..RAW) {
+        low.copy_from_slice(packed);
     }
-    len
+    let bits = u128::from_le_bytes(bytes);
+    let len = len.min(PACKED);
+    for (index, slot) in out.iter_mut().take(len).enumerate() {
+        let six = (bits >> (6 * (len - 1 - index))) & 0x3f;
+        *slot = ALPHABET[usize::try_from(six).unwrap_or(0)];
+    }
+    out.get(..len).unwrap_or_default()
 }
 
 /// The owned key of one table entry: a pool's window, or a user's block. 16 bytes.
@@ -176,7 +190,7 @@ enum Repr {
     /// A key kept in its entry.
     Inline {
         meta: Meta,
-        /// How `user` holds the user id: its length (up to [`RAW`]) or [`FORM_PACKED`].
+        /// The user id's length: up to [`RAW`] held as it is, above it packed.
         form: u8,
         /// The id of the pool's scope in the shard's store (any id for a block).
         scope: NonZeroU16,
@@ -198,6 +212,14 @@ struct StoredKey {
 }
 
 impl StoredKey {
+    /// Whether this key's parts are `scope`, `method` and `user`: the user first (it tells
+    /// keys apart most often), a word at a time.
+    #[inline]
+    fn is(&self, scope: &[u8], method: &[u8], user: &[u8]) -> bool {
+        let (own_scope, own_method, own_user) = self.parts();
+        same_bytes(own_user, user) && same_bytes(own_scope, scope) && same_bytes(own_method, method)
+    }
+
     fn parts(&self) -> (&[u8], &[u8], &[u8]) {
         let (scope, rest) = self.bytes.split_at(self.scope_end.min(self.bytes.len()));
         let method_len = self.method_end.saturating_sub(self.scope_end);
@@ -248,8 +270,7 @@ impl Key {
                     && store.scope_is(*id, meta, scope.as_bytes(), method)
             }
             Repr::Stored(stored) => {
-                stored.meta == meta
-                    && stored.parts() == (scope.as_bytes(), method, pool.user.as_bytes())
+                stored.meta == meta && stored.is(scope.as_bytes(), method, pool.user.as_bytes())
             }
         }
     }
@@ -264,9 +285,7 @@ impl Key {
                 user: own,
                 ..
             } => meta.is_block() && holds(*form, own, user.as_bytes()),
-            Repr::Stored(stored) => {
-                stored.meta.is_block() && stored.parts() == (&[][..], &[][..], user.as_bytes())
-            }
+            Repr::Stored(stored) => stored.meta.is_block() && stored.is(&[], &[], user.as_bytes()),
         }
     }
 
@@ -304,11 +323,13 @@ impl Key {
 /// (`user` is packed only then, and only when its length allows).
 #[inline(always)]
 fn holds(form: u8, own: &[u8; RAW], user: &[u8]) -> bool {
-    if form == FORM_PACKED {
-        return user.len() > RAW && pack(user).as_ref() == Some(own);
+    if usize::from(form) != user.len() {
+        return false;
     }
-    usize::from(form) == user.len()
-        && same_bytes(own.get(..usize::from(form)).unwrap_or_default(), user)
+    if user.len() > RAW {
+        return pack(user).as_ref() == Some(own);
+    }
+    same_bytes(own.get(..user.len()).unwrap_or_default(), user)
 }
 
 /// A pool's scope (zone or path, and method), kept once per shard for all its keys.
@@ -477,11 +498,11 @@ impl KeyStore {
                 user,
             } => (meta, *form, *scope, user),
         };
-        let user: &[u8] = if form == FORM_PACKED {
-            let len = unpack(own, buffer);
-            buffer.get(..len).unwrap_or_default()
+        let len = usize::from(form);
+        let user: &[u8] = if len > RAW {
+            unpack(own, len, buffer)
         } else {
-            own.get(..usize::from(form)).unwrap_or_default()
+            own.get(..len).unwrap_or_default()
         };
         if meta.is_block() {
             return (&[], &[], user);
@@ -692,7 +713,7 @@ mod tests {
         key.is_block_of(user)
     }
 
-    /// How `key` holds its user id: its length, `FORM_PACKED`, or `FORM_STORED`.
+    /// How `key` holds its user id: its length, or `FORM_STORED`.
     fn form(key: &Key) -> u8 {
         match &key.0 {
             Repr::Inline { form, .. } => *form,
@@ -717,7 +738,7 @@ mod tests {
     fn a_key_matches_its_pool_and_unit_only() {
         let seed = Seed::random();
         let ipv4 = "203.113.145.127";
-        let long = "u".repeat(PACKED + 1);
+        let long = "u_".repeat(PACKED);
         let cases = [
             pool(Scope::Path("/a:GET"), None, "u"),
             pool(Scope::Path("/a"), Some("GET"), "u"),
@@ -761,20 +782,23 @@ mod tests {
         let seed = Seed::random();
         let mut store = KeyStore::default();
         let raw = "a".repeat(RAW);
-        let digits = "1".repeat(PACKED);
+        let packed = "Z".repeat(PACKED);
         let cases = [
             ("", 0),
             ("alice", 5),
             (raw.as_str(), 12),
             ("10.1.134.160", 12),
-            ("203.113.145.127", FORM_PACKED),
-            (digits.as_str(), FORM_PACKED),
-            (&digits[..RAW + 1], FORM_PACKED),
-            ("1234567890123x", FORM_STORED),
+            ("203.113.145.127", 15),
+            ("user-0000000001", 15),
+            (packed.as_str(), 16),
+            (&packed[..RAW + 1], 13),
+            ("user_0000000001", FORM_STORED),
+            ("alice@example.io", FORM_STORED),
             (&"1".repeat(PACKED + 1), FORM_STORED),
-            ("aaaaaaaaaaaaa", FORM_STORED),
             ("2001:db8::1", 11),
             ("2001:db8:85a3::8a2e:370:7334", FORM_STORED),
+            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", FORM_STORED),
+            ("éèàùçâêîôûëïü", FORM_STORED),
         ];
         for (user, form) in cases {
             let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 0);
@@ -792,33 +816,33 @@ mod tests {
 
     #[test]
     fn packing_is_exact_for_every_length_and_character() {
+        let mut out = [0; PACKED];
         for len in RAW + 1..=PACKED {
-            for fill in [b'0', b'9', b'.'] {
+            // Every character of the alphabet, at every position of every packed length.
+            for offset in 0..ALPHABET.len() {
                 let user: Vec<u8> = (0..len)
-                    .map(|i| {
-                        if i % 3 == 0 {
-                            fill
-                        } else {
-                            b"0123456789."[i % 11]
-                        }
-                    })
+                    .map(|i| ALPHABET[(offset + i * 7) % ALPHABET.len()])
                     .collect();
-                let packed = pack(&user).expect("digits and dots");
-                let mut out = [0; PACKED];
-                let n = unpack(&packed, &mut out);
-                assert_eq!(&out[..n], &user[..]);
-                let mut shorter = user.clone();
-                shorter.pop();
-                assert_ne!(pack(&shorter), Some(packed), "{len}");
+                let packed = pack(&user).expect("characters of the alphabet");
+                assert_eq!(unpack(&packed, len, &mut out), &user[..]);
+                let mut other = user.clone();
+                other[offset % len] = ALPHABET[(offset + 1) % ALPHABET.len()];
+                if other != user {
+                    assert_ne!(pack(&other), Some(packed), "{len} {offset}");
+                }
             }
         }
-        assert_eq!(pack(b"1234567890123"), pack(b"1234567890123"));
         assert_eq!(
             pack(b"123456789012"),
             None,
             "up to RAW bytes are kept as they are"
         );
-        assert_eq!(pack(b"1234567890123-"), None);
+        assert_eq!(pack(&[b'a'; PACKED + 1]), None);
+        for byte in (0..=u8::MAX).filter(|byte| !ALPHABET.contains(byte)) {
+            let mut user = [b'a'; RAW + 1];
+            user[RAW] = byte;
+            assert_eq!(pack(&user), None, "{byte}");
+        }
     }
 
     #[test]

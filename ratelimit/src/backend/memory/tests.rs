@@ -360,7 +360,10 @@ fn a_user_id_kept_whole_is_found_again() {
         for user in ["user-0000000001", "203.113.145.127", "alice"] {
             assert!(is_allowed(decide(&backend, "/a", user, &limits, None)));
             assert!(is_allowed(decide(&backend, "/a", user, &limits, None)));
-            assert!(!is_allowed(decide(&backend, "/a", user, &limits, None)), "{user}");
+            assert!(
+                !is_allowed(decide(&backend, "/a", user, &limits, None)),
+                "{user}"
+            );
         }
         assert_eq!(backend.pool_count(), 3, "{algorithm:?}");
     }
