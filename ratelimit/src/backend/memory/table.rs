@@ -65,7 +65,7 @@ impl<W: Window> Shard<W> {
 #[derive(Debug)]
 pub(super) struct Table<W: Window> {
     entries: HashTable<Entry<W>>,
-    /// The scopes the entries' keys name, and the keys too long for an entry.
+    /// The scopes the entries' keys name, each kept once.
     keys: KeyStore,
     /// The next bucket the sweep looks at.
     hand: usize,
