@@ -120,18 +120,17 @@ fn governed() -> Router {
 /// it a `Router` builds its route again for every request it is called with, applying each
 /// layer anew, which no served application does.
 pub fn middleware_apps() -> Vec<(&'static str, Router)> {
-    let apps: Vec<(&'static str, Router)> = vec![
+    let apps: Vec<(&'static str, Router)> = [
         ("bare", router()),
         ("ratelimit", limited(None)),
         // With the `Limiter` handle that `#[rate_limited]` handlers read from the request's
         // extensions (tower_governor has no such feature).
         ("ratelimit_with_extension", limited(Some(true))),
         ("tower_governor", governed()),
-    ];
-    let apps: Vec<(&'static str, Router)> = apps
-        .into_iter()
-        .map(|(name, app)| (name, app.with_state(())))
-        .collect();
+    ]
+    .into_iter()
+    .map(|(name, app)| (name, app.with_state(())))
+    .collect();
     for (name, app) in &apps {
         assert_eq!(send(app, request()), StatusCode::OK, "{name}");
         let anonymous = Request::get("/bench").body(Body::empty()).expect("valid");

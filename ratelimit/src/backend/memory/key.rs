@@ -229,6 +229,20 @@ impl StoredKey {
 }
 
 impl Key {
+    /// The key of `user`'s block (no store is involved: a block names no scope).
+    pub(super) fn block(user: &str) -> Self {
+        let user = User::of(user.as_bytes());
+        if user.form == FORM_STORED {
+            return stored(Meta(BLOCK), &[], &[], user.bytes);
+        }
+        Self(Repr::Inline {
+            meta: Meta(BLOCK),
+            form: user.form,
+            scope: NonZeroU16::MIN,
+            user: user.inline(),
+        })
+    }
+
     #[inline]
     fn meta(&self) -> Meta {
         match &self.0 {
@@ -388,20 +402,6 @@ impl KeyStore {
             });
         }
         stored(meta.with_unit(unit), scope, method, user.bytes)
-    }
-
-    /// The key of `user`'s block (the store is not involved: a block names no scope).
-    pub(super) fn block(user: &str) -> Key {
-        let user = User::of(user.as_bytes());
-        if user.form == FORM_STORED {
-            return stored(Meta(BLOCK), &[], &[], user.bytes);
-        }
-        Key(Repr::Inline {
-            meta: Meta(BLOCK),
-            form: user.form,
-            scope: NonZeroU16::MIN,
-            user: user.inline(),
-        })
     }
 
     /// Gives back the scope `key` named (a window kept in its entry).
@@ -704,15 +704,6 @@ mod tests {
         }
     }
 
-    /// Whether `key` is `pool`'s window for `unit`.
-    fn is_window(key: &Key, pool: &Pool<'_>, unit: usize, store: &KeyStore) -> bool {
-        key.is_window(pool, unit, store)
-    }
-
-    fn is_block_of(key: &Key, user: &str) -> bool {
-        key.is_block_of(user)
-    }
-
     /// How `key` holds its user id: its length, or `FORM_STORED`.
     fn form(key: &Key) -> u8 {
         match &key.0 {
@@ -764,13 +755,13 @@ mod tests {
                 assert_eq!(key.unit(), unit);
                 for (j, b) in cases.iter().enumerate() {
                     assert_eq!(
-                        is_window(&key, b, unit, &store),
+                        key.is_window(b, unit, &store),
                         i == j,
                         "{a:?} against {b:?}"
                     );
-                    assert!(!is_window(&key, b, 4 - unit, &store), "{a:?} against {b:?}");
+                    assert!(!key.is_window(b, 4 - unit, &store), "{a:?} against {b:?}");
                 }
-                assert!(!is_block_of(&key, a.user));
+                assert!(!key.is_block_of(a.user));
                 store.release(&key);
             }
         }
@@ -865,18 +856,8 @@ mod tests {
         // The freed id serves the next scope, which never matches the old one's keys.
         let next = store.window(&seed, &pool(Scope::Path("/c"), None, "user0"), 0);
         assert_eq!(scope(&next), scope(&keys[0]));
-        assert!(is_window(
-            &next,
-            &pool(Scope::Path("/c"), None, "user0"),
-            0,
-            &store
-        ));
-        assert!(!is_window(
-            &next,
-            &pool(Scope::Path("/a"), None, "user0"),
-            0,
-            &store
-        ));
+        assert!(next.is_window(&pool(Scope::Path("/c"), None, "user0"), 0, &store));
+        assert!(!next.is_window(&pool(Scope::Path("/a"), None, "user0"), 0, &store));
         store.release(&next);
         store.release(&other);
         assert_eq!(store.scopes(), 0);
@@ -897,18 +878,8 @@ mod tests {
         assert_eq!(form(last), FORM_STORED, "the 65 536th scope");
         assert_eq!(form(&keys[keys.len() - 2]), 1);
         for (path, key) in paths.iter().zip(&keys).rev().take(3) {
-            assert!(is_window(
-                key,
-                &pool(Scope::Path(path), None, "u"),
-                0,
-                &store
-            ));
-            assert!(!is_window(
-                key,
-                &pool(Scope::Path(path), None, "v"),
-                0,
-                &store
-            ));
+            assert!(key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store));
+            assert!(!key.is_window(&pool(Scope::Path(path), None, "v"), 0, &store));
         }
         assert_eq!(store.scopes(), usize::from(u16::MAX));
         for key in &keys {
@@ -923,26 +894,16 @@ mod tests {
         let mut store = KeyStore::default();
         let long = "x".repeat(100);
         for user in ["alice", "203.113.145.127", long.as_str()] {
-            let key = KeyStore::block(user);
+            let key = Key::block(user);
             assert!(key.is_block());
-            assert!(is_block_of(&key, user));
-            assert!(!is_block_of(&key, &user[1..]));
+            assert!(key.is_block_of(user));
+            assert!(!key.is_block_of(&user[1..]));
             for unit in 0..5 {
-                assert!(!is_window(
-                    &key,
-                    &pool(Scope::Path(""), None, user),
-                    unit,
-                    &store
-                ));
-                assert!(!is_window(
-                    &key,
-                    &pool(Scope::Zone(""), None, user),
-                    unit,
-                    &store
-                ));
+                assert!(!key.is_window(&pool(Scope::Path(""), None, user), unit, &store));
+                assert!(!key.is_window(&pool(Scope::Zone(""), None, user), unit, &store));
             }
             let window = store.window(&seed, &pool(Scope::Path(""), None, user), 0);
-            assert!(!is_block_of(&window, user));
+            assert!(!window.is_block_of(user));
             store.release(&window);
             store.release(&key);
         }
@@ -972,7 +933,7 @@ mod tests {
             }
             keep
         });
-        keys.push((usize::MAX, KeyStore::block("u")));
+        keys.push((usize::MAX, Key::block("u")));
         let long = "x".repeat(40);
         keys.push((
             usize::MAX,
@@ -984,7 +945,7 @@ mod tests {
         for (i, key) in &keys {
             if let Some(path) = paths.get(*i) {
                 assert!(
-                    is_window(key, &pool(Scope::Path(path), None, "u"), 0, &store),
+                    key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store),
                     "{path}"
                 );
                 assert!(scope(key).is_some_and(|id| id.get() <= 100));
@@ -992,12 +953,7 @@ mod tests {
         }
         assert!(keys[keys.len() - 2].1.is_block_of("u"));
         let last = &keys[keys.len() - 1].1;
-        assert!(is_window(
-            last,
-            &pool(Scope::Path("/1"), None, &long),
-            0,
-            &store
-        ));
+        assert!(last.is_window(&pool(Scope::Path("/1"), None, &long), 0, &store));
         // New scopes and old ones are still told apart and found.
         let again = store.window(&seed, &pool(Scope::Path("/3"), None, "v"), 0);
         assert_eq!(scope(&again), scope(&keys[0].1));
@@ -1060,7 +1016,7 @@ mod tests {
                 assert_eq!(seed.of_key(&key, &store), hashes.window(unit));
                 store.release(&key);
             }
-            let block = KeyStore::block(pool.user);
+            let block = Key::block(pool.user);
             assert_eq!(seed.of_key(&block, &store), hashes.block());
             store.release(&block);
         }

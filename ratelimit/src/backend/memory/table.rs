@@ -301,7 +301,7 @@ impl<W: Window> Table<W> {
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
                 self.insert(now, cap, seed, hashes.block(), W::block(until), |_| {
-                    KeyStore::block(pool.user)
+                    Key::block(pool.user)
                 });
                 retry_after = retry_after.max(block_time);
             }
@@ -392,7 +392,7 @@ impl<W: Window> Table<W> {
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
                 self.insert(now, cap, seed, hashes.block(), W::block(until), |_| {
-                    KeyStore::block(pool.user)
+                    Key::block(pool.user)
                 });
                 retry_after = retry_after.max(block_time);
             }
