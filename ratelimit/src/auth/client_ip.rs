@@ -6,11 +6,10 @@ use axum::extract::ConnectInfo;
 use axum::extract::connect_info::MockConnectInfo;
 use compact_str::{CompactString, ToCompactString, format_compact};
 use http::header::{FORWARDED, HeaderName};
-use http::request::Parts;
 
 use super::cidr::{self, Cidr};
 use super::forwarded::{self, Hop};
-use super::{AuthError, Identity};
+use super::{AuthError, Identity, RequestHead};
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
@@ -187,12 +186,14 @@ impl ClientIp {
     }
 
     /// The client's address (canonical: IPv4-mapped IPv6 is IPv4), before any IPv6
-    /// prefix is applied.
+    /// prefix is applied, from the head of a request (a `&Parts`, a `&Request<B>`, or a
+    /// [`RequestHead`]).
     ///
     /// # Errors
     ///
     /// [`AuthError::Misconfigured`] when the request has no `ConnectInfo<SocketAddr>`.
-    pub fn client_addr(&self, head: &Parts) -> Result<IpAddr, AuthError> {
+    pub fn client_addr<'a>(&self, head: impl Into<RequestHead<'a>>) -> Result<IpAddr, AuthError> {
+        let head = head.into();
         let peer = peer_addr(head)
             .ok_or(AuthError::Misconfigured(NO_CONNECT_INFO.into()))?
             .ip()
@@ -257,7 +258,7 @@ impl ClientIp {
         self.trusted.iter().any(|network| network.contains(addr))
     }
 
-    pub(super) fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
+    pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
         let addr = self.client_addr(head)?;
         Ok(Identity::of(self.compact_key(addr)))
     }
@@ -274,7 +275,7 @@ const NO_CONNECT_INFO: &str = "the request has no peer address (`ConnectInfo<Soc
      add `MockConnectInfo(addr)` as a layer in tests, or insert `ConnectInfo(peer_addr)` into \
      the request's extensions when serving without axum";
 
-fn peer_addr(head: &Parts) -> Option<SocketAddr> {
+fn peer_addr(head: RequestHead<'_>) -> Option<SocketAddr> {
     head.extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr)

@@ -1,10 +1,9 @@
 //! [`HeaderAuth`]: the identity from request headers (an API key, a gateway's user header).
 
 use compact_str::CompactString;
-use http::HeaderName;
-use http::request::Parts;
+use http::{HeaderMap, HeaderName};
 
-use super::{AuthError, Identity};
+use super::{AuthError, Identity, RequestHead};
 
 /// Identifies a request by the value of a header (an API key, or the user header of an
 /// authenticating gateway such as `X-Forwarded-User`), with an optional group header.
@@ -83,13 +82,13 @@ impl HeaderAuth {
     }
 
     #[inline]
-    pub(super) fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
-        let user = self.value(head, &self.user)?.ok_or_else(|| {
+    pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
+        let user = self.value(head.headers, &self.user)?.ok_or_else(|| {
             AuthError::MissingIdentity(format!("no `{}` header", self.user).into())
         })?;
         let identity = Identity::of(CompactString::new(user));
         Ok(match &self.group {
-            Some(group) => match self.value(head, group)? {
+            Some(group) => match self.value(head.headers, group)? {
                 Some(group) => identity.with_group(group.to_owned()),
                 None => identity,
             },
@@ -98,8 +97,12 @@ impl HeaderAuth {
     }
 
     /// The trimmed value of `name`: `None` if absent or empty.
-    fn value<'h>(&self, head: &'h Parts, name: &HeaderName) -> Result<Option<&'h str>, AuthError> {
-        let mut values = head.headers.get_all(name).iter();
+    fn value<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        name: &HeaderName,
+    ) -> Result<Option<&'h str>, AuthError> {
+        let mut values = headers.get_all(name).iter();
         let Some(value) = values.next() else {
             return Ok(None);
         };

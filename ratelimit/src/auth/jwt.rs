@@ -5,12 +5,11 @@ use std::fmt;
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::request::Parts;
 use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::{AuthError, Identity};
+use super::{AuthError, Identity, RequestHead};
 
 /// Identifies a request by the claims of the JSON Web Token in its
 /// `Authorization: Bearer <token>` header, after verifying it.
@@ -332,7 +331,7 @@ impl JwtAuth {
         &self.validation.algorithms
     }
 
-    pub(super) fn identify(&self, head: &Parts) -> Result<Identity, AuthError> {
+    pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
         let token = bearer_token(head, self.max_token_len)?;
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|error| invalid(format!("the bearer token is not valid: {error}")))?
@@ -370,7 +369,7 @@ fn invalid(message: String) -> AuthError {
 }
 
 /// The token of the request's `Authorization: Bearer <token>` header.
-fn bearer_token(head: &Parts, max_token_len: usize) -> Result<&str, AuthError> {
+fn bearer_token(head: RequestHead<'_>, max_token_len: usize) -> Result<&str, AuthError> {
     let mut values = head.headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingIdentity(

@@ -51,6 +51,7 @@ mod cidr;
 mod client_ip;
 mod first_of;
 mod forwarded;
+mod head;
 mod header;
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -60,6 +61,7 @@ mod session;
 pub use cidr::{Cidr, CidrParseError};
 pub use client_ip::{ClientIp, ProxyHeader};
 pub use first_of::FirstOf;
+pub use head::RequestHead;
 pub use header::HeaderAuth;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
@@ -70,7 +72,8 @@ pub use jwt::{JwtAuth, JwtConfigError};
 pub use session::SessionAuth;
 
 /// Implements [`Authenticate`] for authenticators that read only the request head, through
-/// their `identify(&self, &Parts) -> Result<Identity, AuthError>`: the answer is known at once.
+/// their `identify(&self, RequestHead<'_>) -> Result<Identity, AuthError>`: the answer is
+/// known at once.
 macro_rules! authenticate_from_head {
     ($($authenticator:ty),+ $(,)?) => {$(
         impl Authenticate for $authenticator {
@@ -78,10 +81,14 @@ macro_rules! authenticate_from_head {
                 &'a self,
                 head: &'a Parts,
             ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
-                std::future::ready(self.identify(head))
+                std::future::ready(self.identify(head.into()))
             }
 
-            fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
+            #[inline]
+            fn authenticate_now(
+                &self,
+                head: RequestHead<'_>,
+            ) -> Option<Result<Identity, AuthError>> {
                 Some(self.identify(head))
             }
         }
@@ -131,12 +138,14 @@ impl Identity {
     }
 
     /// The user id.
+    #[inline]
     #[must_use]
     pub fn user(&self) -> &str {
         self.user.as_str()
     }
 
     /// The group.
+    #[inline]
     #[must_use]
     pub fn group(&self) -> &str {
         &self.group
@@ -174,11 +183,13 @@ pub trait Authenticate: Send + Sync + 'static {
     ///
     /// The middleware asks this first: when it answers, and the backend decides in process
     /// too (the in-memory backend does), the request is decided inside `Service::call`,
-    /// without boxing a future. The built-in authenticators that read only the head
-    /// ([`HeaderAuth`], [`ClientIp`], `JwtAuth`) answer; an `async fn` does not (it is simply
-    /// awaited). An implementation must not do anything `authenticate` would not: the
-    /// middleware may call `authenticate` after it when the backend cannot decide at once.
-    fn authenticate_now(&self, head: &Parts) -> Option<Result<Identity, AuthError>> {
+    /// without boxing a future, and without taking the request apart (`head` is borrowed
+    /// from the request as it is: [`RequestHead::from`] a `&Parts` gives the same view). The
+    /// built-in authenticators that read only the head ([`HeaderAuth`], [`ClientIp`],
+    /// `JwtAuth`) answer; an `async fn` does not (it is simply awaited). An implementation
+    /// must not do anything `authenticate` would not: the middleware may call `authenticate`
+    /// after it when the backend cannot decide at once.
+    fn authenticate_now(&self, head: RequestHead<'_>) -> Option<Result<Identity, AuthError>> {
         let _ = head;
         None
     }

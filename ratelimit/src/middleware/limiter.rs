@@ -16,7 +16,7 @@ use super::rejection::Rejection;
 use super::response::{
     FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
 };
-use crate::auth::{AuthError, Authenticate, Identity};
+use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
 use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Pool, Quota, Scope};
 use crate::rules::Rules;
 
@@ -256,10 +256,16 @@ pub(crate) enum Finish<Res> {
 pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Send>>;
 
 /// What [`Core::check_now`] decided.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per request, in the caller's frame, and matched there at once"
+)]
 pub(crate) enum Now<ResBody> {
-    /// Call the inner service with the request (the limiter in its extensions), then add
-    /// these headers to its response.
-    Proceed(Option<Box<ResponseHeaders>>),
+    /// Call the inner service with the request as it is: the options add nothing.
+    Proceed,
+    /// Admit the request ([`Shared::admit`], with this identity and these headers of its
+    /// route rule), then call the inner service.
+    Admit(Identity, Option<RateHeaders>),
     /// Answer with this response; the inner service is not called.
     Respond(Response<ResBody>),
     /// The backend, or else the authenticator, must be awaited: the boxed check, with the
@@ -408,14 +414,13 @@ impl<ResBody: Default> Shared<ResBody> {
 
 impl<ResBody: Default + 'static> Shared<ResBody> {
     /// The end of the middleware's check of a request whose first matching route is known:
-    /// the headers to add to the inner service's response when the request goes on (with the
-    /// limiter in its extensions), or the response that refuses it.
+    /// what to [`admit`](Self::admit) the request with when it goes on (its identity, and
+    /// the headers its route rule adds), or the response that refuses it.
     #[inline]
     pub(crate) fn finish(
-        self: &Arc<Self>,
-        parts: &mut Parts,
+        &self,
         checked: Result<(Identity, Step), AuthError>,
-    ) -> Result<Option<Box<ResponseHeaders>>, Response<ResBody>> {
+    ) -> Result<(Identity, Option<RateHeaders>), Response<ResBody>> {
         let (identity, step) = match checked {
             Ok(checked) => checked,
             Err(error) => {
@@ -435,7 +440,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 Ok(outcome) => self.rate_headers(&outcome),
             },
         };
-        Ok(self.admit(&mut parts.extensions, Some(identity), rate_headers))
+        Ok((identity, rate_headers))
     }
 
     /// Lets a request go on: the limiter goes in its extensions (with the identity, if the
@@ -478,14 +483,14 @@ pub(crate) trait Core<ResBody>: Send + Sync {
     ) -> CheckFuture<Response<ResBody>>;
 
     /// The same check, decided at once when the authenticator and the backend can
-    /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]), and finished here (the
-    /// limiter put in `parts`' extensions, a refusal's response built) so that only what
-    /// the caller needs comes back: a large value returned through the trait object and
-    /// copied costs a store-forwarding stall per copy.
+    /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]), from the head borrowed
+    /// from the request as it is (taking it apart and back together would copy it twice),
+    /// and finished here (a refusal's response built) so that only what the caller needs
+    /// comes back.
     fn check_now(
         &self,
-        shared: &Arc<Shared<ResBody>>,
-        parts: &mut Parts,
+        shared: &Shared<ResBody>,
+        head: RequestHead<'_>,
         first: usize,
     ) -> Now<ResBody>;
 
@@ -541,8 +546,11 @@ where
                 }
                 Err(error) => Err(error),
             };
-            match shared.finish(&mut parts, checked) {
-                Ok(headers) => Finish::Proceed(parts, headers),
+            match shared.finish(checked) {
+                Ok((identity, headers)) => {
+                    let headers = shared.admit(&mut parts.extensions, Some(identity), headers);
+                    Finish::Proceed(parts, headers)
+                }
                 Err(response) => Finish::Respond(response),
             }
         })
@@ -551,14 +559,14 @@ where
     #[inline]
     fn check_now(
         &self,
-        shared: &Arc<Shared<ResBody>>,
-        parts: &mut Parts,
+        shared: &Shared<ResBody>,
+        head: RequestHead<'_>,
         first: usize,
     ) -> Now<ResBody> {
-        let checked = match self.authenticator.authenticate_now(parts) {
+        let checked = match self.authenticator.authenticate_now(head) {
             Some(Ok(identity)) => {
-                let path = parts.uri.path();
-                let method = parts.method.as_str();
+                let path = head.uri.path();
+                let method = head.method.as_str();
                 let step = match select(shared.rules.routes(), first, path, method, &identity) {
                     None => Step::NoRule,
                     Some(rule) => match rule.policy() {
@@ -578,13 +586,14 @@ where
                                 // The common case, without building a `Step`: the identity
                                 // and the decision go straight to the admission.
                                 Some(Ok(Decision::Allow(quota))) => {
+                                    if shared.options.adds_nothing() {
+                                        // The default options: nothing to hand on, nothing to
+                                        // add to the response, nothing to build.
+                                        return Now::Proceed;
+                                    }
                                     let headers =
                                         RateHeaders::admitted(shared.options.headers, rule, &quota);
-                                    return Now::Proceed(shared.admit(
-                                        &mut parts.extensions,
-                                        Some(identity),
-                                        headers,
-                                    ));
+                                    return Now::Admit(identity, headers);
                                 }
                                 Some(decided) => Step::Decided(rule, decided),
                                 None => return Now::Later(Some(identity)),
@@ -597,8 +606,8 @@ where
             Some(Err(error)) => Err(error),
             None => return Now::Later(None),
         };
-        match shared.finish(parts, checked) {
-            Ok(headers) => Now::Proceed(headers),
+        match shared.finish(checked) {
+            Ok((identity, headers)) => Now::Admit(identity, headers),
             Err(response) => Now::Respond(response),
         }
     }

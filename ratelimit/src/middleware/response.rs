@@ -44,6 +44,15 @@ pub(crate) struct Options<ResBody> {
     pub(crate) on_backend_error: Option<OnBackendError<ResBody>>,
 }
 
+impl<ResBody> Options<ResBody> {
+    /// Whether an admitted request gets nothing from the middleware: no limiter in its
+    /// extensions, no headers on its response.
+    #[inline]
+    pub(crate) fn adds_nothing(&self) -> bool {
+        !self.extension && self.headers == RateLimitHeaders::None
+    }
+}
+
 impl<ResBody> Default for Options<ResBody> {
     fn default() -> Self {
         Self {

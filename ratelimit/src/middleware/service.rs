@@ -11,7 +11,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::layer::RateLimitLayer;
 use super::limiter::{Limiter, Now, Shared};
-use crate::auth::Authenticate;
+use crate::auth::{Authenticate, RequestHead};
 use crate::backend::Backend;
 use crate::rules::Rules;
 
@@ -91,19 +91,25 @@ where
             let headers = self.shared.admit(request.extensions_mut(), None, None);
             return ResponseFuture::call(self.inner.call(request), headers);
         };
-        let (mut parts, body) = request.into_parts();
-        // An in-process authenticator and backend decide here and now: nothing is boxed, and
-        // the readied inner service is called at once.
-        let identity = match self.shared.core.check_now(&self.shared, &mut parts, first) {
-            Now::Proceed(headers) => {
-                return ResponseFuture::call(
-                    self.inner.call(Request::from_parts(parts, body)),
-                    headers,
-                );
-            }
-            Now::Respond(response) => return ResponseFuture::respond(response),
-            Now::Later(identity) => identity,
-        };
+        // An in-process authenticator and backend decide here and now, from the request as
+        // it is: nothing is boxed, and the readied inner service is called at once.
+        let identity =
+            match self
+                .shared
+                .core
+                .check_now(&self.shared, RequestHead::from(&request), first)
+            {
+                Now::Proceed => return ResponseFuture::call(self.inner.call(request), None),
+                Now::Admit(identity, headers) => {
+                    let headers =
+                        self.shared
+                            .admit(request.extensions_mut(), Some(identity), headers);
+                    return ResponseFuture::call(self.inner.call(request), headers);
+                }
+                Now::Respond(response) => return ResponseFuture::respond(response),
+                Now::Later(identity) => identity,
+            };
+        let (parts, body) = request.into_parts();
         // The readied service goes into the future, which calls it once the check admits the
         // request; this one (a clone) must be readied again before its next call.
         let clone = self.inner.clone();
