@@ -300,19 +300,26 @@ impl Pattern {
         self.head.admits(head) && self.matches(path)
     }
 
-    /// [`is_match`](Self::is_match) without the first look at the head.
+    /// [`is_match`](Self::is_match) without the first look at the head. The literal kinds
+    /// (most routes) are compared inline; only a regex is a call.
+    #[inline]
     fn matches(&self, path: &str) -> bool {
         match &self.kind {
             Kind::Prefix(literal) => starts_with(path, literal),
             Kind::Exact(literal) => same_bytes(path.as_bytes(), literal.as_bytes()),
             Kind::Regex { prefix, compiled } => {
-                starts_with(path, prefix)
-                    && compiled
-                        .get_or_init(|| build(&self.source).ok())
-                        .as_ref()
-                        .is_some_and(|re| re.is_match(Input::new(path).anchored(Anchored::Yes)))
+                starts_with(path, prefix) && self.regex_matches(compiled, path)
             }
         }
+    }
+
+    /// Whether the compiled regex (compiled now, the first time) matches `path`.
+    #[inline(never)]
+    fn regex_matches(&self, compiled: &OnceLock<Option<meta::Regex>>, path: &str) -> bool {
+        compiled
+            .get_or_init(|| build(&self.source).ok())
+            .as_ref()
+            .is_some_and(|re| re.is_match(Input::new(path).anchored(Anchored::Yes)))
     }
 }
 

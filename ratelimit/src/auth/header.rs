@@ -1,5 +1,7 @@
 //! [`HeaderAuth`]: the identity from request headers (an API key, a gateway's user header).
 
+use std::fmt;
+
 use compact_str::CompactString;
 use http::{HeaderMap, HeaderName};
 
@@ -83,9 +85,9 @@ impl HeaderAuth {
 
     #[inline]
     pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
-        let user = self.value(head.headers, &self.user)?.ok_or_else(|| {
-            AuthError::MissingIdentity(format!("no `{}` header", self.user).into())
-        })?;
+        let user = self
+            .value(head.headers, &self.user)?
+            .ok_or_else(|| missing(&self.user))?;
         let identity = Identity::of(CompactString::new(user));
         Ok(match &self.group {
             Some(group) => match self.value(head.headers, group)? {
@@ -107,23 +109,23 @@ impl HeaderAuth {
             return Ok(None);
         };
         if values.next().is_some() {
-            return Err(AuthError::InvalidCredentials(
-                format!("the `{name}` header is sent more than once").into(),
-            ));
+            return Err(invalid(format_args!(
+                "the `{name}` header is sent more than once"
+            )));
         }
         if value.len() > self.max_len {
-            return Err(AuthError::InvalidCredentials(
-                format!("the `{name}` header is longer than {} bytes", self.max_len).into(),
-            ));
+            return Err(invalid(format_args!(
+                "the `{name}` header is longer than {} bytes",
+                self.max_len
+            )));
         }
         // Visible ASCII (what ids and group names nearly always are) is checked in one pass
         // by `to_str`, which is cheaper than `from_utf8` for short values; anything else
         // must be UTF-8.
         let value = match value.to_str() {
             Ok(value) => value,
-            Err(_) => std::str::from_utf8(value.as_bytes()).map_err(|_| {
-                AuthError::InvalidCredentials(format!("the `{name}` header is not UTF-8").into())
-            })?,
+            Err(_) => std::str::from_utf8(value.as_bytes())
+                .map_err(|_| invalid(format_args!("the `{name}` header is not UTF-8")))?,
         };
         let blank = |byte: u8| byte == b' ' || byte == b'\t';
         let value = match value.as_bytes() {
@@ -132,4 +134,21 @@ impl HeaderAuth {
         };
         Ok((!value.is_empty()).then_some(value))
     }
+}
+
+// The errors are built out of line, so that their formatting does not sit in the middle of
+// the code every request runs.
+
+/// No `name` header.
+#[cold]
+#[inline(never)]
+fn missing(name: &HeaderName) -> AuthError {
+    AuthError::MissingIdentity(format!("no `{name}` header").into())
+}
+
+/// A header that is there but unusable.
+#[cold]
+#[inline(never)]
+fn invalid(message: fmt::Arguments<'_>) -> AuthError {
+    AuthError::InvalidCredentials(message.to_string().into())
 }

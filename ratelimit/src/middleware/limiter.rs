@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::hint::cold_path;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -416,7 +417,10 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
     /// The end of the middleware's check of a request whose first matching route is known:
     /// what to [`admit`](Self::admit) the request with when it goes on (its identity, and
     /// the headers its route rule adds), or the response that refuses it.
-    #[inline]
+    ///
+    /// Out of line: the common case (a limited rule admits the request) does not come here,
+    /// and the refusals and failures built here would only crowd the hot path's code.
+    #[inline(never)]
     pub(crate) fn finish(
         &self,
         checked: Result<(Identity, Step), AuthError>,
@@ -571,7 +575,10 @@ where
                     None => Step::NoRule,
                     Some(rule) => match rule.policy() {
                         Policy::Unlimited => Step::Unlimited(rule),
-                        Policy::Deny => Step::Deny(rule),
+                        Policy::Deny => {
+                            cold_path();
+                            Step::Deny(rule)
+                        }
                         Policy::Limited(limits) => {
                             let request = DecisionRequest {
                                 pool: Pool {
@@ -595,7 +602,11 @@ where
                                         RateHeaders::admitted(shared.options.headers, rule, &quota);
                                     return Now::Admit(identity, headers);
                                 }
-                                Some(decided) => Step::Decided(rule, decided),
+                                Some(decided) => {
+                                    // Refused, or failed: built out of line, by `finish`.
+                                    cold_path();
+                                    Step::Decided(rule, decided)
+                                }
                                 None => return Now::Later(Some(identity)),
                             }
                         }
@@ -603,7 +614,10 @@ where
                 };
                 Ok((identity, step))
             }
-            Some(Err(error)) => Err(error),
+            Some(Err(error)) => {
+                cold_path();
+                Err(error)
+            }
             None => return Now::Later(None),
         };
         match shared.finish(checked) {
@@ -647,6 +661,7 @@ where
 
 /// The rule for a request: the first rule for its group and method of `routes[first]` (which
 /// matches the path), or else of the later routes that match the path.
+#[inline]
 fn select(
     routes: &'static [Route],
     first: usize,
@@ -655,13 +670,25 @@ fn select(
     identity: &Identity,
 ) -> Option<&'static Rule> {
     let group = identity.group();
-    let (route, rest) = routes.get(first..)?.split_first()?;
-    route.rule_for(group, method).or_else(|| {
-        Rules::from_static(rest)
-            .matching(path)
-            .select(method, group)
-            .map(|selection| selection.rule)
-    })
+    // Most requests stop at their first route's rules: looked at here, inline.
+    match routes.get(first)?.rule_for(group, method) {
+        Some(rule) => Some(rule),
+        None => fall_through(routes.get(first + 1..)?, path, method, group),
+    }
+}
+
+/// The first rule for `group` and `method` of the routes of `rest` that match `path`.
+#[inline(never)]
+fn fall_through(
+    rest: &'static [Route],
+    path: &str,
+    method: &str,
+    group: &str,
+) -> Option<&'static Rule> {
+    Rules::from_static(rest)
+        .matching(path)
+        .select(method, group)
+        .map(|selection| selection.rule)
 }
 
 /// What `rule` says of a request of `user` counted in `scope`, asking `backend` only for a

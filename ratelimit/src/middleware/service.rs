@@ -1,6 +1,7 @@
 //! [`RateLimit`]: the middleware's tower [`Service`].
 
 use std::fmt;
+use std::hint::cold_path;
 use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,7 +12,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::layer::RateLimitLayer;
 use super::limiter::{Limiter, Now, Shared};
-use crate::auth::{Authenticate, RequestHead};
+use crate::auth::{Authenticate, Identity, RequestHead};
 use crate::backend::Backend;
 use crate::rules::Rules;
 
@@ -85,33 +86,60 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let Some(first) = self.shared.first_match(request.uri().path()) else {
-            // No route matches: not limited, not authenticated, nothing boxed (but what a
-            // `#[rate_limited]` handler needs, when the options say so).
-            let headers = self.shared.admit(request.extensions_mut(), None, None);
-            return ResponseFuture::call(self.inner.call(request), headers);
-        };
-        // An in-process authenticator and backend decide here and now, from the request as
-        // it is: nothing is boxed, and the readied inner service is called at once.
-        let identity =
-            match self
-                .shared
-                .core
-                .check_now(&self.shared, RequestHead::from(&request), first)
-            {
-                Now::Proceed => return ResponseFuture::call(self.inner.call(request), None),
-                Now::Admit(identity, headers) => {
-                    let headers =
+        let headers =
+            match self.shared.first_match(request.uri().path()) {
+                // No route matches: not limited, not authenticated, nothing boxed (but what a
+                // `#[rate_limited]` handler needs, when the options say so).
+                None => self.shared.admit(request.extensions_mut(), None, None),
+                // An in-process authenticator and backend decide here and now, from the request
+                // as it is: nothing is boxed, and the readied inner service is called at once.
+                Some(first) => match self.shared.core.check_now(
+                    &self.shared,
+                    RequestHead::from(&request),
+                    first,
+                ) {
+                    Now::Proceed => None,
+                    Now::Admit(identity, headers) => {
                         self.shared
-                            .admit(request.extensions_mut(), Some(identity), headers);
-                    return ResponseFuture::call(self.inner.call(request), headers);
-                }
-                Now::Respond(response) => return ResponseFuture::respond(response),
-                Now::Later(identity) => identity,
+                            .admit(request.extensions_mut(), Some(identity), headers)
+                    }
+                    // A refusal, and a check that must wait for I/O, are off the hot path (in
+                    // process, a request is admitted far more often than not).
+                    Now::Respond(response) => {
+                        cold_path();
+                        return ResponseFuture::respond(response);
+                    }
+                    Now::Later(identity) => {
+                        cold_path();
+                        return self.check_later(request, first, identity);
+                    }
+                },
             };
+        ResponseFuture::call(self.inner.call(request), headers)
+    }
+}
+
+impl<S, ResBody> RateLimit<S, ResBody>
+where
+    S: Clone,
+    ResBody: Default + 'static,
+{
+    /// The boxed check of a request that the authenticator or the backend must be awaited
+    /// for (`identity`, when the authenticator already answered), with the readied inner
+    /// service to call once the check admits the request.
+    #[inline(never)]
+    fn check_later<ReqBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        first: usize,
+        identity: Option<Identity>,
+    ) -> ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
         let (parts, body) = request.into_parts();
-        // The readied service goes into the future, which calls it once the check admits the
-        // request; this one (a clone) must be readied again before its next call.
+        // The readied service goes into the future; this one (a clone) must be readied again
+        // before its next call.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
         let check = Arc::clone(&self.shared.core).check_request(

@@ -14,6 +14,7 @@
 //! an insertion into a full shard also drops one entry: the first expired one after the hand,
 //! or else the one that expires soonest among the next [`EVICTION_SAMPLE`] entries.
 
+use std::hint::cold_path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -168,7 +169,10 @@ impl<W: Window> Table<W> {
         pool: &Pool<'_>,
         limit: Limit,
     ) -> Result<(u64, u64), Option<u64>> {
+        // Every other case (a blocked user in the shard, a new window, a refusal) is off the
+        // hot path, in `decide`.
         if self.blocks != 0 {
+            cold_path();
             return Err(None);
         }
         let unit = unit_index(limit.unit());
@@ -176,12 +180,14 @@ impl<W: Window> Table<W> {
         let Some(entry) = self.entries.find_mut(hashes.window(unit), |entry| {
             entry.key.is_window(pool, unit, keys)
         }) else {
+            cold_path();
             return Err(None);
         };
         let now = clock();
         let rate = Rate::of(limit);
         let window = entry.window.at(now, rate);
         if window.wait(now, rate) != 0 {
+            cold_path();
             return Err(Some(now));
         }
         Ok(entry.count(window, now, rate))
