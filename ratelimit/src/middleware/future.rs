@@ -87,52 +87,69 @@ where
 {
     type Output = Result<Response<ResBody>, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
-        loop {
-            match state.as_mut().project() {
-                StateProj::Call { future, headers } => {
-                    if headers.is_none() {
-                        // Nothing to add: the inner service's answer as it is, not moved
-                        // through this future (a polled-to-completion future is not polled
-                        // again, so the state can stay).
-                        return future.poll(cx);
-                    }
-                    let result = ready!(future.poll(cx));
-                    let headers = headers.take();
+        if let StateProj::Call {
+            future,
+            headers: None,
+        } = state.as_mut().project()
+        {
+            // Nothing to add (the common case): the inner service's answer as it is, not
+            // moved through this future (a polled-to-completion future is not polled again,
+            // so the state can stay), and without the frame the other states need.
+            return future.poll(cx);
+        }
+        poll_state(state, cx)
+    }
+}
+
+/// [`ResponseFuture::poll`] for every state but a call with nothing to add.
+#[inline(never)]
+fn poll_state<S, B, ResBody>(
+    mut state: Pin<&mut State<S, B>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<ResBody>, S::Error>>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    loop {
+        match state.as_mut().project() {
+            StateProj::Call { future, headers } => {
+                let result = ready!(future.poll(cx));
+                let headers = headers.take();
+                state.set(State::Done);
+                let mut response = result?;
+                if let Some(headers) = headers {
+                    headers.apply(response.headers_mut());
+                }
+                return Poll::Ready(Ok(response));
+            }
+            StateProj::Check {
+                check,
+                service,
+                body,
+            } => match ready!(check.as_mut().poll(cx)) {
+                Finish::Respond(response) => {
                     state.set(State::Done);
-                    let mut response = result?;
-                    if let Some(headers) = headers {
-                        headers.apply(response.headers_mut());
-                    }
                     return Poll::Ready(Ok(response));
                 }
-                StateProj::Check {
-                    check,
-                    service,
-                    body,
-                } => match ready!(check.as_mut().poll(cx)) {
-                    Finish::Respond(response) => {
-                        state.set(State::Done);
-                        return Poll::Ready(Ok(response));
-                    }
-                    Finish::Proceed(parts, headers) => {
-                        let (Some(mut service), Some(body)) = (service.take(), body.take()) else {
-                            unreachable!("the service and body are taken only here");
-                        };
-                        let future = service.call(Request::from_parts(parts, body));
-                        state.set(State::Call { future, headers });
-                    }
-                },
-                StateProj::Respond { response } => {
-                    let response = response.take();
-                    state.set(State::Done);
-                    if let Some(response) = response {
-                        return Poll::Ready(Ok(response));
-                    }
+                Finish::Proceed(parts, headers) => {
+                    let (Some(mut service), Some(body)) = (service.take(), body.take()) else {
+                        unreachable!("the service and body are taken only here");
+                    };
+                    let future = service.call(Request::from_parts(parts, body));
+                    state.set(State::Call { future, headers });
                 }
-                StateProj::Done => panic!("`ResponseFuture` polled after it completed"),
+            },
+            StateProj::Respond { response } => {
+                let response = response.take();
+                state.set(State::Done);
+                if let Some(response) = response {
+                    return Poll::Ready(Ok(response));
+                }
             }
+            StateProj::Done => panic!("`ResponseFuture` polled after it completed"),
         }
     }
 }
