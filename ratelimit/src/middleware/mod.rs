@@ -56,7 +56,9 @@
 //! ([`Authenticate::authenticate_now`](crate::auth::Authenticate::authenticate_now),
 //! [`Backend::decide_now`](crate::backend::Backend::decide_now): the built-in `HeaderAuth`,
 //! `ClientIp` and `JwtAuth` with the [`MemoryBackend`](crate::backend::MemoryBackend)) is
-//! decided inside `Service::call`: nothing is boxed, the readied inner service is called at
+//! decided inside `Service::call`, from its head borrowed as it is (a
+//! [`RequestHead`](crate::auth::RequestHead): the request is not taken apart and put back
+//! together): nothing is boxed, the readied inner service is called at
 //! once, and with `HeaderAuth` or `ClientIp` nothing is allocated for a user id of up to 24
 //! bytes, kept inline (`JwtAuth` allocates while decoding its token; the extension, when on,
 //! is boxed). Otherwise (an `async fn` authenticator,
