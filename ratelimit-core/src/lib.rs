@@ -7,11 +7,14 @@
 //! - [`model`]: routes, rules, limits, methods, groups, zones, block times;
 //! - [`pattern`]: route patterns, analysed into prefix, equality or regex tests;
 //! - [`parse`]: the DSL's syntax, on `proc_macro2` tokens;
-//! - [`check`]: the DSL's meaning, every mistake reported at its token.
+//! - [`check`]: the DSL's meaning, every mistake reported at its token;
+//! - [`bytes`]: short byte strings compared inline (patterns, rule selection, the in-memory
+//!   backend's keys).
 //!
 //! [`ratelimit`]: https://docs.rs/ratelimit
 //! [`ratelimit-macros`]: https://docs.rs/ratelimit-macros
 
+pub mod bytes;
 pub mod check;
 pub mod model;
 pub mod parse;

@@ -10,7 +10,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::pattern::{Pattern, same_bytes};
+use crate::bytes::same_bytes;
+use crate::pattern::Pattern;
 
 /// The largest count a limit can have: 2^53 - 1, so that every backend (Lua numbers in Redis
 /// are doubles) counts it exactly.

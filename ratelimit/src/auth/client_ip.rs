@@ -193,7 +193,11 @@ impl ClientIp {
     ///
     /// [`AuthError::Misconfigured`] when the request has no `ConnectInfo<SocketAddr>`.
     pub fn client_addr<'a>(&self, head: impl Into<RequestHead<'a>>) -> Result<IpAddr, AuthError> {
-        let head = head.into();
+        self.addr_of(head.into())
+    }
+
+    /// [`client_addr`](Self::client_addr), compiled once.
+    fn addr_of(&self, head: RequestHead<'_>) -> Result<IpAddr, AuthError> {
         let peer = peer_addr(head)
             .ok_or(AuthError::Misconfigured(NO_CONNECT_INFO.into()))?
             .ip()
@@ -259,7 +263,7 @@ impl ClientIp {
     }
 
     pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
-        let addr = self.client_addr(head)?;
+        let addr = self.addr_of(head)?;
         Ok(Identity::of(self.compact_key(addr)))
     }
 }

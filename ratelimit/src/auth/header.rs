@@ -1,7 +1,5 @@
 //! [`HeaderAuth`]: the identity from request headers (an API key, a gateway's user header).
 
-use std::fmt;
-
 use compact_str::CompactString;
 use http::{HeaderMap, HeaderName};
 
@@ -87,7 +85,7 @@ impl HeaderAuth {
     pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
         let user = self
             .value(head.headers, &self.user)?
-            .ok_or_else(|| missing(&self.user))?;
+            .ok_or_else(|| AuthError::missing(format_args!("no `{}` header", self.user)))?;
         let identity = Identity::of(CompactString::new(user));
         Ok(match &self.group {
             Some(group) => match self.value(head.headers, group)? {
@@ -109,12 +107,12 @@ impl HeaderAuth {
             return Ok(None);
         };
         if values.next().is_some() {
-            return Err(invalid(format_args!(
+            return Err(AuthError::invalid(format_args!(
                 "the `{name}` header is sent more than once"
             )));
         }
         if value.len() > self.max_len {
-            return Err(invalid(format_args!(
+            return Err(AuthError::invalid(format_args!(
                 "the `{name}` header is longer than {} bytes",
                 self.max_len
             )));
@@ -124,8 +122,9 @@ impl HeaderAuth {
         // must be UTF-8.
         let value = match value.to_str() {
             Ok(value) => value,
-            Err(_) => std::str::from_utf8(value.as_bytes())
-                .map_err(|_| invalid(format_args!("the `{name}` header is not UTF-8")))?,
+            Err(_) => std::str::from_utf8(value.as_bytes()).map_err(|_| {
+                AuthError::invalid(format_args!("the `{name}` header is not UTF-8"))
+            })?,
         };
         let blank = |byte: u8| byte == b' ' || byte == b'\t';
         let value = match value.as_bytes() {
@@ -134,21 +133,4 @@ impl HeaderAuth {
         };
         Ok((!value.is_empty()).then_some(value))
     }
-}
-
-// The errors are built out of line, so that their formatting does not sit in the middle of
-// the code every request runs.
-
-/// No `name` header.
-#[cold]
-#[inline(never)]
-fn missing(name: &HeaderName) -> AuthError {
-    AuthError::MissingIdentity(format!("no `{name}` header").into())
-}
-
-/// A header that is there but unusable.
-#[cold]
-#[inline(never)]
-fn invalid(message: fmt::Arguments<'_>) -> AuthError {
-    AuthError::InvalidCredentials(message.to_string().into())
 }

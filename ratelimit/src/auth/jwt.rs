@@ -334,14 +334,16 @@ impl JwtAuth {
     pub(super) fn identify(&self, head: RequestHead<'_>) -> Result<Identity, AuthError> {
         let token = bearer_token(head, self.max_token_len)?;
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation)
-            .map_err(|error| invalid(format!("the bearer token is not valid: {error}")))?
+            .map_err(|error| {
+                AuthError::invalid(format_args!("the bearer token is not valid: {error}"))
+            })?
             .claims;
         let user = match claims.get(&*self.user_claim) {
             None | Some(Value::Null) => None,
             Some(Value::String(user)) => Some(user.clone()),
             Some(Value::Number(user)) if user.is_i64() || user.is_u64() => Some(user.to_string()),
             Some(_) => {
-                return Err(invalid(format!(
+                return Err(AuthError::invalid(format_args!(
                     "the token's `{}` claim is not a string or an integer",
                     self.user_claim
                 )));
@@ -356,16 +358,12 @@ impl JwtAuth {
         match claims.get(&*self.group_claim) {
             None | Some(Value::Null) => Ok(identity),
             Some(Value::String(group)) => Ok(identity.with_group(group.clone())),
-            Some(_) => Err(invalid(format!(
+            Some(_) => Err(AuthError::invalid(format_args!(
                 "the token's `{}` claim is not a string",
                 self.group_claim
             ))),
         }
     }
-}
-
-fn invalid(message: String) -> AuthError {
-    AuthError::InvalidCredentials(message.into())
 }
 
 /// The token of the request's `Authorization: Bearer <token>` header.
@@ -377,19 +375,23 @@ fn bearer_token(head: RequestHead<'_>, max_token_len: usize) -> Result<&str, Aut
         ));
     };
     if values.next().is_some() {
-        return Err(invalid(
-            "the `Authorization` header is sent more than once".to_owned(),
-        ));
+        return Err(AuthError::invalid(format_args!(
+            "the `Authorization` header is sent more than once"
+        )));
     }
     // Room for the scheme and spaces; the token itself is measured below.
     if value.len() > max_token_len.saturating_add(64) {
-        return Err(invalid(format!(
+        return Err(AuthError::invalid(format_args!(
             "the bearer token is longer than {max_token_len} bytes"
         )));
     }
     let value = value
         .to_str()
-        .map_err(|_| invalid("the `Authorization` header is not visible ASCII".to_owned()))?
+        .map_err(|_| {
+            AuthError::invalid(format_args!(
+                "the `Authorization` header is not visible ASCII"
+            ))
+        })?
         .trim_matches([' ', '\t']);
     if value.is_empty() {
         return Err(AuthError::MissingIdentity(
@@ -404,15 +406,19 @@ fn bearer_token(head: RequestHead<'_>, max_token_len: usize) -> Result<&str, Aut
     }
     let token = token.trim_start_matches(' ');
     if token.is_empty() {
-        return Err(invalid("the bearer token is empty".to_owned()));
+        return Err(AuthError::invalid(format_args!(
+            "the bearer token is empty"
+        )));
     }
     if token.len() > max_token_len {
-        return Err(invalid(format!(
+        return Err(AuthError::invalid(format_args!(
             "the bearer token is longer than {max_token_len} bytes"
         )));
     }
     if token.contains([' ', '\t']) {
-        return Err(invalid("the bearer token contains spaces".to_owned()));
+        return Err(AuthError::invalid(format_args!(
+            "the bearer token contains spaces"
+        )));
     }
     Ok(token)
 }

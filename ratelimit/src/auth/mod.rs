@@ -40,6 +40,7 @@
 //! any input.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::future::Future;
 
 use compact_str::CompactString;
@@ -51,23 +52,23 @@ mod cidr;
 mod client_ip;
 mod first_of;
 mod forwarded;
-mod head;
 mod header;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod request_head;
 #[cfg(feature = "session")]
 mod session;
 
 pub use cidr::{Cidr, CidrParseError};
 pub use client_ip::{ClientIp, ProxyHeader};
 pub use first_of::FirstOf;
-pub use head::RequestHead;
 pub use header::HeaderAuth;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jsonwebtoken::{self, Algorithm, DecodingKey};
 #[cfg(feature = "jwt")]
 pub use jwt::{JwtAuth, JwtConfigError};
+pub use request_head::RequestHead;
 #[cfg(feature = "session")]
 pub use session::SessionAuth;
 
@@ -168,6 +169,31 @@ pub enum AuthError {
     /// The server is set up wrongly: nothing the client can fix (a missing layer, say).
     #[error("the server's authentication is misconfigured: {0}")]
     Misconfigured(Cow<'static, str>),
+}
+
+impl AuthError {
+    /// [`AuthError::MissingIdentity`] saying `message`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn missing(message: fmt::Arguments<'_>) -> Self {
+        Self::MissingIdentity(message_of(message))
+    }
+
+    /// [`AuthError::InvalidCredentials`] saying `message`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn invalid(message: fmt::Arguments<'_>) -> Self {
+        Self::InvalidCredentials(message_of(message))
+    }
+}
+
+/// The built-in authenticators' error messages are formatted through these (out of line and
+/// marked cold, so that the formatting does not sit in the code every request runs), and a
+/// message without arguments is not copied.
+fn message_of(message: fmt::Arguments<'_>) -> Cow<'static, str> {
+    message
+        .as_str()
+        .map_or_else(|| Cow::Owned(message.to_string()), Cow::Borrowed)
 }
 
 /// Turns the head of a request into an [`Identity`]; see the [module docs](self).

@@ -262,8 +262,9 @@ pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Se
     reason = "made once per request, in the caller's frame, and matched there at once"
 )]
 pub(crate) enum Now<ResBody> {
-    /// Call the inner service with the request as it is: the options add nothing.
-    Proceed,
+    /// Call the inner service with the request untouched: the options add nothing to an
+    /// admitted request.
+    Untouched,
     /// Admit the request ([`Shared::admit`], with this identity and these headers of its
     /// route rule), then call the inner service.
     Admit(Identity, Option<RateHeaders>),
@@ -416,10 +417,12 @@ impl<ResBody: Default> Shared<ResBody> {
 impl<ResBody: Default + 'static> Shared<ResBody> {
     /// The end of the middleware's check of a request whose first matching route is known:
     /// what to [`admit`](Self::admit) the request with when it goes on (its identity, and
-    /// the headers its route rule adds), or the response that refuses it.
+    /// the headers its route rule adds), or the response that refuses it. The caller admits
+    /// the request (which puts the limiter in its extensions when the options say so).
     ///
-    /// Out of line: the common case (a limited rule admits the request) does not come here,
-    /// and the refusals and failures built here would only crowd the hot path's code.
+    /// Out of line: a request decided at once and admitted by a limited rule (the common
+    /// case in process) does not come here, and the refusals and failures built here would
+    /// only crowd that path's code. A boxed check always ends here.
     #[inline(never)]
     pub(crate) fn finish(
         &self,
@@ -596,7 +599,7 @@ where
                                     if shared.options.adds_nothing() {
                                         // The default options: nothing to hand on, nothing to
                                         // add to the response, nothing to build.
-                                        return Now::Proceed;
+                                        return Now::Untouched;
                                     }
                                     let headers =
                                         RateHeaders::admitted(shared.options.headers, rule, &quota);

@@ -58,14 +58,13 @@
 //! `ClientIp` and `JwtAuth` with the [`MemoryBackend`](crate::backend::MemoryBackend)) is
 //! decided inside `Service::call`, from its head borrowed as it is (a
 //! [`RequestHead`](crate::auth::RequestHead): the request is not taken apart and put back
-//! together): nothing is boxed, the readied inner service is called at
-//! once, and with `HeaderAuth` or `ClientIp` nothing is allocated for a user id of up to 24
-//! bytes, kept inline (`JwtAuth` allocates while decoding its token; the extension, when on,
-//! is boxed). Otherwise (an `async fn` authenticator,
-//! the Redis backend) a limited request allocates one box, the future that authenticates and
-//! decides (plus what the authenticator and backend allocate, and the extension), then runs
-//! the inner service's future in place. All three are tested by counting allocations.
-//! `BENCHMARKS.md` has the figures.
+//! together): nothing is boxed, the readied inner service is called at once, and with
+//! `HeaderAuth` or `ClientIp` nothing is allocated for a user id of up to 24 bytes, kept
+//! inline (`JwtAuth` allocates while decoding its token; the extension, when on, is boxed).
+//! Otherwise (an `async fn` authenticator, the Redis backend) a limited request allocates one
+//! box, the future that authenticates and decides (plus what the authenticator and backend
+//! allocate, and the extension), then runs the inner service's future in place. All three
+//! are tested by counting allocations. `BENCHMARKS.md` has the figures.
 //!
 //! # Example: axum
 //!

@@ -98,13 +98,14 @@ where
                     RequestHead::from(&request),
                     first,
                 ) {
-                    Now::Proceed => None,
+                    Now::Untouched => None,
                     Now::Admit(identity, headers) => {
                         self.shared
                             .admit(request.extensions_mut(), Some(identity), headers)
                     }
-                    // A refusal, and a check that must wait for I/O, are off the hot path (in
-                    // process, a request is admitted far more often than not).
+                    // A refusal, and a check that must wait for I/O, are laid out off the path
+                    // of a request admitted at once. A wait is every request of an `async fn`
+                    // authenticator or of the Redis backend, but there the I/O dwarfs a jump.
                     Now::Respond(response) => {
                         cold_path();
                         return ResponseFuture::respond(response);

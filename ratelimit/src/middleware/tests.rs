@@ -1141,6 +1141,134 @@ async fn requests_decided_at_once_get_the_same_answers() {
     );
 }
 
+/// Decided at once, a request gets what the options say and nothing else: the limiter (with
+/// its identity) in its extensions only with the extension on, the rate-limit headers only
+/// with headers on, each without the other; a rule that admits uncounted (`unlimited`), and
+/// a route with no rule for the group, hand the identity on all the same, without headers.
+#[tokio::test]
+async fn the_options_alone_decide_what_a_request_decided_at_once_gets() {
+    use crate::auth::HeaderAuth;
+    use crate::backend::MemoryBackend;
+
+    static RULES: Rules = ratelimit! {
+        "^/towns" => [minute = 100, unlimited @admin],
+        "^/admins" => [minute = 100 @admin],
+    };
+    for (headers, extension) in [(false, false), (true, false), (false, true), (true, true)] {
+        let case = format!("headers {headers}, extension {extension}");
+        let auth = HeaderAuth::new(http::HeaderName::from_static("x-user"))
+            .group_header(http::HeaderName::from_static("x-group"));
+        let mode = if headers {
+            RateLimitHeaders::Ietf
+        } else {
+            RateLimitHeaders::None
+        };
+        let app = RateLimitLayer::new(RULES, auth, MemoryBackend::new())
+            .headers(mode)
+            .limiter_extension(extension)
+            .layer(hello());
+        let handed_on = |user| if extension { user } else { "none" };
+
+        let admitted = send(&app, get_as("/towns", "u")).await;
+        assert_eq!(admitted.status(), StatusCode::OK, "{case}");
+        assert_eq!(
+            header(admitted.headers(), "x-limiter"),
+            Some(handed_on("u")),
+            "{case}"
+        );
+        assert_eq!(
+            header(admitted.headers(), "ratelimit"),
+            headers.then_some(r#""minute";r=99;t=60"#),
+            "{case}"
+        );
+        let admin = send(&app, request("GET", "/towns", Some("root"), Some("admin"))).await;
+        assert_eq!(admin.status(), StatusCode::OK, "{case}");
+        assert_eq!(
+            header(admin.headers(), "x-limiter"),
+            Some(handed_on("root")),
+            "{case}"
+        );
+        assert_eq!(header(admin.headers(), "ratelimit"), None, "{case}");
+        let no_rule = send(&app, get_as("/admins", "u")).await;
+        assert_eq!(no_rule.status(), StatusCode::OK, "{case}");
+        assert_eq!(
+            header(no_rule.headers(), "x-limiter"),
+            Some(handed_on("u")),
+            "{case}"
+        );
+        assert_eq!(header(no_rule.headers(), "ratelimit"), None, "{case}");
+    }
+}
+
+/// `x-user`, known at once (as `HeaderAuth` is); counts its calls.
+#[derive(Clone, Default)]
+struct UserNow(Arc<AtomicUsize>);
+
+impl Authenticate for UserNow {
+    fn authenticate<'a>(
+        &'a self,
+        head: &'a Parts,
+    ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
+        std::future::ready(self.authenticate_now(head.into()).expect("known at once"))
+    }
+
+    fn authenticate_now(&self, head: RequestHead<'_>) -> Option<Result<Identity, AuthError>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        let user = head.headers.get("x-user").and_then(|v| v.to_str().ok());
+        Some(user.map_or_else(
+            || Err(AuthError::MissingIdentity("no x-user".into())),
+            |user| Ok(Identity::new(user)),
+        ))
+    }
+}
+
+/// An authenticator that answers at once before a backend that must be awaited: the check is
+/// boxed with the identity already found (the authenticator is not asked again), and the
+/// request reaches the inner service whole (its body and its extensions), with the limiter
+/// and the rate-limit headers.
+#[tokio::test]
+async fn an_identity_found_at_once_is_kept_for_a_backend_that_must_be_awaited() {
+    static RULES: Rules = ratelimit! { "^/towns" => [minute = 5] };
+    let auth = UserNow::default();
+    let (backend, log) = backend(Mode::AllowFirst(5));
+    let inner = service_fn(|request: Request<Body>| async move {
+        let limiter = request
+            .extensions()
+            .get::<Limiter<Body>>()
+            .and_then(Limiter::identity)
+            .map(|identity| identity.user().to_owned());
+        let marker = request.extensions().get::<&'static str>().copied();
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let seen = format!("{limiter:?} {marker:?} {}", String::from_utf8_lossy(&body));
+        Ok::<_, Infallible>(Response::new(Body::from(seen)))
+    });
+    let app = RateLimitLayer::new(RULES, auth.clone(), backend)
+        .headers(RateLimitHeaders::Legacy)
+        .limiter_extension(true)
+        .layer(inner);
+
+    let mut request = Request::post("/towns")
+        .header("x-user", "alice")
+        .body(Body::from("a body"))
+        .unwrap();
+    request.extensions_mut().insert("a marker");
+    let response = send(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        header(response.headers(), "x-ratelimit-remaining"),
+        Some("4")
+    );
+    assert_eq!(
+        text(response).await,
+        r#"Some("alice") Some("a marker") a body"#
+    );
+    assert_eq!(auth.0.load(Ordering::SeqCst), 1, "authenticated once");
+    assert_eq!(seen(&log).len(), 1, "decided once, by the backend");
+    assert_eq!(seen(&log)[0].user, "alice");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Allocations: the pass-through path allocates nothing, a limited request one box.
 

@@ -169,8 +169,9 @@ impl<W: Window> Table<W> {
         pool: &Pool<'_>,
         limit: Limit,
     ) -> Result<(u64, u64), Option<u64>> {
-        // Every other case (a blocked user in the shard, a new window, a refusal) is off the
-        // hot path, in `decide`.
+        // Every other case (a blocked user in the shard, a new window, a refusal) goes to
+        // `decide`, out of line, and is laid out off this path. A new window is common when
+        // many users come and go, but inserting it costs far more than the jump.
         if self.blocks != 0 {
             cold_path();
             return Err(None);

@@ -6,10 +6,11 @@ use http::{Extensions, HeaderMap, Method, Request, Uri, Version};
 /// The head of a request, borrowed: what an authenticator that answers at once
 /// ([`Authenticate::authenticate_now`](super::Authenticate::authenticate_now)) reads.
 ///
-/// It has the fields of [`Parts`], by reference, and is made from a `&Parts` or from a
-/// `&Request<B>` alike. The middleware lends it straight from the request it is given, so
-/// that deciding a request at once does not take the request apart and put it back together
-/// (each a copy of a few hundred bytes).
+/// It has the fields of [`Parts`] (by reference, but the version, which is copied), and is
+/// made with `From`, from a `&Parts` or a `&Request<B>` alike (it is `#[non_exhaustive]`, so
+/// that fields can be added as `Parts` gains them). The middleware lends it straight from
+/// the request it is given, so that deciding a request at once does not take the request
+/// apart and put it back together (each a copy of a few hundred bytes).
 ///
 /// ```
 /// use ratelimit::auth::RequestHead;
