@@ -1,14 +1,18 @@
 //! Rate-limit response headers: the IETF draft's list form, or the legacy `X-RateLimit-*`.
 
 use std::fmt::Write as _;
+use std::ptr;
 use std::sync::{Arc, OnceLock};
 
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use ratelimit_core::{Limit, Rule};
+use ratelimit_core::{Limit, Route, Rule};
 
 use super::rejection::{Rejection, RejectionCause};
 use crate::backend::Quota;
 use crate::backend::ceil_secs;
+use crate::rules::Rules;
 
 /// Which rate-limit headers the middleware adds to every response of a limited rule, admitted
 /// or refused (not to `unlimited` or `deny` rules, nor to requests no rule applies to).
@@ -120,16 +124,141 @@ impl ResponseHeaders {
     }
 }
 
+/// The `RateLimit-Policy` values of the limited rules of a layer's routes, made when the layer
+/// is built: a rule's policy never changes, so a request formats only its `RateLimit` value
+/// (formatting the policy too took three times as long as the rest of the layer's work).
+/// A rule from elsewhere (a `#[rate_limited]` handler's) has its policy formatted per request.
+///
+/// Rules are known by their address: the middleware's rules are `'static`, never moved nor
+/// freed, so an address names one rule for the life of the program.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Policies(HashMap<usize, HeaderValue, FixedState>);
+
+impl Policies {
+    /// The policies of the limited rules of `rules`' routes.
+    pub(crate) fn of(rules: Rules) -> Self {
+        let policies = rules
+            .routes()
+            .iter()
+            .flat_map(Route::rules)
+            .filter_map(|rule| Some((address(rule), policy(rule)?)))
+            .collect();
+        Self(policies)
+    }
+
+    /// `rule`'s policy: the one made for it, or else made now.
+    fn of_rule(&self, rule: &Rule) -> Option<HeaderValue> {
+        match self.0.get(&address(rule)) {
+            Some(policy) => Some(policy.clone()),
+            None => policy(rule),
+        }
+    }
+}
+
+fn address(rule: &Rule) -> usize {
+    ptr::from_ref(rule).addr()
+}
+
+/// `RateLimit-Policy` for `rule`: each of its limits, shortest window first; none for a rule
+/// without limits.
+fn policy(rule: &Rule) -> Option<HeaderValue> {
+    if rule.limits().is_empty() {
+        return None;
+    }
+    let mut policy = String::with_capacity(24 * rule.limits().len());
+    for (i, each) in rule.limits().iter().enumerate() {
+        let separator = if i == 0 { "" } else { ", " };
+        let _ = write!(
+            policy,
+            "{separator}\"{}\";q={};w={}",
+            each.unit(),
+            each.count().min(SF_INTEGER_MAX),
+            each.unit().seconds(),
+        );
+    }
+    HeaderValue::try_from(policy).ok()
+}
+
+/// A header value written into a buffer on the stack: a `RateLimit` value (a unit's name and
+/// two integers of at most 15 digits: 44 bytes at most) without the formatting machinery,
+/// which took most of the time of a response's rate-limit headers.
+#[derive(Debug)]
+struct ValueWriter {
+    bytes: [u8; 64],
+    len: usize,
+    /// Something did not fit (it cannot, for the values written here): no value.
+    overflowed: bool,
+}
+
+impl Default for ValueWriter {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 64],
+            len: 0,
+            overflowed: false,
+        }
+    }
+}
+
+impl ValueWriter {
+    fn text(&mut self, text: &str) {
+        self.push(text.as_bytes());
+    }
+
+    /// `value` in decimal.
+    fn number(&mut self, mut value: u64) {
+        // `u64::MAX` has 20 digits.
+        let mut digits = [0_u8; 20];
+        let mut start = digits.len();
+        while start > 0 {
+            start -= 1;
+            // A remainder of a division by 10 is a digit: the cast cannot truncate.
+            #[allow(clippy::cast_possible_truncation)]
+            let digit = (value % 10) as u8;
+            digits[start] = b'0' + digit;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        self.push(digits.get(start..).unwrap_or_default());
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        match self.bytes.get_mut(self.len..end) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len = end;
+            }
+            None => self.overflowed = true,
+        }
+    }
+
+    fn value(&self) -> Option<HeaderValue> {
+        if self.overflowed {
+            return None;
+        }
+        HeaderValue::from_bytes(self.bytes.get(..self.len)?).ok()
+    }
+}
+
 impl RateHeaders {
     /// The headers of a request `rule` admitted, leaving `quota`.
     #[inline]
-    pub(crate) fn admitted(mode: RateLimitHeaders, rule: &Rule, quota: &Quota) -> Option<Self> {
+    pub(crate) fn admitted(
+        mode: RateLimitHeaders,
+        policies: &Policies,
+        rule: &Rule,
+        quota: &Quota,
+    ) -> Option<Self> {
         // Without headers (the default), nothing to compute on the hot path.
         if mode == RateLimitHeaders::None {
             return None;
         }
         Self::new(
             mode,
+            policies,
             rule,
             quota.limit,
             quota.remaining,
@@ -138,7 +267,11 @@ impl RateHeaders {
     }
 
     /// The headers of a refused request; none for a `deny` rule.
-    pub(crate) fn refused(mode: RateLimitHeaders, rejection: &Rejection) -> Option<Self> {
+    pub(crate) fn refused(
+        mode: RateLimitHeaders,
+        policies: &Policies,
+        rejection: &Rejection,
+    ) -> Option<Self> {
         let limit = match rejection.cause() {
             RejectionCause::Limit(limit) => limit,
             // A block has no limit of its own: report the rule's first (shortest) one, with no
@@ -147,12 +280,13 @@ impl RateHeaders {
             RejectionCause::Deny => return None,
         };
         let reset = rejection.retry_after_secs()?;
-        Self::new(mode, rejection.rule(), limit, 0, reset)
+        Self::new(mode, policies, rejection.rule(), limit, 0, reset)
     }
 
     #[inline(never)]
     fn new(
         mode: RateLimitHeaders,
+        policies: &Policies,
         rule: &Rule,
         limit: Limit,
         remaining: u64,
@@ -161,26 +295,16 @@ impl RateHeaders {
         match mode {
             RateLimitHeaders::None => None,
             RateLimitHeaders::Ietf => {
-                let mut policy = String::with_capacity(24 * rule.limits().len());
-                for (i, each) in rule.limits().iter().enumerate() {
-                    let separator = if i == 0 { "" } else { ", " };
-                    let _ = write!(
-                        policy,
-                        "{separator}\"{}\";q={};w={}",
-                        each.unit(),
-                        each.count().min(SF_INTEGER_MAX),
-                        each.unit().seconds(),
-                    );
-                }
-                let state = format!(
-                    "\"{}\";r={};t={}",
-                    limit.unit(),
-                    remaining.min(SF_INTEGER_MAX),
-                    reset.min(SF_INTEGER_MAX),
-                );
+                let mut state = ValueWriter::default();
+                state.text("\"");
+                state.text(limit.unit().name());
+                state.text("\";r=");
+                state.number(remaining.min(SF_INTEGER_MAX));
+                state.text(";t=");
+                state.number(reset.min(SF_INTEGER_MAX));
                 Some(Self::Ietf {
-                    policy: HeaderValue::try_from(policy).ok()?,
-                    limit: HeaderValue::try_from(state).ok()?,
+                    policy: policies.of_rule(rule)?,
+                    limit: state.value()?,
                 })
             }
             RateLimitHeaders::Legacy => Some(Self::Legacy {
@@ -214,5 +338,81 @@ impl RateHeaders {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratelimit_core::Unit;
+
+    use super::*;
+
+    #[test]
+    fn a_written_value_is_what_formatting_would_give() {
+        let numbers = [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            123_456_789,
+            SF_INTEGER_MAX,
+            u64::MAX / 10,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for unit in [
+            Unit::Second,
+            Unit::Minute,
+            Unit::Hour,
+            Unit::Day,
+            Unit::Month,
+        ] {
+            for (remaining, reset) in numbers.iter().zip(numbers.iter().rev()) {
+                let mut value = ValueWriter::default();
+                value.text("\"");
+                value.text(unit.name());
+                value.text("\";r=");
+                value.number(*remaining);
+                value.text(";t=");
+                value.number(*reset);
+                let expected = format!("\"{unit}\";r={remaining};t={reset}");
+                assert_eq!(value.value().unwrap(), expected.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_none_not_a_panic() {
+        let mut value = ValueWriter::default();
+        for _ in 0..3 {
+            value.number(u64::MAX);
+        }
+        assert_eq!(value.value().unwrap().len(), 60);
+        value.number(12_345);
+        value.text("more");
+        assert_eq!(value.value(), None);
+    }
+
+    #[test]
+    fn a_routes_rule_has_its_policy_made_once_and_any_other_rule_now() {
+        static ROUTES: Rules = crate::ratelimit! {
+            "^/a" => [second = 10 minute = 200, unlimited @admin],
+            "^/b" => [hour = 5],
+        };
+        static ELSEWHERE: Rules = crate::ratelimit! { "^/c" => [day = 7] };
+        let policies = Policies::of(ROUTES);
+        // The two limited rules; `unlimited` has no policy.
+        assert_eq!(policies.0.len(), 2);
+        let policy_of = |rules: Rules, route: usize, rule: usize| {
+            policies.of_rule(&rules.routes()[route].rules()[rule])
+        };
+        assert_eq!(
+            policy_of(ROUTES, 0, 0).unwrap(),
+            r#""second";q=10;w=1, "minute";q=200;w=60"#
+        );
+        assert_eq!(policy_of(ROUTES, 1, 0).unwrap(), r#""hour";q=5;w=3600"#);
+        assert_eq!(policy_of(ELSEWHERE, 0, 0).unwrap(), r#""day";q=7;w=86400"#);
     }
 }

@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::{Extensions, HeaderMap, Response, StatusCode};
 use ratelimit_core::{Method, Policy, Route, Rule};
 
-use super::headers::{HandlerHeaders, RateHeaders, RateLimitHeaders, ResponseHeaders};
+use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
 use super::rejection::Rejection;
 use super::response::{
     FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
@@ -289,6 +289,8 @@ pub(crate) struct Shared<ResBody> {
     pub(crate) rules: Rules,
     pub(crate) core: Arc<dyn Core<ResBody>>,
     pub(crate) options: Options<ResBody>,
+    /// The `RateLimit-Policy` values of the routes' rules.
+    pub(crate) policies: Policies,
 }
 
 impl<ResBody> Clone for Shared<ResBody> {
@@ -297,6 +299,7 @@ impl<ResBody> Clone for Shared<ResBody> {
             rules: self.rules,
             core: Arc::clone(&self.core),
             options: self.options.clone(),
+            policies: self.policies.clone(),
         }
     }
 }
@@ -331,6 +334,7 @@ impl<ResBody> Shared<ResBody> {
                 extension: rules.routes().is_empty(),
                 ..Options::default()
             },
+            policies: Policies::of(rules),
         }
     }
 
@@ -378,7 +382,7 @@ impl<ResBody> Shared<ResBody> {
     fn rate_headers(&self, outcome: &Outcome) -> Option<RateHeaders> {
         match outcome {
             Outcome::Allowed { rule, quota } => {
-                RateHeaders::admitted(self.options.headers, rule, quota)
+                RateHeaders::admitted(self.options.headers, &self.policies, rule, quota)
             }
             Outcome::NotLimited
             | Outcome::Unlimited { .. }
@@ -394,7 +398,9 @@ impl<ResBody: Default> Shared<ResBody> {
             Some(on_blocked) => on_blocked(rejection),
             None => default_rejection(rejection),
         };
-        if let Some(rate_headers) = RateHeaders::refused(self.options.headers, rejection) {
+        if let Some(rate_headers) =
+            RateHeaders::refused(self.options.headers, &self.policies, rejection)
+        {
             rate_headers.apply(response.headers_mut());
         }
         response
@@ -438,7 +444,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
         let rate_headers = match step {
             // The common case first, without building an `Outcome`.
             Step::Decided(rule, Ok(Decision::Allow(quota))) => {
-                RateHeaders::admitted(self.options.headers, rule, &quota)
+                RateHeaders::admitted(self.options.headers, &self.policies, rule, &quota)
             }
             Step::NoRule | Step::Unlimited(_) => None,
             step => match self.outcome(step, &identity) {
@@ -601,8 +607,12 @@ where
                                         // add to the response, nothing to build.
                                         return Now::Untouched;
                                     }
-                                    let headers =
-                                        RateHeaders::admitted(shared.options.headers, rule, &quota);
+                                    let headers = RateHeaders::admitted(
+                                        shared.options.headers,
+                                        &shared.policies,
+                                        rule,
+                                        &quota,
+                                    );
                                     return Now::Admit(identity, headers);
                                 }
                                 Some(decided) => {
