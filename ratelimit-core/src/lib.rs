@@ -21,6 +21,7 @@ pub mod parse;
 pub mod pattern;
 
 pub use model::{
-    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Policy, Route, Rule, RuleParts, STANDARD_METHODS, Unit,
+    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Policy, Route, Rule, RuleParts, STANDARD_METHODS,
+    Unit, rule_for,
 };
 pub use pattern::{Pattern, PatternError, PatternKind};

@@ -378,14 +378,36 @@ impl Route {
         &self.rules
     }
 
-    /// The first rule that applies to a request of `group` with `method`, if any.
+    /// The first rule that applies to a request of `group` with `method`, if any: see
+    /// [`rule_for`].
     #[must_use]
     #[inline]
     pub fn rule_for(&self, group: &str, method: &str) -> Option<&Rule> {
-        self.rules
-            .iter()
-            .find(|rule| rule.applies_to(group, method))
+        rule_for(&self.rules, group, method)
     }
+}
+
+/// The first of `rules` that applies to a request of `group` with `method` (compared without
+/// case), if any.
+///
+/// A `HEAD` request is served by the `GET` handler (axum, hyper and most frameworks answer
+/// `HEAD` with it), so it is selected as a `GET` unless a rule of `rules` for `group` names
+/// `HEAD` itself: a `method = GET` rule limits `HEAD` too, in the same pool, and a client
+/// cannot skip it by asking for the headers only.
+#[must_use]
+#[inline]
+pub fn rule_for<'r>(rules: &'r [Rule], group: &str, method: &str) -> Option<&'r Rule> {
+    let first = |method: &str| rules.iter().find(|rule| rule.applies_to(group, method));
+    if method.eq_ignore_ascii_case("HEAD") {
+        let names_head = rules.iter().any(|rule| {
+            rule.method().is_some_and(|m| m.matches("HEAD"))
+                && same_bytes(rule.group().as_bytes(), group.as_bytes())
+        });
+        if !names_head {
+            return first("GET");
+        }
+    }
+    first(method)
 }
 
 #[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]
@@ -451,5 +473,38 @@ mod tests {
             block_time: None,
         });
         assert!(any.applies_to("default", "DELETE"));
+    }
+
+    fn rule(group: &'static str, method: Option<&'static str>) -> Rule {
+        Rule::new(RuleParts {
+            group: Cow::Borrowed(group),
+            method: method.map(Method::from_static),
+            policy: Policy::Unlimited,
+            zone: None,
+            block_time: None,
+        })
+    }
+
+    #[test]
+    fn head_is_selected_as_get_unless_a_rule_of_the_group_names_head() {
+        let rules = [rule("default", Some("GET")), rule("default", None)];
+        let head = rule_for(&rules, "default", "head").expect("a rule");
+        assert_eq!(head.method().map(Method::as_str), Some("GET"));
+        let get = rule_for(&rules, "default", "GET").expect("a rule");
+        assert!(std::ptr::eq(head, get), "HEAD and GET share the rule");
+
+        // A HEAD rule of the group wins, wherever it is declared.
+        let rules = [rule("default", Some("GET")), rule("default", Some("HEAD"))];
+        let head = rule_for(&rules, "default", "HEAD").expect("a rule");
+        assert_eq!(head.method().map(Method::as_str), Some("HEAD"));
+
+        // Another group's HEAD rule does not count.
+        let rules = [rule("admin", Some("HEAD")), rule("default", Some("GET"))];
+        let head = rule_for(&rules, "default", "HEAD").expect("a rule");
+        assert_eq!(head.method().map(Method::as_str), Some("GET"));
+
+        // No GET rule: HEAD is not limited by a POST rule.
+        let rules = [rule("default", Some("POST"))];
+        assert!(rule_for(&rules, "default", "HEAD").is_none());
     }
 }

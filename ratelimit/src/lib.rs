@@ -68,6 +68,7 @@ pub mod auth;
 pub mod backend;
 pub mod handler;
 pub mod middleware;
+mod path;
 mod rules;
 
 pub use middleware::{RateLimit, RateLimitLayer};

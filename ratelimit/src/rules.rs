@@ -11,12 +11,14 @@ use ratelimit_core::{Route, Rule};
 /// `let`, a `static` or a `const`. Regex patterns are compiled once, on first use; plain
 /// patterns never touch a regex.
 ///
-/// Selecting a rule for a request follows DESIGN §3 (the original `asgi-ratelimit`'s
-/// semantics): the routes whose pattern matches the path (anchored at its start, query string
-/// ignored) are walked in declaration order, and in each the first rule for the identity's
-/// group and the request's method (compared without case; a rule without `method` takes
-/// every method) applies. A matching route without such a rule falls through to the next
-/// one; no rule at all means the request is not limited.
+/// Selecting a rule for a request follows the original `asgi-ratelimit`'s semantics: the
+/// routes whose pattern matches the path (anchored at its start, query string ignored; the
+/// path as written or percent-decoded, see [`matching`](Self::matching)) are walked in
+/// declaration order, and in each the first rule for the identity's group and the request's
+/// method (compared without case; a rule without `method` takes every method; a `HEAD`
+/// request is taken as a `GET` unless a rule names `HEAD`, see [`Route::rule_for`](crate::Route::rule_for))
+/// applies. A matching route without such a rule falls through to the next one; no rule at
+/// all means the request is not limited.
 ///
 /// ```
 /// use ratelimit::{ratelimit, Rules};
@@ -75,7 +77,11 @@ impl Rules {
 
     /// The routes whose pattern matches `path`, in declaration order, matched lazily.
     ///
-    /// `path` may carry a query string: it is ignored.
+    /// A route matches when its pattern matches the path as written **or** with its
+    /// percent-escapes decoded (a router decodes them before a handler sees them, so
+    /// `/user/%31` is `/user/1` to a `Path<u32>`); a bad escape (`%zz`) is kept as it is.
+    /// `path` may carry a query string: it is ignored. Costs a scan for `%`, and a decoded
+    /// copy of a path that has escapes.
     #[must_use]
     pub fn matching<'p>(&self, path: &'p str) -> Matching<'p> {
         let path = path.split_once('?').map_or(path, |(path, _query)| path);
@@ -83,6 +89,7 @@ impl Rules {
             routes: self.routes.iter(),
             path,
             head: path_head(path),
+            decoded: crate::path::decoded(path),
         }
     }
 
@@ -111,6 +118,8 @@ pub struct Matching<'p> {
     path: &'p str,
     /// The path's first bytes, which rule most routes out in one comparison.
     head: u64,
+    /// The path with its escapes decoded, when it has any.
+    decoded: Option<String>,
 }
 
 impl Matching<'_> {
@@ -136,8 +145,10 @@ impl Iterator for Matching<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let (path, head) = (self.path, self.head);
-        self.routes
-            .find(|route| route.pattern().is_match_with_head(path, head))
+        let (path, head, decoded) = (self.path, self.head, self.decoded.as_deref());
+        self.routes.find(|route| {
+            route.pattern().is_match_with_head(path, head)
+                || decoded.is_some_and(|decoded| route.pattern().is_match(decoded))
+        })
     }
 }

@@ -48,7 +48,10 @@ pub struct Pool<'a> {
 pub enum Scope<'a> {
     /// A `zone = "…"` shared by every rule that names it.
     Zone(&'a str),
-    /// The request path (without the query string).
+    /// The request path (without the query string). The middleware passes it in the form a
+    /// key holds: percent-decoded (so every spelling of a path is one pool), and, past 120
+    /// bytes, its first 64 bytes, `#` and a BLAKE3 digest of the whole (129 bytes at most), so
+    /// that a client cannot grow a key, in memory or in Redis, by sending a long path.
     Path(&'a str),
 }
 

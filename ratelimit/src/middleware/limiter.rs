@@ -19,6 +19,7 @@ use super::response::{
 };
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
 use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Pool, Quota, Scope};
+use crate::path::{pool_path, routed_path};
 use crate::rules::Rules;
 
 /// A handle on a rate limiter: its rules, authenticator, backend and options, with the
@@ -338,14 +339,21 @@ impl<ResBody> Shared<ResBody> {
         }
     }
 
-    /// The index of the first route whose pattern matches `path` (which has no query).
+    /// The index of the first route whose pattern matches `path` (which has no query) as
+    /// written or percent-decoded ([`Rules::matching`]). A path without `%` is matched once,
+    /// as written, and so is any path whose first route matches it as written.
     #[inline]
     pub(crate) fn first_match(&self, path: &str) -> Option<usize> {
+        let routes = self.rules.routes();
         let head = ratelimit_core::pattern::path_head(path);
-        self.rules
-            .routes()
+        let raw = routes
             .iter()
-            .position(|route| route.pattern().is_match_with_head(path, head))
+            .position(|route| route.pattern().is_match_with_head(path, head));
+        if raw == Some(0) || !path.as_bytes().contains(&b'%') {
+            return raw;
+        }
+        cold_path();
+        first_decoded_match(routes, path, raw)
     }
 
     /// Applies the failure policy to what the backend said.
@@ -495,7 +503,8 @@ pub(crate) trait Core<ResBody>: Send + Sync {
         identity: Option<Identity>,
     ) -> CheckFuture<Response<ResBody>>;
 
-    /// The same check, decided at once when the authenticator and the backend can
+    /// The same check of a request to `path` ([`routed_path`]), decided at once when the
+    /// authenticator and the backend can
     /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]), from the head borrowed
     /// from the request as it is (taking it apart and back together would copy it twice),
     /// and finished here (a refusal's response built) so that only what the caller needs
@@ -504,6 +513,7 @@ pub(crate) trait Core<ResBody>: Send + Sync {
         &self,
         shared: &Shared<ResBody>,
         head: RequestHead<'_>,
+        path: &str,
         first: usize,
     ) -> Now<ResBody>;
 
@@ -546,11 +556,12 @@ where
             };
             let checked = match identity {
                 Ok(identity) => {
-                    let path = parts.uri.path();
+                    let path = routed_path(&parts.uri, &parts.extensions);
                     let method = parts.method.as_str();
                     let step = match select(shared.rules.routes(), first, path, method, &identity) {
                         Some(rule) => {
-                            let scope = rule.zone().map_or(Scope::Path(path), Scope::Zone);
+                            let key = pool_path(path);
+                            let scope = rule.zone().map_or(Scope::Path(&key), Scope::Zone);
                             decide(&self.backend, rule, scope, identity.user()).await
                         }
                         None => Step::NoRule,
@@ -574,11 +585,11 @@ where
         &self,
         shared: &Shared<ResBody>,
         head: RequestHead<'_>,
+        path: &str,
         first: usize,
     ) -> Now<ResBody> {
         let checked = match self.authenticator.authenticate_now(head) {
             Some(Ok(identity)) => {
-                let path = head.uri.path();
                 let method = head.method.as_str();
                 let step = match select(shared.rules.routes(), first, path, method, &identity) {
                     None => Step::NoRule,
@@ -589,9 +600,17 @@ where
                             Step::Deny(rule)
                         }
                         Policy::Limited(limits) => {
+                            let key;
+                            let scope = match rule.zone() {
+                                Some(zone) => Scope::Zone(zone),
+                                None => {
+                                    key = pool_path(path);
+                                    Scope::Path(&key)
+                                }
+                            };
                             let request = DecisionRequest {
                                 pool: Pool {
-                                    scope: rule.zone().map_or(Scope::Path(path), Scope::Zone),
+                                    scope,
                                     method: rule.method().map(Method::as_str),
                                     user: identity.user(),
                                 },
@@ -653,10 +672,7 @@ where
                 None => Cow::Owned(self.authenticator.authenticate(head).await?),
             };
             let method = head.method.as_str();
-            let step = match rules
-                .iter()
-                .find(|rule| rule.applies_to(identity.group(), method))
-            {
+            let step = match ratelimit_core::rule_for(rules, identity.group(), method) {
                 Some(rule) => {
                     let scope = rule.zone().map_or(scope, Scope::Zone);
                     decide(&self.backend, rule, scope, identity.user()).await
@@ -670,6 +686,20 @@ where
     fn type_names(&self) -> (&'static str, &'static str) {
         (std::any::type_name::<A>(), std::any::type_name::<B>())
     }
+}
+
+/// The first route before `routes[raw]` (or of all the routes, when none matches `path` as
+/// written) whose pattern matches `path` decoded, or else `raw`.
+#[inline(never)]
+fn first_decoded_match(routes: &[Route], path: &str, raw: Option<usize>) -> Option<usize> {
+    let Some(decoded) = crate::path::decoded(path) else {
+        return raw;
+    };
+    let earlier = routes.get(..raw.unwrap_or(routes.len())).unwrap_or(routes);
+    earlier
+        .iter()
+        .position(|route| route.pattern().is_match(&decoded))
+        .or(raw)
 }
 
 /// The rule for a request: the first rule for its group and method of `routes[first]` (which

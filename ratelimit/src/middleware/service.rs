@@ -14,6 +14,7 @@ use super::layer::RateLimitLayer;
 use super::limiter::{Limiter, Now, Shared};
 use crate::auth::{Authenticate, Identity, RequestHead};
 use crate::backend::Backend;
+use crate::path::routed_path;
 use crate::rules::Rules;
 
 /// Applies rate limits to the requests of an inner service.
@@ -86,36 +87,37 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let headers =
-            match self.shared.first_match(request.uri().path()) {
-                // No route matches: not limited, not authenticated, nothing boxed (but what a
-                // `#[rate_limited]` handler needs, when the options say so).
-                None => self.shared.admit(request.extensions_mut(), None, None),
-                // An in-process authenticator and backend decide here and now, from the request
-                // as it is: nothing is boxed, and the readied inner service is called at once.
-                Some(first) => match self.shared.core.check_now(
-                    &self.shared,
-                    RequestHead::from(&request),
-                    first,
-                ) {
-                    Now::Untouched => None,
-                    Now::Admit(identity, headers) => {
-                        self.shared
-                            .admit(request.extensions_mut(), Some(identity), headers)
-                    }
-                    // A refusal, and a check that must wait for I/O, are laid out off the path
-                    // of a request admitted at once. A wait is every request of an `async fn`
-                    // authenticator or of the Redis backend, but there the I/O dwarfs a jump.
-                    Now::Respond(response) => {
-                        cold_path();
-                        return ResponseFuture::respond(response);
-                    }
-                    Now::Later(identity) => {
-                        cold_path();
-                        return self.check_later(request, first, identity);
-                    }
-                },
-            };
+        let path = routed_path(request.uri(), request.extensions());
+        let headers = match self.shared.first_match(path) {
+            // No route matches: not limited, not authenticated, nothing boxed (but what a
+            // `#[rate_limited]` handler needs, when the options say so).
+            None => self.shared.admit(request.extensions_mut(), None, None),
+            // An in-process authenticator and backend decide here and now, from the request
+            // as it is: nothing is boxed, and the readied inner service is called at once.
+            Some(first) => match self.shared.core.check_now(
+                &self.shared,
+                RequestHead::from(&request),
+                path,
+                first,
+            ) {
+                Now::Untouched => None,
+                Now::Admit(identity, headers) => {
+                    self.shared
+                        .admit(request.extensions_mut(), Some(identity), headers)
+                }
+                // A refusal, and a check that must wait for I/O, are laid out off the path
+                // of a request admitted at once. A wait is every request of an `async fn`
+                // authenticator or of the Redis backend, but there the I/O dwarfs a jump.
+                Now::Respond(response) => {
+                    cold_path();
+                    return ResponseFuture::respond(response);
+                }
+                Now::Later(identity) => {
+                    cold_path();
+                    return self.check_later(request, first, identity);
+                }
+            },
+        };
         ResponseFuture::call(self.inner.call(request), headers)
     }
 }
