@@ -1,7 +1,8 @@
 //! End-to-end tests of the limiter in a real axum server over loopback HTTP, on a
 //! multi-threaded runtime: exactness under bursts of concurrent connections (in-memory,
 //! Redis, Redis Cluster), store faults through the middleware (Redis killed, restarted,
-//! slowed, flushed), and hostile HTTP (raw bytes on TCP).
+//! slowed, flushed), hostile HTTP (raw bytes on TCP), and attacks on the rules (path
+//! spellings, nested routers, `HEAD`, long paths).
 //!
 //! Time is controlled (a `ManualClock`, or the Redis backend's frozen test clock), never
 //! slept, except in the fault tests, where real timeouts are the point and bounds are
@@ -10,6 +11,7 @@
 //!
 //! `cargo test -p ratelimit-tests --test e2e`
 
+mod evasion;
 mod exactness;
 mod faults;
 mod hostile_http;
