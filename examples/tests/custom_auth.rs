@@ -46,6 +46,9 @@ async fn a_missing_or_empty_user_is_401_on_a_limited_path() {
     let (server, _) = start(Algorithm::FixedWindow).await;
     assert_eq!(server.get("/towns", &[]).await.status, 401);
     assert_eq!(server.get("/towns", &[("x-user", "")]).await.status, 401);
+    // A percent-escape does not take a path out of its route: `/user/%31` is `/user/1`.
+    assert_eq!(server.get("/user/1", &[]).await.status, 401);
+    assert_eq!(server.get("/user/%31", &[]).await.status, 401);
 }
 
 #[tokio::test]
@@ -195,6 +198,14 @@ async fn message_limits_each_method_on_its_own() {
         server.send("DELETE", "/message", &[ALICE]).await.status,
         200
     );
+}
+
+#[tokio::test]
+async fn head_counts_with_get_on_message() {
+    let (server, _) = start(Algorithm::FixedWindow).await;
+    assert_eq!(server.head("/message", &[ALICE]).await, 200);
+    assert_eq!(server.get("/message", &[ALICE]).await.status, 429);
+    assert_eq!(server.head("/message", &[ALICE]).await, 429);
 }
 
 #[tokio::test]
