@@ -171,3 +171,61 @@ fn matching_routes_are_walked_in_declaration_order() {
         .collect();
     assert_eq!(sources, ["^/upload", "^/"]);
 }
+
+#[test]
+fn a_route_matches_the_path_as_written_or_percent_decoded() {
+    // `\d+` fails on `%31` as written, and matches `1` decoded: the earlier route wins over
+    // the catch-all that matches the raw spelling.
+    assert_eq!(
+        route_of("/user/%31", "GET", "default").as_deref(),
+        Some(r"^/user/\d+")
+    );
+    assert_eq!(
+        route_of("/%74owns", "GET", "default").as_deref(),
+        Some("^/towns")
+    );
+    assert_eq!(
+        route_of("/exac%74?x=%31", "GET", "default").as_deref(),
+        Some("^/exact$")
+    );
+    // Bad escapes stay as they are: no route but the catch-all.
+    for path in ["/user/%zz", "/user/%ff", "/user/%", "/user/%3"] {
+        assert_eq!(
+            route_of(path, "GET", "default").as_deref(),
+            Some("^/"),
+            "{path}"
+        );
+    }
+    // Decoded once, as a router does.
+    assert_eq!(
+        route_of("/user/%2531", "GET", "default").as_deref(),
+        Some("^/")
+    );
+}
+
+#[test]
+fn head_takes_the_get_rule_unless_a_rule_names_head() {
+    static HEAD_RULES: Rules = ratelimit! {
+        "^/get"  => [method = GET minute = 1, method = POST hour = 1],
+        "^/head" => [method = GET minute = 1, method = HEAD second = 5],
+        "^/post" => [method = POST minute = 1],
+        "^/"     => [day = 7],
+    };
+    let rule_of = |path: &str, method: &str| {
+        HEAD_RULES.select(path, method, "default").map(|selection| {
+            let method = selection.rule.method().map(ToString::to_string);
+            let limits: Vec<String> = selection
+                .rule
+                .limits()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            format!("{} {}", method.unwrap_or_default(), limits.join(" "))
+        })
+    };
+    assert_eq!(rule_of("/get", "HEAD"), rule_of("/get", "GET"));
+    assert_eq!(rule_of("/get", "head").as_deref(), Some("GET minute = 1"));
+    assert_eq!(rule_of("/head", "HEAD").as_deref(), Some("HEAD second = 5"));
+    // No GET rule on `/post`: HEAD falls through, as a GET would.
+    assert_eq!(rule_of("/post", "HEAD").as_deref(), Some(" day = 7"));
+}

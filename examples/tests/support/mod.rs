@@ -29,7 +29,11 @@ impl Server {
             bytes.push_str(&format!("{name}: {value}\r\n"));
         }
         bytes.push_str("\r\n");
-        match self.client(REQUEST_TIMEOUT).raw(bytes.as_bytes(), false).await {
+        match self
+            .client(REQUEST_TIMEOUT)
+            .raw(bytes.as_bytes(), false)
+            .await
+        {
             Raw::Reply(reply) => reply.status,
             Raw::Closed => panic!("no response to HEAD {path}"),
         }

@@ -59,7 +59,11 @@ async fn percent_spellings_of_a_regex_limited_path_are_authenticated_and_counted
         let reply = client.get(path, &[]).await;
         assert_eq!(reply.status, 401, "{path}: {reply:?}");
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "no spelling reached the handler");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no spelling reached the handler"
+    );
 
     // Every spelling of `/user/1` counts in one pool: two admissions in all.
     let alice = [("x-user", "alice")];
@@ -150,11 +154,21 @@ async fn head_counts_in_the_get_rules_pool_unless_the_route_has_a_head_rule() {
 
     // HEAD then GET: the GET is refused, the HEAD having taken the one admission.
     assert_eq!(head("/message", "carol").await, 200);
-    assert_eq!(client.get("/message", &[("x-user", "carol")]).await.status, 429);
+    assert_eq!(
+        client.get("/message", &[("x-user", "carol")]).await.status,
+        429
+    );
     // GET then HEAD: likewise.
-    assert_eq!(client.get("/message", &[("x-user", "dave")]).await.status, 200);
+    assert_eq!(
+        client.get("/message", &[("x-user", "dave")]).await.status,
+        200
+    );
     assert_eq!(head("/message", "dave").await, 429);
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "one run of the handler each");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "one run of the handler each"
+    );
 
     // A route with a HEAD rule of its own counts HEAD there, apart from GET.
     assert_eq!(client.get("/own", &[("x-user", "erin")]).await.status, 200);
@@ -227,7 +241,10 @@ async fn long_paths_are_keyed_in_bounded_redis_keys() {
 
     // The same paths again are the same pools (the digest is stable), and counted there.
     let again = long_paths(0, 1).next().expect("a path");
-    assert_eq!(client.get(&again, &[("x-user", "mallory")]).await.status, 200);
+    assert_eq!(
+        client.get(&again, &[("x-user", "mallory")]).await.status,
+        200
+    );
     let keys = redis.command(&["KEYS", &format!("{prefix}*")]);
     assert_eq!(
         keys.lines()

@@ -490,7 +490,11 @@ async fn head_is_counted_with_the_gets() {
         status(client.raw(head("/get").as_bytes(), false).await),
         429
     );
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "HEAD never ran the GET handler");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "HEAD never ran the GET handler"
+    );
 }
 
 /// A backend of extreme answers: a denial "for ever" (`Duration::MAX`) on `/forever`, an
