@@ -4,16 +4,21 @@
 //! # What happens to a request
 //!
 //! 1. The routes whose pattern matches the request path (never the query string) are found
-//!    lazily, in declaration order. None: the request goes straight to the inner service,
+//!    lazily, in declaration order. The path is the whole path the client sent (axum's
+//!    `OriginalUri`, when a layer inside `Router::nest` sees it stripped), and a pattern
+//!    matches it as sent or percent-decoded, so that an escape cannot take a path out of its
+//!    route. None: the request goes straight to the inner service,
 //!    unauthenticated, with nothing allocated for it (but the [`Limiter`] extension, when it
 //!    is on: see below).
 //! 2. The authenticator identifies the request: once, and only then.
 //! 3. The rule is the first rule, in the first matching route that has one, for the
-//!    identity's group and the request's method (compared without case). None: the request
+//!    identity's group and the request's method (compared without case; a `HEAD` is taken as
+//!    a `GET`, which axum answers it with, unless a rule names `HEAD`). None: the request
 //!    is not limited.
 //! 4. `unlimited` admits it without asking the backend; `deny` refuses it (`403 Forbidden`
 //!    by default: waiting will not help); a limited rule asks the backend, counting the
-//!    request in the pool of the rule's zone, or else of the request path, the method the
+//!    request in the pool of the rule's zone, or else of the request path (decoded, and past
+//!    120 bytes digested: see [`Scope::Path`](crate::backend::Scope::Path)), the method the
 //!    rule names (upper-cased; none when the rule takes every method) and the user.
 //!
 //! WebSocket upgrades are requests like any other: an admitted one reaches the inner service
