@@ -397,17 +397,22 @@ impl Route {
 #[must_use]
 #[inline]
 pub fn rule_for<'r>(rules: &'r [Rule], group: &str, method: &str) -> Option<&'r Rule> {
-    let first = |method: &str| rules.iter().find(|rule| rule.applies_to(group, method));
     if method.eq_ignore_ascii_case("HEAD") {
-        let names_head = rules.iter().any(|rule| {
-            rule.method().is_some_and(|m| m.matches("HEAD"))
-                && same_bytes(rule.group().as_bytes(), group.as_bytes())
-        });
-        if !names_head {
-            return first("GET");
-        }
+        return head_rule_for(rules, group);
     }
-    first(method)
+    rules.iter().find(|rule| rule.applies_to(group, method))
+}
+
+/// [`rule_for`] a `HEAD` request: out of line, off the path of the other methods.
+#[cold]
+#[inline(never)]
+fn head_rule_for<'r>(rules: &'r [Rule], group: &str) -> Option<&'r Rule> {
+    let names_head = rules.iter().any(|rule| {
+        rule.method().is_some_and(|m| m.matches("HEAD"))
+            && same_bytes(rule.group().as_bytes(), group.as_bytes())
+    });
+    let method = if names_head { "HEAD" } else { "GET" };
+    rules.iter().find(|rule| rule.applies_to(group, method))
 }
 
 #[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]

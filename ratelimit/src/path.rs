@@ -13,6 +13,7 @@ use std::borrow::Cow;
 
 use http::{Extensions, Uri};
 use percent_encoding::percent_decode_str;
+use ratelimit_core::pattern::path_head;
 
 /// The longest path, in bytes, that a pool key holds as it is.
 pub(crate) const KEPT_PATH: usize = 120;
@@ -36,7 +37,7 @@ pub(crate) fn routed_path<'a>(uri: &'a Uri, extensions: &'a Extensions) -> &'a s
 /// `%`, or only ones not followed by two hex digits, which stay as they are). Bytes that do
 /// not decode to UTF-8 (`%ff`) become U+FFFD, as nothing a router would accept either.
 pub(crate) fn decoded(path: &str) -> Option<String> {
-    if !path.as_bytes().contains(&b'%') {
+    if !has_escape(path) {
         return None;
     }
     match percent_decode_str(path).decode_utf8_lossy() {
@@ -45,21 +46,57 @@ pub(crate) fn decoded(path: &str) -> Option<String> {
     }
 }
 
+/// Whether `path` has a `%`, eight bytes at a time (most paths are one or two words).
+#[inline]
+pub(crate) fn has_escape(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.len() <= 8 {
+        // All of the path's bytes, and zeros.
+        return has_percent(path_head(path));
+    }
+    let (words, _) = bytes.as_chunks::<8>();
+    // The last word overlaps the others where the length is not a multiple of eight.
+    words
+        .iter()
+        .chain(bytes.last_chunk::<8>())
+        .any(|word| has_percent(u64::from_le_bytes(*word)))
+}
+
+/// Whether a byte of `word` is `%` (the classic test for a zero byte, of `word` xor `%`s).
+#[inline(always)]
+const fn has_percent(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let x = word ^ u64::from_le_bytes([b'%'; 8]);
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
 /// The path part of the key of a pool counted per path: the decoded spelling of `path`
 /// ([`decoded`]), as it is up to [`KEPT_PATH`] bytes, or else its first bytes, `#` and the
 /// hex BLAKE3 digest of all of it (at most 129 bytes, whatever the path's length). Borrows
-/// `path` (costs a scan for `%`) when it is short and has no escapes.
+/// `path` when it is short and has no escapes: then it costs a look at each word of it.
+#[inline]
 pub(crate) fn pool_path(path: &str) -> Cow<'_, str> {
+    if path.len() <= KEPT_PATH && !has_escape(path) {
+        Cow::Borrowed(path)
+    } else {
+        Cow::Owned(odd_pool_path(path))
+    }
+}
+
+/// [`pool_path`] of a path that is long or has escapes.
+#[cold]
+#[inline(never)]
+fn odd_pool_path(path: &str) -> String {
     let path = decoded(path).map_or(Cow::Borrowed(path), Cow::Owned);
     if path.len() <= KEPT_PATH {
-        return path;
+        path.into_owned()
+    } else {
+        digested(&path)
     }
-    digested(&path).into()
 }
 
 /// The key of a path longer than [`KEPT_PATH`] bytes.
-#[cold]
-#[inline(never)]
 fn digested(path: &str) -> String {
     let mut head = DIGESTED_HEAD;
     while !path.is_char_boundary(head) {
@@ -76,6 +113,23 @@ fn digested(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_percent_is_found_wherever_it_is() {
+        for len in 0..40 {
+            let plain = "a".repeat(len);
+            assert!(!has_escape(&plain), "{len}");
+            for at in 0..len {
+                let mut bytes = plain.clone().into_bytes();
+                bytes[at] = b'%';
+                let path = String::from_utf8(bytes).expect("ASCII");
+                assert!(has_escape(&path), "{path}");
+            }
+        }
+        // Bytes next to `%` in value do not trip the test.
+        assert!(!has_escape("/$&$&$&$&$&$&$&$&\u{e5}\u{a5}"));
+        assert!(has_escape("/\u{e9}t\u{e9}%"));
+    }
 
     #[test]
     fn escapes_are_decoded_and_bad_ones_kept() {

@@ -349,7 +349,7 @@ impl<ResBody> Shared<ResBody> {
         let raw = routes
             .iter()
             .position(|route| route.pattern().is_match_with_head(path, head));
-        if raw == Some(0) || !path.as_bytes().contains(&b'%') {
+        if raw == Some(0) || !crate::path::has_escape(path) {
             return raw;
         }
         cold_path();
