@@ -1,7 +1,8 @@
 //! End-to-end tests of the limiter in a real axum server over loopback HTTP, on a
 //! multi-threaded runtime: exactness under bursts of concurrent connections (in-memory,
 //! Redis, Redis Cluster), store faults through the middleware (Redis killed, restarted,
-//! slowed, flushed), and hostile HTTP (raw bytes on TCP).
+//! slowed, flushed), hostile HTTP (raw bytes on TCP), and the identities of `FirstOf`'s
+//! authenticators kept apart (a token's user named like the client's address).
 //!
 //! Time is controlled (a `ManualClock`, or the Redis backend's frozen test clock), never
 //! slept, except in the fault tests, where real timeouts are the point and bounds are
@@ -13,6 +14,7 @@
 mod exactness;
 mod faults;
 mod hostile_http;
+mod identity_namespaces;
 // Shared with the soak test, which uses other parts of it.
 #[allow(dead_code)]
 mod net;
