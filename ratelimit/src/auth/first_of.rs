@@ -61,14 +61,25 @@ use super::{AuthError, Authenticate, Identity, RequestHead};
 /// `a`), `0-1-…` (from `b`) and `1-…` (from `c`); `FirstOf((a, b, c))` gives `0-…`, `1-…`
 /// and `2-…`.
 ///
+/// ```
+/// use http::HeaderName;
+/// use ratelimit::auth::{Authenticate, ClientIp, HeaderAuth, RequestHead};
+///
+/// let auth = HeaderAuth::new(HeaderName::from_static("x-user")).or(ClientIp::new());
+/// let request = http::Request::get("/").header("x-user", "203.0.113.9").body(())?;
+/// let identity = auth.authenticate_now(RequestHead::from(&request)).expect("at once")?;
+/// assert_eq!(identity.user(), "0-203.0.113.9");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// This user id is what the middleware counts with, and what it shows: in the rejection's
 /// identity (`on_blocked`) and in the handlers' `Limiter::identity`. A handler that wants the
 /// authenticator's own id strips the tag (`user.get(2..)`, once per level).
 ///
 /// A tag is two bytes, a digit and `-`, so identities stay compact: a user id of up to 24
-/// bytes with its tags is kept inline (no allocation), and a tagged IPv4 address is made of
-/// the characters the in-memory backend's table keys pack (digits, `.` and `-`; a `:`
-/// would have put most of them on the heap).
+/// bytes with its tags is kept inline (no allocation), and a tagged IPv4 address of up to 14
+/// characters still fits the in-memory backend's compact table keys (up to 16 characters of
+/// letters, digits, `.` and `-`, where a `:` would have sent most addresses to the heap).
 ///
 /// Where the authenticators really name the same users (two ways of presenting the same
 /// account id, say), [`shared_namespace`](Self::shared_namespace) gives them one namespace.
@@ -146,6 +157,9 @@ macro_rules! first_of {
         first_of!(@impl FirstOf, tagged, $($name . $index),+);
         first_of!(@impl FirstOfShared, shared, $($name . $index),+);
     };
+    (@unset $index:tt) => {
+        Cow::Borrowed("")
+    };
     (@impl $type:ident, $result:ident, $($name:ident . $index:tt),+) => {
         impl<$($name: Authenticate),+> Authenticate for $type<($($name,)+)> {
             fn authenticate<'a>(
@@ -153,10 +167,11 @@ macro_rules! first_of {
                 head: &'a Parts,
             ) -> impl Future<Output = Result<Identity, AuthError>> + Send + 'a {
                 async move {
-                    let mut reasons = Vec::new();
+                    // An array, not a `Vec`: a miss that falls through allocates nothing.
+                    let mut reasons = [$(first_of!(@unset $index)),+];
                     $(
                         match (self.0).$index.authenticate(head).await {
-                            Err(AuthError::MissingIdentity(reason)) => reasons.push(reason),
+                            Err(AuthError::MissingIdentity(reason)) => reasons[$index] = reason,
                             result => return $result(result, $index),
                         }
                     )+
@@ -170,10 +185,10 @@ macro_rules! first_of {
                 &self,
                 head: RequestHead<'_>,
             ) -> Option<Result<Identity, AuthError>> {
-                let mut reasons = Vec::new();
+                let mut reasons = [$(first_of!(@unset $index)),+];
                 $(
                     match (self.0).$index.authenticate_now(head)? {
-                        Err(AuthError::MissingIdentity(reason)) => reasons.push(reason),
+                        Err(AuthError::MissingIdentity(reason)) => reasons[$index] = reason,
                         result => return Some($result(result, $index)),
                     }
                 )+
