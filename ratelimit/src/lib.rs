@@ -54,7 +54,8 @@
 //! | `full`   | no      | every feature |
 //!
 //! Always there: the client-IP authenticator [`auth::ClientIp`] (with trusted proxies),
-//! [`auth::HeaderAuth`] and [`auth::FirstOf`].
+//! [`auth::HeaderAuth`] and [`auth::FirstOf`] (each of its authenticators' user ids in a
+//! namespace of its own; [`auth::FirstOfShared`] for one).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

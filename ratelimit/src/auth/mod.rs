@@ -32,7 +32,8 @@
 //! | `JwtAuth` | claims of a verified `Authorization: Bearer` JSON Web Token | `jwt` |
 //! | `SessionAuth` | `user` and `group` of a `tower-sessions` session | `session` |
 //! | [`HeaderAuth`] | a header's value, unverified (an API key, a gateway's user header) | always |
-//! | [`FirstOf`], [`Authenticate::or`] | the first of several that finds an identity | always |
+//! | [`FirstOf`], [`Authenticate::or`] | the first of several that finds an identity, each in its own namespace of user ids | always |
+//! | [`FirstOfShared`] | the same, in one namespace | always |
 //!
 //! Each answers [`AuthError::MissingIdentity`] when the request carries nothing for it,
 //! [`AuthError::InvalidCredentials`] when what it carries is wrong, and
@@ -61,7 +62,7 @@ mod session;
 
 pub use cidr::{Cidr, CidrParseError};
 pub use client_ip::{ClientIp, ProxyHeader};
-pub use first_of::FirstOf;
+pub use first_of::{FirstOf, FirstOfShared};
 pub use header::HeaderAuth;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
@@ -123,6 +124,18 @@ impl Identity {
         Self {
             user,
             group: Cow::Borrowed(DEFAULT_GROUP),
+        }
+    }
+
+    /// The same user and group, with `tag` before the user id (no allocation when the
+    /// result fits inline).
+    fn tagged(self, tag: &str) -> Self {
+        let mut user = CompactString::with_capacity(tag.len() + self.user.len());
+        user.push_str(tag);
+        user.push_str(&self.user);
+        Self {
+            user,
+            group: self.group,
         }
     }
 
@@ -221,7 +234,8 @@ pub trait Authenticate: Send + Sync + 'static {
     }
 
     /// `self`, or `other` when `self` finds no identity ([`AuthError::MissingIdentity`]
-    /// only): see [`FirstOf`].
+    /// only): see [`FirstOf`], which tags each one's user ids (`0-…` from `self`, `1-…` from
+    /// `other`) so that they never meet.
     fn or<B: Authenticate>(self, other: B) -> FirstOf<(Self, B)>
     where
         Self: Sized,

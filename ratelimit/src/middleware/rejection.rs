@@ -118,7 +118,8 @@ impl Rejection {
         self.rule.zone()
     }
 
-    /// Who made the request.
+    /// Who made the request (under [`FirstOf`](crate::auth::FirstOf), with the tag of the
+    /// authenticator that found it in its user id: `0-alice`).
     #[must_use]
     pub const fn identity(&self) -> &Identity {
         &self.identity

@@ -31,7 +31,7 @@ fn hmac(secret: &[u8], alg: Algorithm, claims: &Value) -> String {
     .unwrap()
 }
 
-fn hs256(claims: &Value) -> String {
+pub(crate) fn hs256(claims: &Value) -> String {
     hmac(SECRET, Algorithm::HS256, claims)
 }
 
@@ -55,7 +55,7 @@ fn bearer(token: &str) -> http::request::Parts {
 }
 
 /// The original's authenticator: `create_jwt_auth("test-key", ["HS256", "HS512"])`.
-fn hmac_auth() -> JwtAuth {
+pub(crate) fn hmac_auth() -> JwtAuth {
     JwtAuth::from_secret(SECRET, [Algorithm::HS256, Algorithm::HS512]).unwrap()
 }
 

@@ -32,7 +32,7 @@ pub(crate) fn head(peer: Option<&str>, headers: Headers<'_>) -> Parts {
 }
 
 /// What an authenticator answered, in a form tables can compare.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// `(user, group)`.
     Ok(String, String),
