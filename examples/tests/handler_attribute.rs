@@ -99,7 +99,7 @@ async fn a_handler_whose_router_has_no_limiter_answers_500() {
 }
 
 #[tokio::test]
-async fn a_layer_with_routes_serves_the_handlers_once_its_extension_is_on() {
+async fn a_layer_with_routes_serves_the_handlers_with_its_defaults() {
     use axum::Router;
     use axum::routing::get;
     use ratelimit::auth::HeaderAuth;
@@ -120,12 +120,14 @@ async fn a_layer_with_routes_serves_the_handlers_once_its_extension_is_on() {
             .route("/towns", get(example::towns))
             .layer(layer)
     };
-    // By default a layer with routes of its own does not hand its limiter to handlers.
+    // This program has `#[rate_limited]` handlers (registered at link time), so a layer with
+    // routes of its own hands its limiter to them by default.
     let server = Server::start(app(None)).await;
-    assert_eq!(server.get("/towns", &[ALICE]).await.status, 500);
-    let server = Server::start(app(Some(true))).await;
     assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
     assert_eq!(server.get("/towns", &[ALICE]).await.status, 429);
+    // Turned off, the handlers have no limiter: 500, never unlimited.
+    let server = Server::start(app(Some(false))).await;
+    assert_eq!(server.get("/towns", &[ALICE]).await.status, 500);
 }
 
 #[tokio::test]

@@ -124,6 +124,14 @@ fn expand(mut function: ItemFn, rules: &[ratelimit_core::Rule]) -> TokenStream {
             }
         }
 
+        // Registered at link time: a layer built in a program with a handler hands its
+        // limiter on by default.
+        const _: () = {
+            #[#private::linkme::distributed_slice(#private::HANDLERS)]
+            #[linkme(crate = #private::linkme)]
+            static REGISTERED: &'static str = <#marker as #private::HandlerRules>::POOL;
+        };
+
         #function
     }
 }

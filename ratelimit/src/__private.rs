@@ -11,5 +11,6 @@ pub use crate::rules::Rules;
 pub use http;
 
 pub use crate::backend::Scope;
-pub use crate::handler::{HandlerRules, RateLimitGuard};
+pub use crate::handler::{HANDLERS, HandlerRules, RateLimitGuard};
 pub use crate::middleware::{CheckError, Limiter, Outcome};
+pub use linkme;

@@ -14,6 +14,9 @@
 //! (shared with every rule, of attributes or of `ratelimit!` routes, that names it). A
 //! handler pool cannot collide with a route's: request paths start with `/`.
 //!
+//! Every `#[rate_limited]` handler registers its pool at link time ([`HANDLERS`]), so a layer
+//! knows when it is built whether the program has any: a layer puts its limiter in the
+//! extensions of the requests it passes on by default exactly when some handler may need it.
 //! A router without a limiter answers 500 to the handler's requests, and logs how to fix it.
 
 use std::marker::PhantomData;
@@ -27,6 +30,17 @@ use ratelimit_core::Rule;
 
 use crate::backend::Scope;
 use crate::middleware::{Limiter, Outcome};
+
+/// The pool of every `#[rate_limited]` handler linked into the program, gathered by the
+/// linker (`linkme`): what the attribute's expansion adds a static to.
+#[linkme::distributed_slice]
+pub static HANDLERS: [&'static str];
+
+/// Whether the program has any `#[rate_limited]` handler; reads a linker-made slice, no
+/// work.
+pub(crate) fn any_registered() -> bool {
+    !HANDLERS.is_empty()
+}
 
 /// The rules of one `#[rate_limited]` handler; implemented by the attribute's expansion.
 pub trait HandlerRules: Send + Sync + 'static {
@@ -72,10 +86,9 @@ where
             tracing::error!(
                 handler = R::POOL,
                 "`#[rate_limited]` handler `{}` has no rate limiter: add `RateLimitLayer` to \
-                 its router, outside the routes it limits: \
-                 `.layer(RateLimitLayer::new(Rules::none(), authenticator, backend))` when only \
-                 handlers are limited, or `.limiter_extension(true)` on a layer with routes of \
-                 its own",
+                 its router, outside the routes it limits \
+                 (`.layer(RateLimitLayer::new(Rules::none(), authenticator, backend))` when only \
+                 handlers are limited), and do not turn its `limiter_extension` off",
                 R::POOL
             );
             let mut response = Response::new(Body::empty());

@@ -179,10 +179,10 @@ pub use ratelimit_macros::ratelimit;
 /// and messages, each error at its token), without a pattern: the rules apply to every
 /// request the handler serves. The handler's requests are limited by the router's
 /// [`RateLimitLayer`] (its authenticator, backend, failure policy and responses), found
-/// through the request's extensions: a layer built with `Rules::none()` puts it there, and a
-/// layer with routes of its own does with
-/// [`.limiter_extension(true)`](RateLimitLayer::limiter_extension) (without it the handler
-/// answers 500 and logs that fix). See [`handler`] for the details.
+/// through the request's extensions, where every layer puts it by default in a program that
+/// has `#[rate_limited]` handlers (each registers itself at link time; see
+/// [`limiter_extension`](RateLimitLayer::limiter_extension)). With no layer, the handler
+/// answers 500 and logs the fix. See [`handler`] for the details.
 ///
 /// The handler keeps its attributes, visibility, name, generics, parameters, return type
 /// and body as written; the attribute adds one leading extractor parameter, a

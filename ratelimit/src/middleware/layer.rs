@@ -30,8 +30,9 @@ pub struct RateLimitLayer<ResBody> {
 impl<ResBody: Default + 'static> RateLimitLayer<ResBody> {
     /// A layer limiting requests by `rules`, identifying them with `authenticator` and counting
     /// them in `backend`, with the default options: no rate-limit headers, the default
-    /// responses, failing open, and a [`Limiter`] in the requests' extensions only when
-    /// `rules` has no routes (see [`limiter_extension`](Self::limiter_extension)).
+    /// responses, failing open, and a [`Limiter`] in the requests' extensions when `rules`
+    /// has no routes or the program has `#[rate_limited]` handlers (see
+    /// [`limiter_extension`](Self::limiter_extension)).
     #[must_use]
     pub fn new<A: Authenticate, B: Backend>(rules: Rules, authenticator: A, backend: B) -> Self {
         Self {
@@ -104,14 +105,13 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// service, where `#[rate_limited]` handlers (and your own code) find the router's
     /// limiter.
     ///
-    /// By default only a layer without routes of its own (`Rules::none()`, installed for
-    /// `#[rate_limited]` handlers alone) does. A layer with routes *and* attribute handlers
-    /// behind it needs `.limiter_extension(true)`; without it those handlers answer 500 and
-    /// log this fix. The default spares every other layer the extension's cost on each
-    /// request (a box, an `Arc` clone and a map insertion: about a third of what the layer
-    /// adds to a request in `--bench middleware`; with [`headers`](Self::headers) on, two
-    /// more allocations: the slot where an attribute's admission leaves its headers for the
-    /// response, and the response future's hold on it).
+    /// On by default when some handler may need it: for a layer without routes of its own
+    /// (`Rules::none()`, installed for `#[rate_limited]` handlers alone), and for every layer
+    /// of a program that has a `#[rate_limited]` handler (each registers itself at link
+    /// time). Off by default otherwise, which spares a program without attribute handlers
+    /// the extension's cost on each request: a box, an `Arc` clone and a map insertion (and,
+    /// with [`headers`](Self::headers) on, the slot where an attribute's admission leaves its
+    /// headers). Turned off, attribute handlers behind the layer answer 500 and log why.
     #[must_use]
     pub fn limiter_extension(mut self, insert: bool) -> Self {
         self.options_mut().extension = insert;

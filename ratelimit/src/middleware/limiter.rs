@@ -332,8 +332,9 @@ impl<ResBody> Shared<ResBody> {
                 backend,
             }),
             options: Options {
-                // A layer without routes is there for `#[rate_limited]` handlers.
-                extension: rules.routes().is_empty(),
+                // A layer without routes is there for `#[rate_limited]` handlers, and any
+                // layer may have some behind it when the program has any.
+                extension: rules.routes().is_empty() || crate::handler::any_registered(),
                 ..Options::default()
             },
             policies: Policies::of(rules),

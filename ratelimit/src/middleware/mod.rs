@@ -46,9 +46,11 @@
 //! [`Limiter<ResBody>`](Limiter) in its extensions: a type-erased handle on this limiter
 //! (rules, authenticator, backend and options) and the request's identity if the middleware
 //! authenticated it. `#[rate_limited]` handlers run their rules with it, through
-//! [`Limiter::check`]; so can your own code. It is on by default only for a layer without
-//! routes (`Rules::none()`, installed for the attribute's handlers); a layer with routes of its
-//! own and attribute handlers behind it turns it on with `.limiter_extension(true)`.
+//! [`Limiter::check`]; so can your own code. It is on by default for a layer without routes
+//! (`Rules::none()`, installed for the attribute's handlers) and for every layer of a program
+//! that has `#[rate_limited]` handlers (they register themselves at link time); a program
+//! without them pays nothing for it, and code of your own that reads the limiter turns it
+//! on with `.limiter_extension(true)`.
 //!
 //! # Performance
 //!

@@ -918,8 +918,14 @@ async fn poll_ready_forwards_to_the_inner_service_and_the_readied_one_is_called(
     assert_eq!(text(free).await, "called");
 }
 
+/// This test binary has no `#[rate_limited]` handler (`handler_attribute`'s contract test
+/// covers a program that has some).
 #[tokio::test]
-async fn the_limiter_extension_is_on_by_default_only_for_a_layer_without_routes() {
+async fn without_attribute_handlers_the_extension_is_on_by_default_only_without_routes() {
+    assert!(
+        !crate::handler::any_registered(),
+        "no handler in this binary"
+    );
     static RULES: Rules = ratelimit! { "^/a" => [minute = 5] };
     let layer = |rules, extension: Option<bool>| {
         let (backend, _) = backend(Mode::AllowFirst(5));
