@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use self::algorithm::{Fixed, Gcra, Sliding, Window};
 use self::key::Seed;
-use self::table::Shard;
+use self::table::{Caps, MAX_WINDOWS_PER_USER, Shard};
 use super::clock::{Clock, MonotonicClock, nanos};
 use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Quota};
 
@@ -174,8 +174,8 @@ struct Inner<C> {
     clock: C,
     algorithm: Algorithm,
     max_pools: Option<usize>,
-    /// The most entries one shard may hold (`usize::MAX` without a cap).
-    shard_cap: usize,
+    /// What one shard may hold.
+    caps: Caps,
     seed: Seed,
     store: Store,
 }
@@ -212,7 +212,7 @@ impl<W: Window> Shards<W> {
         &self,
         clock: impl Fn() -> u64,
         seed: &Seed,
-        shard_cap: usize,
+        caps: Caps,
         request: &DecisionRequest<'_>,
     ) -> Result<Decision, BackendError> {
         let no_limits = || BackendError::InvalidRequest("a decision request without limits");
@@ -244,7 +244,7 @@ impl<W: Window> Shards<W> {
                 &request.pool,
                 request.limits,
                 block_time,
-                shard_cap,
+                caps,
             )
             .ok_or_else(no_limits)
     }
@@ -264,6 +264,11 @@ impl<W: Window> Shards<W> {
 }
 
 impl MemoryBackend {
+    /// The default of [`MemoryBackendBuilder::max_pools_per_user`]: far more pools than a
+    /// client uses at once through an API's distinct paths (a pool lasts one window), and
+    /// at 32–40 bytes a window plus its path's copy, a few hundred kilobytes at most per user.
+    pub const DEFAULT_MAX_POOLS_PER_USER: usize = 1_000;
+
     /// A backend with the defaults: [`Algorithm::FixedWindow`], no cap, the
     /// [`MonotonicClock`].
     #[must_use]
@@ -276,6 +281,7 @@ impl MemoryBackend {
         MemoryBackendBuilder {
             algorithm: Algorithm::default(),
             max_pools: None,
+            max_pools_per_user: MemoryBackend::DEFAULT_MAX_POOLS_PER_USER,
             clock: MonotonicClock::new(),
         }
     }
@@ -294,10 +300,16 @@ impl<C: Clock> MemoryBackend<C> {
         self.inner.algorithm
     }
 
-    /// The cap on entries (pools' windows and blocked users), if any.
+    /// The cap on pools' windows (and, apart, on blocked users), if any.
     #[must_use]
     pub fn max_pools(&self) -> Option<usize> {
         self.inner.max_pools
+    }
+
+    /// The most pools' windows one user may hold ([`MemoryBackend::DEFAULT_MAX_POOLS_PER_USER`] unless set).
+    #[must_use]
+    pub fn max_pools_per_user(&self) -> usize {
+        self.inner.caps.per_user
     }
 
     /// Its clock.
@@ -341,16 +353,13 @@ impl<C: Clock> MemoryBackend<C> {
     #[inline]
     fn decide_in_memory(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
         let Inner {
-            seed,
-            shard_cap,
-            store,
-            ..
+            seed, caps, store, ..
         } = &*self.inner;
         let clock = || self.now();
         match store {
-            Store::Fixed(shards) => shards.decide(clock, seed, *shard_cap, request),
-            Store::Sliding(shards) => shards.decide(clock, seed, *shard_cap, request),
-            Store::Gcra(shards) => shards.decide(clock, seed, *shard_cap, request),
+            Store::Fixed(shards) => shards.decide(clock, seed, *caps, request),
+            Store::Sliding(shards) => shards.decide(clock, seed, *caps, request),
+            Store::Gcra(shards) => shards.decide(clock, seed, *caps, request),
         }
     }
 }
@@ -377,6 +386,7 @@ impl<C> fmt::Debug for MemoryBackend<C> {
         f.debug_struct("MemoryBackend")
             .field("algorithm", &self.inner.algorithm)
             .field("max_pools", &self.inner.max_pools)
+            .field("max_pools_per_user", &self.inner.caps.per_user)
             .field("shards", &shards)
             .finish_non_exhaustive()
     }
@@ -388,6 +398,7 @@ impl<C> fmt::Debug for MemoryBackend<C> {
 pub struct MemoryBackendBuilder<C = MonotonicClock> {
     algorithm: Algorithm,
     max_pools: Option<usize>,
+    max_pools_per_user: usize,
     clock: C,
 }
 
@@ -398,8 +409,10 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         self
     }
 
-    /// Caps the number of entries held at once, pools' windows (one per pool and unit) and
-    /// blocked users (at least 1; no cap by default). A full backend forgets the entries that expire soonest to make room: see
+    /// Caps the number of pools' windows held at once (one per pool and unit; at least 1; no
+    /// cap by default), and apart from them the number of blocked users, at the same
+    /// figure: at most `2 × max_pools` entries in all. A full backend makes room by
+    /// forgetting windows, the requesting user's own first, never a live block: see
     /// [Memory](MemoryBackend#memory).
     ///
     /// The cap is split evenly over the shards (and a cap below the default shard count
@@ -410,6 +423,21 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         self
     }
 
+    /// The most pools' windows one user may hold at once ([`MemoryBackend::DEFAULT_MAX_POOLS_PER_USER`]
+    /// by default; at least 1, at most 16 777 215, the figure `usize::MAX` sets). Like
+    /// [`max_pools`](Self::max_pools), it counts windows: a pool counted under a `second`
+    /// and a `minute` limit holds two. A user holding this many that opens another pool has
+    /// its own soonest-expiring windows forgotten (a quarter of the budget at once), never
+    /// another user's: see [Memory](MemoryBackend#memory).
+    ///
+    /// It bounds what one client can make the backend hold by requesting distinct paths
+    /// under a rule without a zone (each path is a pool). There is no way to turn it off:
+    /// counting a user's windows costs only the insertion of a new one.
+    pub fn max_pools_per_user(mut self, max_pools_per_user: usize) -> Self {
+        self.max_pools_per_user = max_pools_per_user.clamp(1, MAX_WINDOWS_PER_USER);
+        self
+    }
+
     /// The clock to read time from ([`MonotonicClock`] by default; [`ManualClock`] in tests).
     ///
     /// [`ManualClock`]: super::ManualClock
@@ -417,6 +445,7 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         MemoryBackendBuilder {
             algorithm: self.algorithm,
             max_pools: self.max_pools,
+            max_pools_per_user: self.max_pools_per_user,
             clock,
         }
     }
@@ -449,7 +478,11 @@ impl<C: Clock> MemoryBackendBuilder<C> {
                 clock: self.clock,
                 algorithm: self.algorithm,
                 max_pools: self.max_pools,
-                shard_cap,
+                caps: Caps {
+                    windows: shard_cap,
+                    blocks: shard_cap,
+                    per_user: self.max_pools_per_user,
+                },
                 seed: Seed::random(),
                 store,
             }),
