@@ -249,7 +249,7 @@ impl<W: Window> Shards<W> {
         &self,
         clock: impl Fn() -> u64,
         seed: &Seed,
-        caps: Caps,
+        caps: &Caps,
         request: &DecisionRequest<'_>,
     ) -> Result<Decision, BackendError> {
         let no_limits = || BackendError::InvalidRequest("a decision request without limits");
@@ -394,9 +394,9 @@ impl<C: Clock> MemoryBackend<C> {
         } = &*self.inner;
         let clock = || self.now();
         match store {
-            Store::Fixed(shards) => shards.decide(clock, seed, *caps, request),
-            Store::Sliding(shards) => shards.decide(clock, seed, *caps, request),
-            Store::Gcra(shards) => shards.decide(clock, seed, *caps, request),
+            Store::Fixed(shards) => shards.decide(clock, seed, caps, request),
+            Store::Sliding(shards) => shards.decide(clock, seed, caps, request),
+            Store::Gcra(shards) => shards.decide(clock, seed, caps, request),
         }
     }
 }

@@ -278,7 +278,7 @@ impl<W: Window> Table<W> {
         pool: &Pool<'_>,
         limits: &[Limit],
         block_time: u64,
-        caps: Caps,
+        caps: &Caps,
     ) -> Option<Decision> {
         let blocked_until = if self.blocks == 0 {
             None
@@ -326,7 +326,7 @@ impl<W: Window> Table<W> {
         limits: &[Limit],
         blocked_until: Option<u64>,
         block_time: u64,
-        caps: Caps,
+        caps: &Caps,
     ) -> Option<Decision> {
         if limits.is_empty() {
             return None;
@@ -433,7 +433,7 @@ impl<W: Window> Table<W> {
         limit: Limit,
         blocked_until: Option<u64>,
         block_time: u64,
-        caps: Caps,
+        caps: &Caps,
     ) -> Decision {
         let unit = unit_index(limit.unit());
         let rate = Rate::of(limit);
@@ -615,7 +615,7 @@ impl<W: Window> Table<W> {
     fn insert_window(
         &mut self,
         now: u64,
-        caps: Caps,
+        caps: &Caps,
         seed: &Seed,
         hashes: &Hashes<'_>,
         pool: &Pool<'_>,
@@ -638,7 +638,7 @@ impl<W: Window> Table<W> {
     fn make_room_for_window(
         &mut self,
         now: u64,
-        caps: Caps,
+        caps: &Caps,
         seed: &Seed,
         user: &str,
         user_hash: u64,
@@ -719,7 +719,7 @@ impl<W: Window> Table<W> {
     fn insert_block(
         &mut self,
         now: u64,
-        caps: Caps,
+        caps: &Caps,
         seed: &Seed,
         hash: u64,
         user: &str,
