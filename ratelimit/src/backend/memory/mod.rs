@@ -167,8 +167,8 @@ const MAX_SHARDS: usize = 256;
 ///
 /// The cost of that rule: in a shard holding its cap of windows and no expired one, a user
 /// holding only one or two windows there pays a pass over the shard (`max_pools / shards`
-/// entries) for each new pool it opens. A client can make its own requests that slow, not
-/// anyone else's; choose the cap with it in mind.
+/// entries) for each new pool it opens, holding the shard's lock meanwhile (so the other
+/// users of that shard wait that long too); choose the cap with it in mind.
 ///
 /// # Measured
 ///
