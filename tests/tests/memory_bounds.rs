@@ -18,7 +18,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ratelimit::backend::{
-    Algorithm, Backend, Decision, DecisionRequest, ManualClock, MemoryBackend, Pool, Scope,
+    Algorithm, Backend, Decision, DecisionRequest, DenialCause, ManualClock, MemoryBackend, Pool,
+    Scope,
 };
 use ratelimit::{Limit, Unit};
 
@@ -30,6 +31,17 @@ const ALGORITHMS: [Algorithm; 3] = [
 
 /// Decides one request (the memory backend's future is ready at once).
 fn decide(backend: &impl Backend, path: &str, user: &str, limits: &[Limit]) -> Decision {
+    decide_blocking(backend, path, user, limits, None)
+}
+
+/// The same, with a rule's block time.
+fn decide_blocking(
+    backend: &impl Backend,
+    path: &str,
+    user: &str,
+    limits: &[Limit],
+    block_time: Option<Duration>,
+) -> Decision {
     let request = DecisionRequest {
         pool: Pool {
             scope: Scope::Path(path),
@@ -37,7 +49,7 @@ fn decide(backend: &impl Backend, path: &str, user: &str, limits: &[Limit]) -> D
             user,
         },
         limits,
-        block_time: None,
+        block_time,
     };
     let mut future = pin!(backend.decide(&request));
     match future
@@ -231,6 +243,183 @@ fn bytes_per_pool() {
                 let bound = if long { 640.0 } else { 512.0 };
                 assert!(per <= bound, "{algorithm:?}: {per} bytes per pool");
             }
+        }
+    }
+}
+
+/// The denial's `retry_after` and cause, if denied.
+fn denial(decision: Decision) -> Option<(Duration, DenialCause)> {
+    match decision {
+        Decision::Deny(denial) => Some((denial.retry_after, denial.cause)),
+        Decision::Allow(_) => None,
+    }
+}
+
+/// A user blocked for an hour under `max_pools(1)` stays blocked through thousands of other
+/// users' requests: windows make room among windows, never by dropping a live block.
+#[test]
+fn a_block_survives_other_users_traffic_under_the_smallest_cap() {
+    let limits = [Limit::new(Unit::Minute, 1)];
+    let hour = Some(Duration::from_secs(3_600));
+    for algorithm in ALGORITHMS {
+        let (backend, clock) = backend(algorithm, Some(1));
+        assert!(allowed(decide_blocking(
+            &backend, "/login", "mallory", &limits, hour
+        )));
+        assert_eq!(
+            denial(decide_blocking(
+                &backend, "/login", "mallory", &limits, hour
+            )),
+            Some((Duration::from_secs(3_600), DenialCause::Limit(limits[0])))
+        );
+        let mut user = String::new();
+        for i in 0..10_000 {
+            user.clear();
+            write!(user, "other-{i}").expect("formatted");
+            assert!(allowed(decide(
+                &backend,
+                &format!("/{}", i % 50),
+                &user,
+                &limits
+            )));
+            clock.advance(Duration::from_millis(100));
+        }
+        assert!(backend.pool_count() <= 1, "{algorithm:?}");
+        // 1 000 s later: refused for the rest of the hour.
+        assert_eq!(
+            denial(decide(&backend, "/login", "mallory", &limits)),
+            Some((Duration::from_secs(2_600), DenialCause::Blocked)),
+            "{algorithm:?}: the block was dropped"
+        );
+        assert_eq!(
+            denial(decide(&backend, "/elsewhere", "mallory", &limits)),
+            Some((Duration::from_secs(2_600), DenialCause::Blocked)),
+        );
+    }
+}
+
+/// A client churning distinct paths through a full table takes its own windows, not other
+/// users': 2 048 users limited for a minute (spread over every shard, so some share the
+/// churning client's) are all still limited after it opened 20 000 pools of an hour (which
+/// expire later than theirs: evicting the soonest-expiring entries would have forgotten
+/// theirs). The per-user budget is set out of the way, so that the cap is what binds.
+#[test]
+fn a_full_shard_takes_the_requesting_users_own_windows_first() {
+    const CAP: usize = 1 << 16;
+    const USERS: usize = 2_048;
+    let minute = [Limit::new(Unit::Minute, 1)];
+    let hour = [Limit::new(Unit::Hour, 1)];
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools(CAP)
+            .max_pools_per_user(usize::MAX)
+            .clock(clock.clone())
+            .build();
+        for i in 0..USERS {
+            assert!(allowed(decide(
+                &backend,
+                "/a",
+                &format!("user-{i}"),
+                &minute
+            )));
+        }
+        let mut path = String::new();
+        for i in 0..20_000 {
+            path.clear();
+            write!(path, "/churn/{i}").expect("formatted");
+            assert!(allowed(decide(&backend, &path, "churner", &hour)));
+        }
+        assert!(backend.pool_count() <= CAP, "{algorithm:?}");
+        let forgotten = (0..USERS)
+            .filter(|i| allowed(decide(&backend, "/a", &format!("user-{i}"), &minute)))
+            .count();
+        assert_eq!(
+            forgotten, 0,
+            "{algorithm:?}: other users' windows were taken"
+        );
+        // The churning client's newest pool still counts.
+        assert!(!allowed(decide(&backend, &path, "churner", &hour)));
+        let held = backend.pool_count() - USERS;
+        eprintln!(
+            "{algorithm:?}: a client churning 20 000 paths through a full shard holds {held} \
+             pools at the end (from half to all of the room the others leave; it gives back \
+             half of its own at once), every other user's window kept"
+        );
+        assert!(held < 20_000, "{algorithm:?}: {held}");
+    }
+}
+
+/// One client churning 100 000 distinct paths (a rule without a zone pools by path) holds at
+/// most its budget of live pools, and the heap it takes is that budget's; other users'
+/// windows and blocks, some in its shard, are untouched.
+#[test]
+fn one_client_churning_paths_holds_at_most_its_budget() {
+    const USERS: usize = 2_048;
+    const PATHS: usize = 100_000;
+    let budget = MemoryBackend::DEFAULT_MAX_POOLS_PER_USER;
+    let minute = [Limit::new(Unit::Minute, 1)];
+    let hour = Some(Duration::from_secs(3_600));
+    for algorithm in ALGORITHMS {
+        let (backend, clock) = backend(algorithm, None);
+        assert_eq!(backend.max_pools_per_user(), budget);
+        // Other users: a window each, and every other one blocked for an hour.
+        for i in 0..USERS {
+            let user = format!("user-{i}");
+            assert!(allowed(decide_blocking(
+                &backend, "/a", &user, &minute, hour
+            )));
+            if i % 2 == 0 {
+                assert!(!allowed(decide_blocking(
+                    &backend, "/a", &user, &minute, hour
+                )));
+            }
+        }
+        let mut path = String::new();
+        let mut most = 0;
+        let info = allocation_counter::measure(|| {
+            for i in 0..PATHS {
+                path.clear();
+                write!(path, "/api/items/{i}").expect("formatted");
+                assert!(allowed(decide(&backend, &path, "churner", &minute)));
+                clock.advance(Duration::from_micros(100));
+                if i % 1_000 == 999 {
+                    most = most.max(backend.pool_count() - USERS);
+                }
+            }
+        });
+        // 10 s went by: every other user's window is still live.
+        let held = backend.pool_count() - USERS;
+        eprintln!(
+            "{algorithm:?}: one client, {PATHS} distinct paths: at most {most} of its pools \
+             held (budget {budget}), heap peak {} bytes ({:.0} per pool of the budget), {} \
+             bytes held at the end",
+            info.bytes_max,
+            ratio(info.bytes_max, budget),
+            info.bytes_current,
+        );
+        assert!(
+            most <= budget && held <= budget,
+            "{algorithm:?}: {most}, {held}"
+        );
+        assert!(held >= budget * 3 / 4, "{algorithm:?}: {held}");
+        assert!(
+            info.bytes_max <= 320 * budget as u64,
+            "{algorithm:?}: a heap peak of {} bytes for a budget of {budget} pools",
+            info.bytes_max
+        );
+        // Its newest pool counts; every other user's window and block are as they were.
+        assert!(!allowed(decide(&backend, &path, "churner", &minute)));
+        for i in 0..USERS {
+            let decision = denial(decide(&backend, "/a", &format!("user-{i}"), &minute));
+            let (_, cause) = decision.expect("still limited");
+            let expected = if i % 2 == 0 {
+                DenialCause::Blocked
+            } else {
+                DenialCause::Limit(minute[0])
+            };
+            assert_eq!(cause, expected, "{algorithm:?}: user-{i}");
         }
     }
 }

@@ -303,6 +303,21 @@ impl Key {
         }
     }
 
+    /// Whether this is the key of one of `user`'s windows (any pool, any unit).
+    pub(super) fn is_window_of_user(&self, user: &str) -> bool {
+        match &self.0 {
+            Repr::Inline {
+                meta,
+                form,
+                user: own,
+                ..
+            } => !meta.is_block() && holds(*form, own, user.as_bytes()),
+            Repr::Stored(stored) => {
+                !stored.meta.is_block() && same_bytes(stored.parts().2, user.as_bytes())
+            }
+        }
+    }
+
     /// Whether `other` is the key of this window's pool for the unit in slot `unit`.
     pub(super) fn is_window_of_same_pool(
         &self,
@@ -663,6 +678,16 @@ impl Seed {
         self.hash_parts(key.meta(), scope, method, user)
     }
 
+    /// The hash of `key`'s user, as [`Hashes::user`] gave it (the user's record in its
+    /// shard is found by it).
+    pub(super) fn user_hash_of_key(&self, key: &Key, store: &KeyStore) -> u64 {
+        let mut buffer = [0; PACKED];
+        let (_, _, user) = store.parts(key, &mut buffer);
+        let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
+        hasher.write(user);
+        hasher.finish()
+    }
+
     /// The hash an entry with `key` is stored under (to move entries when a table grows or
     /// shrinks: the same as [`Hashes::window`] or [`Hashes::block`] gave when it was made).
     pub(super) fn of_key(&self, key: &Key, store: &KeyStore) -> u64 {
@@ -996,6 +1021,23 @@ mod tests {
             )
             .1
         );
+    }
+
+    #[test]
+    fn a_window_key_names_its_user_and_hashes_as_it() {
+        let seed = Seed::random();
+        let mut store = KeyStore::default();
+        let long = "x".repeat(100);
+        for user in ["u", "203.113.145.127", long.as_str()] {
+            let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 1);
+            assert!(key.is_window_of_user(user));
+            assert!(!key.is_window_of_user(&user[1..]));
+            assert!(!key.is_window_of_user("v"));
+            assert!(!Key::block(user).is_window_of_user(user));
+            let hashes = seed.hashes(&pool(Scope::Zone("z"), Some("GET"), user));
+            assert_eq!(seed.user_hash_of_key(&key, &store), hashes.user);
+            store.release(&key);
+        }
     }
 
     #[test]

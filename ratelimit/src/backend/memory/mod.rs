@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use self::algorithm::{Fixed, Gcra, Sliding, Window};
 use self::key::Seed;
-use self::table::Shard;
+use self::table::{Caps, MAX_WINDOWS_PER_USER, Shard};
 use super::clock::{Clock, MonotonicClock, nanos};
 use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Quota};
 
@@ -138,12 +138,37 @@ const MAX_SHARDS: usize = 256;
 /// [`evict_expired`](MemoryBackend::evict_expired) drops every expired entry at once, for
 /// callers who want the memory back as soon as a flood ends.
 ///
-/// With [`max_pools`](MemoryBackendBuilder::max_pools), the number of entries (pools'
-/// windows and blocked users) never exceeds the cap. A new entry in a full shard replaces an
-/// expired one if the hand finds one nearby, or else the entry that expires soonest among the
-/// next 8: that window's count is forgotten early (its user gets a fresh window), as when nginx's
-/// `limit_req` zone is full. Requests are never refused or let through unchecked for lack of
-/// room.
+/// With [`max_pools`](MemoryBackendBuilder::max_pools), the number of pools' windows never
+/// exceeds the cap, nor, apart, does the number of blocked users (so at most twice the cap
+/// of entries in all). A new window in a shard holding its cap of windows takes the place
+/// of an expired entry if the hand finds one nearby; else of some of the requesting user's
+/// own windows, the soonest-expiring (half of them at once, so that a client churning paths
+/// through a full shard pays one pass over it for as many insertions); only a user with no
+/// window in the shard takes another user's, the one that expires soonest among the next 8.
+/// A window taken early has its count forgotten (its user gets a fresh window), as when
+/// nginx's `limit_req` zone is full. A live block is never taken for a window. A shard
+/// holding its cap of blocks drops its expired blocks (looked for once one may have ended);
+/// if none has, the new block is not kept: its user is denied as any user over the limit
+/// (`retry_after` the limit's wait, not the block time). Keeping the oldest blocks is the
+/// choice that cannot be turned against them: dropping the soonest-ending block instead
+/// would let a client lift its own block by getting other identities blocked. Requests are
+/// never refused or let through unchecked for lack of room.
+///
+/// One user may hold at most
+/// [`max_pools_per_user`](MemoryBackendBuilder::max_pools_per_user) windows
+/// ([`DEFAULT_MAX_POOLS_PER_USER`](Self::DEFAULT_MAX_POOLS_PER_USER), 1 000, unless set),
+/// whether or not there is a cap: a user holding that many that opens one more pool (a
+/// client churning distinct paths under a rule without a zone) has a quarter of its budget
+/// of windows forgotten, its own that expire soonest, never another user's. Each shard keeps
+/// an 8-byte record per user with windows in it, updated only when a window is made or
+/// dropped; its own windows are found by one pass over the shard, paid for once per quarter
+/// budget of that user's new pools. Forgetting a user's windows early only makes the backend
+/// more lenient with that user, never with another.
+///
+/// The cost of that rule: in a shard holding its cap of windows and no expired one, a user
+/// holding only one or two windows there pays a pass over the shard (`max_pools / shards`
+/// entries) for each new pool it opens, holding the shard's lock meanwhile (so the other
+/// users of that shard wait that long too); choose the cap with it in mind.
 ///
 /// # Measured
 ///
@@ -154,15 +179,27 @@ const MAX_SHARDS: usize = 256;
 ///
 /// | algorithm | 10 000 pools | 100 000 pools | user id of 33 bytes, path of 25 |
 /// |---|---|---|---|
-/// | fixed window | 108 B | 87 B | 283–303 B (the keys allocated) |
-/// | sliding window, GCRA | 135 B | 107 B | 304–329 B |
+/// | fixed window | 123 B | 98 B | 295–318 B (the keys allocated) |
+/// | sliding window, GCRA | 149 B | 119 B | 316–344 B |
+///
+/// (Each figure includes the user's record, 8 bytes and its share of an index: here one
+/// user per pool, the worst case.)
 ///
 /// A flood of 300 000 distinct users, 10 000 a second, each making one request under a
 /// one-second limit, held at most 12 100 pools (24 200 with the sliding window, whose pools
-/// last two windows) for 10 000 live at once, with a heap peak of 1.2 MB (fixed window),
-/// 1.4 MB (GCRA) and 2.9 MB (sliding window); all of it was given back once the windows
+/// last two windows) for 10 000 live at once, with a heap peak of 1.4 MB (fixed window),
+/// 1.7 MB (GCRA) and 3.4 MB (sliding window); all of it was given back once the windows
 /// were over. With `max_pools(10_000)`, 300 000 new users never made the count exceed 10 000,
 /// and the pools of users limited for an hour outlived the flood's one-minute pools.
+///
+/// One client requesting 100 000 distinct paths under a one-minute rule without a zone held
+/// at most 1 000 pools (the default budget) at any time, with a heap peak of 247 KB (fixed
+/// window) or 293 KB (sliding window, GCRA): under 300 bytes per pool of the budget, path
+/// copies included; the windows and blocks of 2 048 other users, in its shard among others,
+/// were untouched. Under `max_pools(65_536)` with no per-user budget, a client churning
+/// 20 000 paths took only its own windows: all 2 048 other users' stayed counted. Under
+/// `max_pools(1)`, a user blocked for an hour stayed blocked through 10 000 other users'
+/// requests.
 ///
 /// There is no key prefix: a backend's counts are its own, and two backends never share them.
 #[derive(Clone)]
@@ -174,8 +211,8 @@ struct Inner<C> {
     clock: C,
     algorithm: Algorithm,
     max_pools: Option<usize>,
-    /// The most entries one shard may hold (`usize::MAX` without a cap).
-    shard_cap: usize,
+    /// What one shard may hold.
+    caps: Caps,
     seed: Seed,
     store: Store,
 }
@@ -212,7 +249,7 @@ impl<W: Window> Shards<W> {
         &self,
         clock: impl Fn() -> u64,
         seed: &Seed,
-        shard_cap: usize,
+        caps: &Caps,
         request: &DecisionRequest<'_>,
     ) -> Result<Decision, BackendError> {
         let no_limits = || BackendError::InvalidRequest("a decision request without limits");
@@ -244,7 +281,7 @@ impl<W: Window> Shards<W> {
                 &request.pool,
                 request.limits,
                 block_time,
-                shard_cap,
+                caps,
             )
             .ok_or_else(no_limits)
     }
@@ -264,6 +301,11 @@ impl<W: Window> Shards<W> {
 }
 
 impl MemoryBackend {
+    /// The default of [`MemoryBackendBuilder::max_pools_per_user`]: far more pools than a
+    /// client uses at once through an API's distinct paths (a pool lasts one window), and
+    /// at 32–40 bytes a window plus its path's copy, a few hundred kilobytes at most per user.
+    pub const DEFAULT_MAX_POOLS_PER_USER: usize = 1_000;
+
     /// A backend with the defaults: [`Algorithm::FixedWindow`], no cap, the
     /// [`MonotonicClock`].
     #[must_use]
@@ -276,6 +318,7 @@ impl MemoryBackend {
         MemoryBackendBuilder {
             algorithm: Algorithm::default(),
             max_pools: None,
+            max_pools_per_user: MemoryBackend::DEFAULT_MAX_POOLS_PER_USER,
             clock: MonotonicClock::new(),
         }
     }
@@ -294,10 +337,16 @@ impl<C: Clock> MemoryBackend<C> {
         self.inner.algorithm
     }
 
-    /// The cap on entries (pools' windows and blocked users), if any.
+    /// The cap on pools' windows (and, apart, on blocked users), if any.
     #[must_use]
     pub fn max_pools(&self) -> Option<usize> {
         self.inner.max_pools
+    }
+
+    /// The most pools' windows one user may hold ([`MemoryBackend::DEFAULT_MAX_POOLS_PER_USER`] unless set).
+    #[must_use]
+    pub fn max_pools_per_user(&self) -> usize {
+        self.inner.caps.per_user
     }
 
     /// Its clock.
@@ -341,16 +390,13 @@ impl<C: Clock> MemoryBackend<C> {
     #[inline]
     fn decide_in_memory(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
         let Inner {
-            seed,
-            shard_cap,
-            store,
-            ..
+            seed, caps, store, ..
         } = &*self.inner;
         let clock = || self.now();
         match store {
-            Store::Fixed(shards) => shards.decide(clock, seed, *shard_cap, request),
-            Store::Sliding(shards) => shards.decide(clock, seed, *shard_cap, request),
-            Store::Gcra(shards) => shards.decide(clock, seed, *shard_cap, request),
+            Store::Fixed(shards) => shards.decide(clock, seed, caps, request),
+            Store::Sliding(shards) => shards.decide(clock, seed, caps, request),
+            Store::Gcra(shards) => shards.decide(clock, seed, caps, request),
         }
     }
 }
@@ -377,6 +423,7 @@ impl<C> fmt::Debug for MemoryBackend<C> {
         f.debug_struct("MemoryBackend")
             .field("algorithm", &self.inner.algorithm)
             .field("max_pools", &self.inner.max_pools)
+            .field("max_pools_per_user", &self.inner.caps.per_user)
             .field("shards", &shards)
             .finish_non_exhaustive()
     }
@@ -388,6 +435,7 @@ impl<C> fmt::Debug for MemoryBackend<C> {
 pub struct MemoryBackendBuilder<C = MonotonicClock> {
     algorithm: Algorithm,
     max_pools: Option<usize>,
+    max_pools_per_user: usize,
     clock: C,
 }
 
@@ -398,8 +446,10 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         self
     }
 
-    /// Caps the number of entries held at once, pools' windows (one per pool and unit) and
-    /// blocked users (at least 1; no cap by default). A full backend forgets the entries that expire soonest to make room: see
+    /// Caps the number of pools' windows held at once (one per pool and unit; at least 1; no
+    /// cap by default), and apart from them the number of blocked users, at the same
+    /// figure: at most `2 × max_pools` entries in all. A full backend makes room by
+    /// forgetting windows, the requesting user's own first, never a live block: see
     /// [Memory](MemoryBackend#memory).
     ///
     /// The cap is split evenly over the shards (and a cap below the default shard count
@@ -410,6 +460,21 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         self
     }
 
+    /// The most pools' windows one user may hold at once ([`MemoryBackend::DEFAULT_MAX_POOLS_PER_USER`]
+    /// by default; at least 1, at most 16 777 215, the figure `usize::MAX` sets). Like
+    /// [`max_pools`](Self::max_pools), it counts windows: a pool counted under a `second`
+    /// and a `minute` limit holds two. A user holding this many that opens another pool has
+    /// its own soonest-expiring windows forgotten (a quarter of the budget at once), never
+    /// another user's: see [Memory](MemoryBackend#memory).
+    ///
+    /// It bounds what one client can make the backend hold by requesting distinct paths
+    /// under a rule without a zone (each path is a pool). There is no way to turn it off:
+    /// counting a user's windows costs only the insertion of a new one.
+    pub fn max_pools_per_user(mut self, max_pools_per_user: usize) -> Self {
+        self.max_pools_per_user = max_pools_per_user.clamp(1, MAX_WINDOWS_PER_USER);
+        self
+    }
+
     /// The clock to read time from ([`MonotonicClock`] by default; [`ManualClock`] in tests).
     ///
     /// [`ManualClock`]: super::ManualClock
@@ -417,6 +482,7 @@ impl<C: Clock> MemoryBackendBuilder<C> {
         MemoryBackendBuilder {
             algorithm: self.algorithm,
             max_pools: self.max_pools,
+            max_pools_per_user: self.max_pools_per_user,
             clock,
         }
     }
@@ -449,7 +515,11 @@ impl<C: Clock> MemoryBackendBuilder<C> {
                 clock: self.clock,
                 algorithm: self.algorithm,
                 max_pools: self.max_pools,
-                shard_cap,
+                caps: Caps {
+                    windows: shard_cap,
+                    blocks: shard_cap,
+                    per_user: self.max_pools_per_user,
+                },
                 seed: Seed::random(),
                 store,
             }),

@@ -10,9 +10,21 @@
 //!
 //! Eviction is amortised, nginx-style, with no sweeper thread: every insertion first moves a
 //! clock hand over [`SWEEP_STEP`] buckets of the table, dropping the expired entries it finds.
-//! When the hand wraps around and the table is mostly empty, the table shrinks. With a cap,
-//! an insertion into a full shard also drops one entry: the first expired one after the hand,
-//! or else the one that expires soonest among the next [`EVICTION_SAMPLE`] entries.
+//! When the hand wraps around and the table is mostly empty, the table shrinks.
+//!
+//! Windows and blocks have budgets of their own ([`Caps`]), so that windows never make room
+//! by dropping a live block. A window's insertion into a shard holding its cap of windows
+//! drops an expired entry if the hand finds one among the next [`EVICTION_SAMPLE`] windows;
+//! else some of the requesting user's own windows, the soonest-expiring (found by
+//! [`trim_user`](Table::trim_user)); only a user with no window in the shard takes another's,
+//! the one that expires soonest among the sample. A block's insertion into a shard holding
+//! its cap of blocks drops the expired blocks, and is given up if none is: a live block is
+//! never dropped for another.
+//!
+//! Each shard keeps a record per user with windows in it: how many (an 8-byte record). A
+//! user holding [`Caps::per_user`] windows that makes another has its own soonest-expiring
+//! windows dropped, a quarter of its budget at once, found by one pass over the shard: an
+//! insertion pays for that pass at most once per quarter budget of its user's insertions.
 
 use std::hint::cold_path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -36,6 +48,49 @@ const EVICTION_SAMPLE: usize = 8;
 /// Below this capacity a table is not worth shrinking.
 const MIN_SHRINK_CAPACITY: usize = 64;
 
+/// The bits of a user's record that count its windows; the others hold its hash.
+const COUNT_BITS: u32 = 24;
+
+/// The count bits of a user's record.
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// The most windows a user's record counts, so the largest per-user budget.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "2^24 - 1 fits every usize of 32 bits or more"
+)]
+pub(super) const MAX_WINDOWS_PER_USER: usize = COUNT_MASK as usize;
+
+/// The record of `user_hash`'s user with no window counted: the hash's low 40 bits (the top
+/// ones pick the shard, and are alike in one).
+const fn record_tag(user_hash: u64) -> u64 {
+    user_hash << COUNT_BITS
+}
+
+/// Where a record (or a tag) is in its shard's index of users.
+const fn record_hash(record: u64) -> u64 {
+    (record >> COUNT_BITS).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// What one shard may hold.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Caps {
+    /// The most windows (`usize::MAX` for no cap).
+    pub(super) windows: usize,
+    /// The most blocks (`usize::MAX` for no cap).
+    pub(super) blocks: usize,
+    /// The most windows of one user (1 to [`MAX_WINDOWS_PER_USER`]).
+    pub(super) per_user: usize,
+}
+
+/// An entry the sample found to make room for a window.
+enum Sampled {
+    /// An expired entry (a window or a block): dropping it loses nothing.
+    Expired(usize),
+    /// The live window that expires soonest among the sample.
+    Live(usize),
+}
+
 /// One shard, alone on its cache lines so that locking one does not slow its neighbours.
 #[repr(align(128))]
 #[derive(Debug)]
@@ -51,6 +106,8 @@ impl<W: Window> Shard<W> {
                 keys: KeyStore::default(),
                 hand: 0,
                 blocks: 0,
+                users: HashTable::new(),
+                blocks_live_until: 0,
             }),
         }
     }
@@ -72,6 +129,14 @@ pub(super) struct Table<W: Window> {
     hand: usize,
     /// How many entries are blocks (the rest are pools).
     blocks: usize,
+    /// Per user with windows in the shard, how many: its hash's low bits above
+    /// [`COUNT_BITS`], the count below (see [`record_tag`]). Two users whose hashes share
+    /// those 40 bits share a record, and so a budget (the seed is random: an attacker cannot
+    /// choose them).
+    users: HashTable<u64>,
+    /// No block in the table ends before this (0 if unknown): a shard holding its cap of
+    /// blocks looks for expired ones again only from then.
+    blocks_live_until: u64,
 }
 
 /// One window of a pool, or a user's block: 32 bytes for the fixed window (half a cache
@@ -195,7 +260,7 @@ impl<W: Window> Table<W> {
     }
 
     /// Decides one request at `now`: see the backend's docs for the semantics. `block_time`
-    /// is 0 for none; `cap` is the most entries this shard may hold. `None` only when
+    /// is 0 for none; `caps` is what this shard may hold. `None` only when
     /// `limits` is empty.
     ///
     /// The backend tries [`count_in_place`](Self::count_in_place) first; this is every other
@@ -213,12 +278,12 @@ impl<W: Window> Table<W> {
         pool: &Pool<'_>,
         limits: &[Limit],
         block_time: u64,
-        cap: usize,
+        caps: &Caps,
     ) -> Option<Decision> {
         let blocked_until = if self.blocks == 0 {
             None
         } else {
-            self.block_until(hashes.block(), pool.user, now)
+            self.block_until(seed, hashes.block(), pool.user, now)
         };
         match limits {
             [limit] => Some(self.decide_one(
@@ -229,7 +294,7 @@ impl<W: Window> Table<W> {
                 *limit,
                 blocked_until,
                 block_time,
-                cap,
+                caps,
             )),
             limits => self.decide_many(
                 now,
@@ -239,7 +304,7 @@ impl<W: Window> Table<W> {
                 limits,
                 blocked_until,
                 block_time,
-                cap,
+                caps,
             ),
         }
     }
@@ -261,7 +326,7 @@ impl<W: Window> Table<W> {
         limits: &[Limit],
         blocked_until: Option<u64>,
         block_time: u64,
-        cap: usize,
+        caps: &Caps,
     ) -> Option<Decision> {
         if limits.is_empty() {
             return None;
@@ -307,10 +372,9 @@ impl<W: Window> Table<W> {
             let mut retry_after = wait;
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
-                self.insert(now, cap, seed, hashes.block(), W::block(until), |_| {
-                    Key::block(pool.user)
-                });
-                retry_after = retry_after.max(block_time);
+                if self.insert_block(now, caps, seed, hashes.block(), pool.user, until) {
+                    retry_after = retry_after.max(block_time);
+                }
             }
             return Some(deny(retry_after, DenialCause::Limit(limit)));
         }
@@ -348,9 +412,7 @@ impl<W: Window> Table<W> {
         }
         for (unit, window) in new_windows.into_iter().enumerate() {
             if let Some(window) = window {
-                self.insert(now, cap, seed, hashes.window(unit), window, |keys| {
-                    keys.window(seed, pool, unit)
-                });
+                self.insert_window(now, caps, seed, hashes, pool, unit, window);
             }
         }
         tightest.map(|(remaining, reset, limit)| allow(limit, (remaining, reset)))
@@ -371,7 +433,7 @@ impl<W: Window> Table<W> {
         limit: Limit,
         blocked_until: Option<u64>,
         block_time: u64,
-        cap: usize,
+        caps: &Caps,
     ) -> Decision {
         let unit = unit_index(limit.unit());
         let rate = Rate::of(limit);
@@ -398,18 +460,15 @@ impl<W: Window> Table<W> {
             let mut retry_after = wait;
             if block_time > 0 {
                 let until = now.saturating_add(block_time);
-                self.insert(now, cap, seed, hashes.block(), W::block(until), |_| {
-                    Key::block(pool.user)
-                });
-                retry_after = retry_after.max(block_time);
+                if self.insert_block(now, caps, seed, hashes.block(), pool.user, until) {
+                    retry_after = retry_after.max(block_time);
+                }
             }
             return deny(retry_after, DenialCause::Limit(limit));
         }
         let window = first_window::<W>(now, rate);
         let quota = window.quota(now, rate);
-        self.insert(now, cap, seed, hash, window, |keys| {
-            keys.window(seed, pool, unit)
-        });
+        self.insert_window(now, caps, seed, hashes, pool, unit, window);
         allow(limit, quota)
     }
 
@@ -474,6 +533,7 @@ impl<W: Window> Table<W> {
             entries,
             keys,
             blocks,
+            users,
             ..
         } = self;
         entries.retain(|entry| {
@@ -481,6 +541,8 @@ impl<W: Window> Table<W> {
             if !keep {
                 if entry.key.is_block() {
                     *blocks = blocks.saturating_sub(1);
+                } else {
+                    remove_user_window(users, seed.user_hash_of_key(&entry.key, keys));
                 }
                 keys.release(&entry.key);
             }
@@ -491,7 +553,7 @@ impl<W: Window> Table<W> {
 
     /// When `user`'s block ends, if they are blocked at `now`; drops an expired block.
     #[inline(never)]
-    fn block_until(&mut self, hash: u64, user: &str, now: u64) -> Option<u64> {
+    fn block_until(&mut self, seed: &Seed, hash: u64, user: &str, now: u64) -> Option<u64> {
         let index = self
             .entries
             .find_bucket_index(hash, |entry| entry.key.is_block_of(user))?;
@@ -499,38 +561,207 @@ impl<W: Window> Table<W> {
         if until > now {
             Some(until)
         } else {
-            self.remove_at(index);
+            self.remove_at(index, seed);
             None
         }
     }
 
-    /// Inserts a new entry (whose key is not in the table) under `hash`, after a sweep step
-    /// and, in a full shard, an eviction.
-    ///
-    /// The entry's key is made by `key` once room is made: a sweep may renumber the store's
-    /// scopes (when the table shrinks), and a key made before would keep an old number.
-    fn insert(
-        &mut self,
-        now: u64,
-        cap: usize,
-        seed: &Seed,
-        hash: u64,
-        window: W,
-        key: impl FnOnce(&mut KeyStore) -> Key,
-    ) {
-        self.sweep(now, seed);
-        while self.entries.len() >= cap {
-            if !self.evict_one(now) {
-                break;
+    /// The number of windows (entries that are not blocks).
+    #[inline]
+    fn windows(&self) -> usize {
+        self.entries.len().saturating_sub(self.blocks)
+    }
+
+    /// How many windows the user of `user_hash` holds in this shard (with any other user
+    /// whose hash shares its record).
+    fn user_windows(&self, user_hash: u64) -> usize {
+        let tag = record_tag(user_hash);
+        self.users
+            .find(record_hash(tag), |&record| record & !COUNT_MASK == tag)
+            .map_or(0, |&record| {
+                usize::try_from(record & COUNT_MASK).unwrap_or(0)
+            })
+    }
+
+    /// Counts one more window of the user of `user_hash` (saturating at
+    /// [`MAX_WINDOWS_PER_USER`], which the per-user budget keeps it under).
+    fn add_user_window(&mut self, user_hash: u64) {
+        let tag = record_tag(user_hash);
+        match self
+            .users
+            .find_mut(record_hash(tag), |&record| record & !COUNT_MASK == tag)
+        {
+            Some(record) => {
+                if *record & COUNT_MASK != COUNT_MASK {
+                    *record += 1;
+                }
+            }
+            None => {
+                self.users
+                    .insert_unique(record_hash(tag), tag | 1, |&record| record_hash(record));
             }
         }
-        let entry = Entry::new(key(&mut self.keys), window);
-        if entry.key.is_block() {
-            self.blocks = self.blocks.saturating_add(1);
+    }
+
+    /// Inserts a new window of `pool` (not in the table) for the unit in slot `unit`, after a
+    /// sweep step and whatever its user's budget and the shard's cap require.
+    ///
+    /// The entry's key is made once room is made: a sweep may renumber the store's scopes
+    /// (when the table shrinks), and a key made before would keep an old number.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of one decision, from the two places that decide"
+    )]
+    fn insert_window(
+        &mut self,
+        now: u64,
+        caps: &Caps,
+        seed: &Seed,
+        hashes: &Hashes<'_>,
+        pool: &Pool<'_>,
+        unit: usize,
+        window: W,
+    ) {
+        self.sweep(now, seed);
+        self.make_room_for_window(now, caps, seed, pool.user, hashes.user);
+        let entry = Entry::new(self.keys.window(seed, pool, unit), window);
+        self.add_user_window(hashes.user);
+        let keys = &self.keys;
+        self.entries
+            .insert_unique(hashes.window(unit), entry, |entry| {
+                seed.of_key(&entry.key, keys)
+            });
+    }
+
+    /// Makes room for one more window of `user`: under its budget, and under the shard's cap
+    /// of windows. Blocks are never dropped here, unless expired.
+    fn make_room_for_window(
+        &mut self,
+        now: u64,
+        caps: &Caps,
+        seed: &Seed,
+        user: &str,
+        user_hash: u64,
+    ) {
+        let per_user = caps.per_user.max(1);
+        if self.user_windows(user_hash) >= per_user {
+            // A quarter of the budget at once (at least one), so that the pass over the
+            // shard is paid for by as many insertions of this user.
+            self.trim_user(now, seed, user, user_hash, per_user - (per_user / 4).max(1));
         }
+        while self.windows() >= caps.windows {
+            let sampled = self.sample(now);
+            if let Some(Sampled::Expired(index)) = sampled {
+                self.remove_at(index, seed);
+                continue;
+            }
+            // The requesting user's own windows first: half of them, the soonest-expiring,
+            // so that a user filling the shard pays one pass for as many insertions.
+            let own = self.user_windows(user_hash);
+            if own > 0 && self.trim_user(now, seed, user, user_hash, own / 2) > 0 {
+                continue;
+            }
+            match sampled {
+                Some(Sampled::Live(index)) => self.remove_at(index, seed),
+                _ => break,
+            }
+        }
+    }
+
+    /// One pass over the shard: drops the expired entries met and, of `user`'s live windows,
+    /// all but the `keep` that expire last. Returns how many entries it dropped. Stops once
+    /// every window the user's record counts was seen.
+    fn trim_user(
+        &mut self,
+        now: u64,
+        seed: &Seed,
+        user: &str,
+        user_hash: u64,
+        keep: usize,
+    ) -> usize {
+        let mut unseen = self.user_windows(user_hash);
+        let mut own: Vec<(u64, usize)> = Vec::with_capacity(unseen.min(self.entries.len()));
+        let mut dropped = 0_usize;
+        for index in 0..self.entries.num_buckets() {
+            if unseen == 0 {
+                break;
+            }
+            let Some(entry) = self.entries.get_bucket(index) else {
+                continue;
+            };
+            let expires = entry.expires();
+            let is_own = entry.key.is_window_of_user(user);
+            if is_own {
+                unseen -= 1;
+            }
+            if expires <= now {
+                // Removing leaves the other buckets where they are.
+                self.remove_at(index, seed);
+                dropped += 1;
+            } else if is_own {
+                own.push((expires, index));
+            }
+        }
+        let excess = own.len().saturating_sub(keep);
+        if excess > 0 {
+            own.sort_unstable();
+            for &(_, index) in own.iter().take(excess) {
+                self.remove_at(index, seed);
+            }
+        }
+        dropped + excess
+    }
+
+    /// Inserts `user`'s block until `until` (not in the table) under `hash`, after a sweep
+    /// step. A shard holding its cap of blocks drops the expired ones (looking for them only
+    /// once one may have ended); if none is, the block is not kept and `false` is returned:
+    /// a live block is never dropped for another.
+    fn insert_block(
+        &mut self,
+        now: u64,
+        caps: &Caps,
+        seed: &Seed,
+        hash: u64,
+        user: &str,
+        until: u64,
+    ) -> bool {
+        self.sweep(now, seed);
+        if self.blocks >= caps.blocks {
+            if now >= self.blocks_live_until {
+                self.drop_expired_blocks(now, seed);
+            }
+            if self.blocks >= caps.blocks {
+                return false;
+            }
+        }
+        self.blocks_live_until = self.blocks_live_until.min(until);
+        self.blocks = self.blocks.saturating_add(1);
+        let entry = Entry::new(Key::block(user), W::block(until));
         let keys = &self.keys;
         self.entries
             .insert_unique(hash, entry, |entry| seed.of_key(&entry.key, keys));
+        true
+    }
+
+    /// One pass over the shard: drops the expired blocks, and notes when the first live one
+    /// ends.
+    fn drop_expired_blocks(&mut self, now: u64, seed: &Seed) {
+        let mut first_end = u64::MAX;
+        for index in 0..self.entries.num_buckets() {
+            let Some(entry) = self.entries.get_bucket(index) else {
+                continue;
+            };
+            if !entry.key.is_block() {
+                continue;
+            }
+            let end = entry.expires();
+            if end <= now {
+                self.remove_at(index, seed);
+            } else {
+                first_end = first_end.min(end);
+            }
+        }
+        self.blocks_live_until = first_end;
     }
 
     /// Moves the clock hand over [`SWEEP_STEP`] buckets, dropping the expired entries there.
@@ -548,17 +779,18 @@ impl<W: Window> Table<W> {
                 .get_bucket(self.hand)
                 .is_some_and(|entry| entry.expires() <= now)
             {
-                self.remove_at(self.hand);
+                self.remove_at(self.hand, seed);
             }
             self.hand = self.hand.saturating_add(1);
         }
     }
 
-    /// Drops one entry to make room: the first expired one from the hand on, or else the one
-    /// that expires soonest among the next [`EVICTION_SAMPLE`]. `false` if the table is empty.
-    fn evict_one(&mut self, now: u64) -> bool {
+    /// Looks from the hand for an entry to drop for a window: the first expired one, or else
+    /// the window that expires soonest among the next [`EVICTION_SAMPLE`] (live blocks are
+    /// passed over). `None` if the table has no window.
+    fn sample(&mut self, now: u64) -> Option<Sampled> {
         let buckets = self.entries.num_buckets();
-        let mut victim: Option<(u64, usize)> = None;
+        let mut soonest: Option<(u64, usize)> = None;
         let mut sampled = 0;
         let mut index = self.hand;
         for _ in 0..buckets {
@@ -568,34 +800,35 @@ impl<W: Window> Table<W> {
             if let Some(entry) = self.entries.get_bucket(index) {
                 let expires = entry.expires();
                 if expires <= now {
-                    victim = Some((expires, index));
-                    break;
+                    self.hand = index;
+                    return Some(Sampled::Expired(index));
                 }
-                if victim.is_none_or(|(soonest, _)| expires < soonest) {
-                    victim = Some((expires, index));
-                }
-                sampled += 1;
-                if sampled == EVICTION_SAMPLE {
-                    break;
+                if !entry.key.is_block() {
+                    if soonest.is_none_or(|(first, _)| expires < first) {
+                        soonest = Some((expires, index));
+                    }
+                    sampled += 1;
+                    if sampled == EVICTION_SAMPLE {
+                        break;
+                    }
                 }
             }
             index += 1;
         }
         self.hand = index;
-        match victim {
-            Some((_, index)) => {
-                self.remove_at(index);
-                true
-            }
-            None => false,
-        }
+        soonest.map(|(_, index)| Sampled::Live(index))
     }
 
-    fn remove_at(&mut self, index: usize) {
+    /// Drops the entry in bucket `index`, keeping the counts of blocks and of its user's
+    /// windows, and the keys' store, in step.
+    fn remove_at(&mut self, index: usize, seed: &Seed) {
         if let Ok(entry) = self.entries.get_bucket_entry(index) {
             let (entry, _) = entry.remove();
             if entry.key.is_block() {
                 self.blocks = self.blocks.saturating_sub(1);
+            } else {
+                let user_hash = seed.user_hash_of_key(&entry.key, &self.keys);
+                remove_user_window(&mut self.users, user_hash);
             }
             self.keys.release(&entry.key);
         }
@@ -603,6 +836,13 @@ impl<W: Window> Table<W> {
 
     /// Gives memory back after a flood: shrinks a table less than 1/4 full to twice its size.
     fn shrink_if_sparse(&mut self, seed: &Seed) {
+        let users = self.users.len();
+        if self.users.capacity() > MIN_SHRINK_CAPACITY
+            && users.saturating_mul(4) < self.users.capacity()
+        {
+            self.users
+                .shrink_to(users.saturating_mul(2), |&record| record_hash(record));
+        }
         let capacity = self.entries.capacity();
         let len = self.entries.len();
         if capacity > MIN_SHRINK_CAPACITY && len.saturating_mul(4) < capacity {
@@ -611,6 +851,18 @@ impl<W: Window> Table<W> {
                 .shrink_to(len.saturating_mul(2), |entry| seed.of_key(&entry.key, keys));
             self.keys
                 .compact(self.entries.iter_mut().map(|entry| &mut entry.key));
+        }
+    }
+}
+
+/// Counts one window fewer for the user of `user_hash`, dropping its record at none.
+fn remove_user_window(users: &mut HashTable<u64>, user_hash: u64) {
+    let tag = record_tag(user_hash);
+    if let Ok(entry) = users.find_entry(record_hash(tag), |&record| record & !COUNT_MASK == tag) {
+        if *entry.get() & COUNT_MASK > 1 {
+            *entry.into_mut() -= 1;
+        } else {
+            entry.remove();
         }
     }
 }
@@ -630,6 +882,44 @@ fn deny(retry_after: u64, cause: DenialCause) -> Decision {
         retry_after: Duration::from_nanos(retry_after.max(1)),
         cause,
     })
+}
+
+/// What tests look at and check.
+#[cfg(test)]
+impl<W: Window> Table<W> {
+    /// Checks the counts kept in step with the entries: the blocks, and each user's windows.
+    pub(super) fn assert_consistent(&self, seed: &Seed) {
+        let blocks = self
+            .entries
+            .iter()
+            .filter(|entry| entry.key.is_block())
+            .count();
+        assert_eq!(blocks, self.blocks, "the count of blocks");
+        let mut counted = std::collections::BTreeMap::<u64, u64>::new();
+        for entry in self.entries.iter().filter(|entry| !entry.key.is_block()) {
+            let tag = record_tag(seed.user_hash_of_key(&entry.key, &self.keys));
+            *counted.entry(tag).or_default() += 1;
+        }
+        let recorded: std::collections::BTreeMap<u64, u64> = self
+            .users
+            .iter()
+            .map(|&record| (record & !COUNT_MASK, record & COUNT_MASK))
+            .collect();
+        assert_eq!(counted, recorded, "the users' records");
+    }
+
+    /// The number of `user`'s windows in the table.
+    pub(super) fn windows_of(&self, user: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|entry| entry.key.is_window_of_user(user))
+            .count()
+    }
+
+    /// The number of blocks in the table.
+    pub(super) fn block_count(&self) -> usize {
+        self.blocks
+    }
 }
 
 #[cfg(test)]

@@ -280,12 +280,16 @@ fn the_cap_bounds_pools_and_blocks_and_limits_still_apply() {
             assert!(!is_allowed(decide(&backend, "/", &user, &limits, block)));
         }
         assert!(backend.pool_count() <= 1_000, "{algorithm:?}");
-        let entries = match &backend.inner.store {
-            Store::Fixed(shards) => shards.shards.iter().map(|s| s.lock().len()).sum(),
-            Store::Sliding(shards) => shards.shards.iter().map(|s| s.lock().len()).sum(),
-            Store::Gcra(shards) => shards.shards.iter().map(|s| s.lock().len()).sum::<usize>(),
-        };
-        assert!(entries <= 1_000, "{algorithm:?}: {entries} entries");
+        // Windows and blocks have a cap each.
+        let entries = tables(&backend, |table, _| table.len());
+        let blocks = tables(&backend, |table, _| table.block_count());
+        assert!(blocks <= 1_000, "{algorithm:?}: {blocks} blocks");
+        assert!(
+            entries - blocks <= 1_000,
+            "{algorithm:?}: {} windows",
+            entries - blocks
+        );
+        check(&backend);
     }
 }
 
@@ -366,5 +370,390 @@ fn a_user_id_kept_whole_is_found_again() {
             );
         }
         assert_eq!(backend.pool_count(), 3, "{algorithm:?}");
+    }
+}
+
+/// Calls `each` on every shard's table and sums what it returns.
+fn tables(
+    backend: &MemoryBackend<ManualClock>,
+    each: impl Fn(&dyn TableView, &Seed) -> usize,
+) -> usize {
+    fn over<W: Window>(
+        shards: &Shards<W>,
+        seed: &Seed,
+        each: &impl Fn(&dyn TableView, &Seed) -> usize,
+    ) -> usize {
+        shards
+            .shards
+            .iter()
+            .map(|shard| each(&*shard.lock(), seed))
+            .sum()
+    }
+    let seed = &backend.inner.seed;
+    match &backend.inner.store {
+        Store::Fixed(shards) => over(shards, seed, &each),
+        Store::Sliding(shards) => over(shards, seed, &each),
+        Store::Gcra(shards) => over(shards, seed, &each),
+    }
+}
+
+/// Checks every shard's counts against its entries.
+fn check(backend: &MemoryBackend<ManualClock>) {
+    tables(backend, |table, seed| {
+        table.assert_consistent(seed);
+        0
+    });
+}
+
+/// A table, whatever its windows: what the tests look at.
+trait TableView {
+    fn len(&self) -> usize;
+    fn block_count(&self) -> usize;
+    fn windows_of(&self, user: &str) -> usize;
+    fn assert_consistent(&self, seed: &Seed);
+}
+
+impl<W: Window> TableView for table::Table<W> {
+    fn len(&self) -> usize {
+        table::Table::len(self)
+    }
+    fn block_count(&self) -> usize {
+        table::Table::block_count(self)
+    }
+    fn windows_of(&self, user: &str) -> usize {
+        table::Table::windows_of(self, user)
+    }
+    fn assert_consistent(&self, seed: &Seed) {
+        table::Table::assert_consistent(self, seed);
+    }
+}
+
+/// The first `count` users named `{prefix}{i}` whose entries share `first`'s shard.
+fn same_shard(
+    backend: &MemoryBackend<ManualClock>,
+    first: &str,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let shards = match &backend.inner.store {
+        Store::Fixed(shards) => shards.shards.len(),
+        Store::Sliding(shards) => shards.shards.len(),
+        Store::Gcra(shards) => shards.shards.len(),
+    };
+    let shard = |user: &str| {
+        let pool = Pool {
+            scope: Scope::Path("/"),
+            method: None,
+            user,
+        };
+        usize::try_from(backend.inner.seed.hashes(&pool).user >> 56).unwrap_or(0) & (shards - 1)
+    };
+    let target = shard(first);
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|user| shard(user) == target)
+        .take(count)
+        .collect()
+}
+
+fn retry_after(decision: Decision) -> Option<(Duration, DenialCause)> {
+    match decision {
+        Decision::Deny(denial) => Some((denial.retry_after, denial.cause)),
+        Decision::Allow(_) => None,
+    }
+}
+
+#[test]
+fn a_live_block_is_never_dropped_for_a_window() {
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools(1)
+            .clock(clock.clone())
+            .build();
+        let limits = [Limit::new(Unit::Minute, 1)];
+        let hour = Some(Duration::from_secs(3_600));
+        assert!(is_allowed(decide(
+            &backend, "/login", "mallory", &limits, hour
+        )));
+        assert_eq!(
+            retry_after(decide(&backend, "/login", "mallory", &limits, hour)),
+            Some((Duration::from_secs(3_600), DenialCause::Limit(limits[0])))
+        );
+        for i in 0..5_000 {
+            clock.advance(Duration::from_millis(100));
+            let user = format!("other-{i}");
+            assert!(is_allowed(decide(
+                &backend,
+                &format!("/{i}"),
+                &user,
+                &limits,
+                hour
+            )));
+        }
+        // 500 s later, still blocked for the rest of the hour.
+        assert_eq!(
+            retry_after(decide(&backend, "/login", "mallory", &limits, None)),
+            Some((Duration::from_secs(3_100), DenialCause::Blocked)),
+            "{algorithm:?}"
+        );
+        check(&backend);
+    }
+}
+
+#[test]
+fn a_full_budget_of_blocks_keeps_its_live_blocks() {
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools(1)
+            .clock(clock.clone())
+            .build();
+        let limits = [Limit::new(Unit::Minute, 1)];
+        let block = |seconds| Some(Duration::from_secs(seconds));
+        assert!(is_allowed(decide(
+            &backend,
+            "/",
+            "first",
+            &limits,
+            block(3_600)
+        )));
+        assert!(!is_allowed(decide(
+            &backend,
+            "/",
+            "first",
+            &limits,
+            block(3_600)
+        )));
+        // The next user denied is not blocked (no room), and is told only its wait.
+        assert!(is_allowed(decide(
+            &backend,
+            "/",
+            "second",
+            &limits,
+            block(3_600)
+        )));
+        let (wait, cause) =
+            retry_after(decide(&backend, "/", "second", &limits, block(3_600))).expect("denied");
+        assert_eq!(cause, DenialCause::Limit(limits[0]));
+        assert!(wait <= Duration::from_secs(120), "{algorithm:?}: {wait:?}");
+        clock.advance(Duration::from_secs(600));
+        assert!(is_allowed(decide(&backend, "/", "second", &limits, None)));
+        assert_eq!(
+            retry_after(decide(&backend, "/", "first", &limits, None)),
+            Some((Duration::from_secs(3_000), DenialCause::Blocked))
+        );
+        // Once the first block is over, a new one takes its place.
+        clock.advance(Duration::from_secs(3_000));
+        assert!(is_allowed(decide(&backend, "/", "second", &limits, None)));
+        assert!(!is_allowed(decide(
+            &backend,
+            "/",
+            "second",
+            &limits,
+            block(300)
+        )));
+        assert_eq!(
+            retry_after(decide(&backend, "/", "second", &limits, None)),
+            Some((Duration::from_secs(300), DenialCause::Blocked)),
+            "{algorithm:?}"
+        );
+        check(&backend);
+    }
+}
+
+#[test]
+fn a_full_shard_takes_the_requesting_users_own_windows_first() {
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools(256)
+            .clock(clock.clone())
+            .build();
+        let users = same_shard(&backend, "victim-0", "victim-", 4);
+        let attacker = &same_shard(&backend, &users[0], "attacker-", 1)[0];
+        let minute = [Limit::new(Unit::Minute, 1)];
+        let hour = [Limit::new(Unit::Hour, 1)];
+        // The victims' windows expire in a minute, the attacker's in an hour: dropping the
+        // soonest-expiring entries would forget the victims'.
+        for user in &users {
+            assert!(is_allowed(decide(&backend, "/a", user, &minute, None)));
+        }
+        for i in 0..2_000 {
+            let path = format!("/churn/{i}");
+            assert!(is_allowed(decide(&backend, &path, attacker, &hour, None)));
+        }
+        for user in &users {
+            assert!(
+                !is_allowed(decide(&backend, "/a", user, &minute, None)),
+                "{algorithm:?}: {user} forgotten"
+            );
+        }
+        // The attacker holds what the victims leave of the shard's cap, no more.
+        let held = tables(&backend, |table, _| table.windows_of(attacker));
+        assert!(held >= 8, "{algorithm:?}: {held}");
+        assert!(held + users.len() <= 256, "{algorithm:?}: {held}");
+        // Its last window is still counted.
+        assert!(!is_allowed(decide(
+            &backend,
+            "/churn/1999",
+            attacker,
+            &hour,
+            None
+        )));
+        // A user with no window in the full shard takes another's (the soonest-expiring of
+        // a sample), never a block.
+        check(&backend);
+    }
+}
+
+#[test]
+fn one_user_holds_at_most_its_budget_of_windows() {
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools_per_user(100)
+            .clock(clock.clone())
+            .build();
+        assert_eq!(backend.max_pools_per_user(), 100);
+        let others = same_shard(&backend, "churner", "other-", 3);
+        let limits = [Limit::new(Unit::Second, 1), Limit::new(Unit::Hour, 1)];
+        let block = Some(Duration::from_secs(3_600));
+        for user in &others {
+            assert!(is_allowed(decide(&backend, "/a", user, &limits, block)));
+            assert!(is_allowed(decide(&backend, "/b", user, &limits[1..], None)));
+        }
+        // The first of them blocked for an hour.
+        assert!(!is_allowed(decide(
+            &backend, "/a", &others[0], &limits, block
+        )));
+        let mut most = 0;
+        for i in 0..10_000 {
+            clock.advance(Duration::from_millis(10));
+            let path = format!("/churn/{i}");
+            assert!(is_allowed(decide(
+                &backend, &path, "churner", &limits, None
+            )));
+            most = most.max(tables(&backend, |table, _| table.windows_of("churner")));
+        }
+        assert!(most <= 100, "{algorithm:?}: {most} windows");
+        // The budget counts windows: two a pool here, the newest still counted.
+        assert!(!is_allowed(decide(
+            &backend,
+            "/churn/9999",
+            "churner",
+            &limits,
+            None
+        )));
+        assert_eq!(
+            retry_after(decide(&backend, "/a", &others[0], &limits, None)).map(|(_, cause)| cause),
+            Some(DenialCause::Blocked)
+        );
+        // Their one-second windows are over; their hour windows were left alone.
+        for user in &others[1..] {
+            assert_eq!(
+                tables(&backend, |table, _| table.windows_of(user)),
+                2,
+                "{algorithm:?}"
+            );
+            assert!(!is_allowed(decide(&backend, "/a", user, &limits, None)));
+            assert!(!is_allowed(decide(
+                &backend,
+                "/b",
+                user,
+                &limits[1..],
+                None
+            )));
+        }
+        check(&backend);
+    }
+}
+
+#[test]
+fn the_per_user_budget_takes_any_figure_and_a_budget_of_one_works() {
+    let backend = MemoryBackend::builder().max_pools_per_user(0).build();
+    assert_eq!(backend.max_pools_per_user(), 1);
+    let backend = MemoryBackend::builder()
+        .max_pools_per_user(usize::MAX)
+        .build();
+    assert_eq!(backend.max_pools_per_user(), MAX_WINDOWS_PER_USER);
+    assert_eq!(
+        MemoryBackend::new().max_pools_per_user(),
+        MemoryBackend::DEFAULT_MAX_POOLS_PER_USER
+    );
+    for algorithm in ALGORITHMS {
+        let clock = ManualClock::new();
+        let backend = MemoryBackend::builder()
+            .algorithm(algorithm)
+            .max_pools_per_user(1)
+            .clock(clock)
+            .build();
+        let limits = [Limit::new(Unit::Hour, 1)];
+        for i in 0..100 {
+            assert!(is_allowed(decide(
+                &backend,
+                &format!("/{i}"),
+                "u",
+                &limits,
+                None
+            )));
+            assert!(!is_allowed(decide(
+                &backend,
+                &format!("/{i}"),
+                "u",
+                &limits,
+                None
+            )));
+            assert_eq!(tables(&backend, |table, _| table.windows_of("u")), 1);
+        }
+        check(&backend);
+    }
+}
+
+#[test]
+fn the_counts_stay_in_step_with_the_entries() {
+    // Every way entries come and go: new windows, blocks, the sweep, a full shard, a user over
+    // its budget, expired blocks found again, evict_expired and the tables shrinking.
+    let long = "u".repeat(40);
+    for algorithm in ALGORITHMS {
+        for cap in [None, Some(64)] {
+            let clock = ManualClock::new();
+            let builder = MemoryBackend::builder()
+                .algorithm(algorithm)
+                .max_pools_per_user(16)
+                .clock(clock.clone());
+            let backend = match cap {
+                Some(cap) => builder.max_pools(cap).build(),
+                None => builder.build(),
+            };
+            let limits = [Limit::new(Unit::Second, 1), Limit::new(Unit::Minute, 3)];
+            for round in 0..6 {
+                for i in 0..3_000_usize {
+                    let user = match i % 3 {
+                        0 => format!("u{}", i % 40),
+                        1 => format!("203.113.1.{}", i % 7),
+                        _ => format!("{long}{}", i % 5),
+                    };
+                    let path = format!("/{}", i % 97);
+                    let block = Some(Duration::from_secs(1 + u64::try_from(i % 5).unwrap_or(0)));
+                    decide(&backend, &path, &user, &limits[i % 2..], block);
+                    clock.advance(Duration::from_millis(7));
+                }
+                check(&backend);
+                if round % 2 == 1 {
+                    clock.advance(Duration::from_secs(61));
+                    backend.evict_expired();
+                    check(&backend);
+                }
+            }
+            clock.advance(Duration::from_secs(121));
+            backend.evict_expired();
+            assert_eq!(tables(&backend, |table, _| table.len()), 0);
+            assert_eq!(scopes(&backend), 0, "{algorithm:?} {cap:?}");
+        }
     }
 }
