@@ -1,6 +1,7 @@
 //! Attacks on the rules themselves, end to end over real HTTP, each of which must fail: a
 //! regex-limited path spelled with percent-escapes, a layer inside `Router::nest`, `HEAD` on
-//! a `method = GET` rule, and pool keys grown by long paths (in memory and in Redis).
+//! a `method = GET` rule, pool keys grown by long paths (in memory and in Redis), and a block
+//! lifted by churning a full table.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -251,5 +252,43 @@ async fn long_paths_are_keyed_in_bounded_redis_keys() {
             .filter(|line| line.starts_with(prefix.as_str()))
             .count(),
         LONG_PATH_REQUESTS
+    );
+}
+
+static LOGIN_RULES: Rules = ratelimit! { "^/login" => [second = 1 block_time = 3600] };
+
+/// With the smallest cap, a blocked user stays blocked however many other users come: a
+/// window is never made room for by dropping a live block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_survives_other_users_traffic_in_a_full_table() {
+    let clock = ManualClock::new();
+    let backend = MemoryBackend::builder()
+        .clock(clock.clone())
+        .max_pools(1)
+        .build();
+    let app = Router::new()
+        .route("/login", get(|| async { "login" }))
+        .layer(RateLimitLayer::new(LOGIN_RULES, user_auth(), backend));
+    let server = Server::start(app).await;
+    let client = server.client(CLIENT_TIMEOUT);
+
+    assert_eq!(client.get("/login", &[("x-user", "eve")]).await.status, 200);
+    let blocked = client.get("/login", &[("x-user", "eve")]).await;
+    assert_eq!(
+        (blocked.status, blocked.header("retry-after")),
+        (429, Some("3600"))
+    );
+    clock.advance(Duration::from_secs(2));
+    for i in 0..300 {
+        let user = format!("user-{i}");
+        let reply = client.get("/login", &[("x-user", user.as_str())]).await;
+        assert_eq!(reply.status, 200, "{user}: {reply:?}");
+    }
+    // Eve's window is long fresh, and every other user's pool passed through the one-entry
+    // table: still blocked, for the rest of the hour.
+    let still = client.get("/login", &[("x-user", "eve")]).await;
+    assert_eq!(
+        (still.status, still.header("retry-after")),
+        (429, Some("3598"))
     );
 }

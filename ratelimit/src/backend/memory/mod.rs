@@ -141,10 +141,11 @@ const MAX_SHARDS: usize = 256;
 /// With [`max_pools`](MemoryBackendBuilder::max_pools), the number of pools' windows never
 /// exceeds the cap, nor, apart, does the number of blocked users (so at most twice the cap
 /// of entries in all). A new window in a shard holding its cap of windows takes the place
-/// of an expired entry if the hand finds one nearby; else of some of the requesting user's
-/// own windows, the soonest-expiring (half of them at once, so that a client churning paths
-/// through a full shard pays one pass over it for as many insertions); only a user with no
-/// window in the shard takes another user's, the one that expires soonest among the next 8.
+/// of an expired entry if the hand finds one nearby; else, when the requesting user holds 16
+/// windows or more there, of some of its own, the soonest-expiring (half of them at once, so
+/// that a client churning paths through a full shard pays one pass over it for as many
+/// insertions); only a user holding fewer takes another user's, the one that expires soonest
+/// among the next 8.
 /// A window taken early has its count forgotten (its user gets a fresh window), as when
 /// nginx's `limit_req` zone is full. A live block is never taken for a window. A shard
 /// holding its cap of blocks drops its expired blocks (looked for once one may have ended);
@@ -166,9 +167,10 @@ const MAX_SHARDS: usize = 256;
 /// more lenient with that user, never with another.
 ///
 /// The cost of that rule: in a shard holding its cap of windows and no expired one, a user
-/// holding only one or two windows there pays a pass over the shard (`max_pools / shards`
-/// entries) for each new pool it opens, holding the shard's lock meanwhile (so the other
-/// users of that shard wait that long too); choose the cap with it in mind.
+/// holding 16 windows or more there pays a pass over the shard (`max_pools / shards` entries,
+/// under the shard's lock) once per half of its windows. Below 16, a user takes a sampled
+/// window, as before: many identities holding a few windows each (a distributed attack) can
+/// still push other users' windows out of a full table, never their blocks.
 ///
 /// # Measured
 ///

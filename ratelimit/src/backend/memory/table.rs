@@ -15,9 +15,9 @@
 //! Windows and blocks have budgets of their own ([`Caps`]), so that windows never make room
 //! by dropping a live block. A window's insertion into a shard holding its cap of windows
 //! drops an expired entry if the hand finds one among the next [`EVICTION_SAMPLE`] windows;
-//! else some of the requesting user's own windows, the soonest-expiring (found by
-//! [`trim_user`](Table::trim_user)); only a user with no window in the shard takes another's,
-//! the one that expires soonest among the sample. A block's insertion into a shard holding
+//! else, for a user holding at least [`OWN_FIRST`] windows there, half of its own, the
+//! soonest-expiring (found by [`trim_user`](Table::trim_user)); only a user holding fewer takes
+//! another's, the one that expires soonest among the sample. A block's insertion into a shard holding
 //! its cap of blocks drops the expired blocks, and is given up if none is: a live block is
 //! never dropped for another.
 //!
@@ -44,6 +44,11 @@ const SWEEP_STEP: usize = 8;
 
 /// Entries compared when a full shard must drop a live one.
 const EVICTION_SAMPLE: usize = 8;
+
+/// The fewest windows a user must hold in a full shard for its own to be dropped first (by a
+/// pass over the shard) rather than a sampled one: a client churning pools reaches it at
+/// once, and a user holding a few does not pay a pass over the shard for each new one.
+const OWN_FIRST: usize = 16;
 
 /// Below this capacity a table is not worth shrinking.
 const MIN_SHRINK_CAPACITY: usize = 64;
@@ -658,7 +663,7 @@ impl<W: Window> Table<W> {
             // The requesting user's own windows first: half of them, the soonest-expiring,
             // so that a user filling the shard pays one pass for as many insertions.
             let own = self.user_windows(user_hash);
-            if own > 0 && self.trim_user(now, seed, user, user_hash, own / 2) > 0 {
+            if own >= OWN_FIRST && self.trim_user(now, seed, user, user_hash, own / 2) > 0 {
                 continue;
             }
             match sampled {
