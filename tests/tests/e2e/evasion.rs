@@ -32,7 +32,7 @@ fn user_auth() -> HeaderAuth {
 static USER_RULES: Rules = ratelimit! { r"^/user/\d+" => [minute = 2] };
 
 /// `/user/{id}` as `Path<u32>`, counting the handler's runs.
-fn user_app(hits: &Arc<AtomicUsize>) -> Router {
+fn user_app(hits: &Arc<AtomicUsize>, backend: impl Backend) -> Router {
     let hits = Arc::clone(hits);
     Router::new()
         .route(
@@ -45,14 +45,33 @@ fn user_app(hits: &Arc<AtomicUsize>) -> Router {
                 }
             }),
         )
-        .layer(RateLimitLayer::new(USER_RULES, user_auth(), memory()))
+        .layer(RateLimitLayer::new(USER_RULES, user_auth(), backend))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percent_spellings_of_a_regex_limited_path_are_authenticated_and_counted() {
+    assert_percent_spellings_are_counted(memory()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percent_spellings_are_one_pool_in_redis_too() {
+    let Some(redis) = shared_server("percent_spellings_are_one_pool_in_redis_too") else {
+        return;
+    };
+    let backend = redis
+        .frozen_builder()
+        .prefix(fresh_prefix("e2e-spellings"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .expect("a backend on the test server");
+    assert_percent_spellings_are_counted(backend).await;
+}
+
+async fn assert_percent_spellings_are_counted(backend: impl Backend) {
     let panics_before = panics();
     let hits = Arc::new(AtomicUsize::new(0));
-    let server = Server::start(user_app(&hits)).await;
+    let server = Server::start(user_app(&hits, backend)).await;
     let client = server.client(CLIENT_TIMEOUT);
 
     // Without an identity, every spelling of a limited path is refused: the route applies.
