@@ -49,7 +49,7 @@
 //! |----------|---------|--------------|
 //! | `macros` | yes     | the [`ratelimit!`] and [`rate_limited`] macros |
 //! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
-//! | `redis`  | no      | [`backend::redis::RedisBackend`]: counts in Redis or Redis Cluster |
+//! | `redis`  | no      | `backend::redis::RedisBackend`: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
 //! | `full`   | no      | every feature |
 //!
