@@ -6,17 +6,26 @@
 //!
 //! - [`model`]: routes, rules, limits, methods, groups, zones, block times;
 //! - [`pattern`]: route patterns, analysed into prefix, equality or regex tests;
-//! - [`parse`]: the DSL's syntax, on `proc_macro2` tokens;
-//! - [`check`]: the DSL's meaning, every mistake reported at its token;
+//! - `parse`: the DSL's syntax, on `proc_macro2` tokens (feature `parse`);
+//! - `check`: the DSL's meaning, every mistake reported at its token (feature `parse`);
 //! - [`bytes`]: short byte strings compared inline (patterns, rule selection, the in-memory
 //!   backend's keys).
+//!
+//! The parser and checker sit behind the `parse` feature, which only `ratelimit-macros`
+//! enables: `ratelimit` without its macros compiles neither `syn` nor `proc-macro2`.
 //!
 //! [`ratelimit`]: https://docs.rs/ratelimit
 //! [`ratelimit-macros`]: https://docs.rs/ratelimit-macros
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod bytes;
+#[cfg(feature = "parse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parse")))]
 pub mod check;
 pub mod model;
+#[cfg(feature = "parse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parse")))]
 pub mod parse;
 pub mod pattern;
 
