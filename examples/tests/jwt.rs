@@ -8,7 +8,7 @@ mod example;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ratelimit::auth::jsonwebtoken::{self, EncodingKey, Header};
+use jsonwebtoken::{EncodingKey, Header};
 use ratelimit::backend::{ManualClock, MemoryBackend};
 use support::Server;
 

@@ -4,6 +4,8 @@
 //! call to `memcmp` (what `==` on slices and `str::starts_with` become) costs more than the
 //! comparison itself: matching 20 literal routes took twice as long with it. Used by the
 //! route patterns, rule selection and the in-memory backend's keys.
+//!
+//! Not public API: `ratelimit` reaches these through `crate::__private`.
 
 /// Whether `a` and `b` are equal: a word at a time, the last word overlapping the one
 /// before, and short slices in at most two loads each.
@@ -45,6 +47,33 @@ pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
                 | (byte(a, len / 2) ^ byte(b, len / 2))
                 | (byte(a, len - 1) ^ byte(b, len - 1))
                 == 0
+    }
+}
+
+/// The first 8 bytes of `path` as a little-endian word (zeros past its end), for
+/// [`Pattern::is_match_with_head`](crate::Pattern::is_match_with_head): computed once for all the routes a path is matched
+/// against.
+#[inline]
+#[must_use]
+pub fn path_head(path: &str) -> u64 {
+    let bytes = path.as_bytes();
+    let len = bytes.len();
+    if let Some(first) = bytes.first_chunk::<8>() {
+        return u64::from_le_bytes(*first);
+    }
+    let word = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|word| word.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    if len >= 4 {
+        // Two overlapping words: the bytes they share are the same in both.
+        u64::from(word(0)) | (u64::from(word(len - 4)) << (8 * (len - 4)))
+    } else {
+        bytes.iter().enumerate().fold(0, |head, (index, byte)| {
+            head | (u64::from(*byte) << (8 * index))
+        })
     }
 }
 

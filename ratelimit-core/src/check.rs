@@ -25,16 +25,20 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::{Lit, LitInt};
 
-use crate::model::{
-    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Policy, Route, Rule, RuleParts, STANDARD_METHODS, Unit,
-};
+use crate::__private::MAX_COUNT;
+use crate::model::{DEFAULT_GROUP, Limit, Policy, Route, Rule, RuleMethod, RuleParts, Unit};
 use crate::parse::{
     ItemInput, RouteInput, RoutesInput, RuleInput, RulesInput, SpanRange, ValueInput,
 };
 use crate::pattern::Pattern;
 
+/// The HTTP methods a rule may name without quotes.
+const STANDARD_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
 /// Every key a rule item can start with, in the order error messages list them.
-pub const KEYS: [&str; 10] = [
+const KEYS: [&str; 10] = [
     "second",
     "minute",
     "hour",
@@ -48,7 +52,7 @@ pub const KEYS: [&str; 10] = [
 ];
 
 /// The longest block time: 2^53 microseconds, so that every backend computes with it exactly.
-pub const MAX_BLOCK_SECONDS: u64 = MAX_COUNT / 1_000_000;
+const MAX_BLOCK_SECONDS: u64 = MAX_COUNT / 1_000_000;
 
 /// Errors collected while checking, combined into one `syn::Error` at the end.
 #[derive(Default)]
@@ -229,7 +233,7 @@ struct RuleDraft<'a> {
     flag: Option<(Policy, &'a ItemInput)>,
     zone: Option<(String, &'a ItemInput)>,
     block_time: Option<(Duration, &'a ItemInput)>,
-    method: Option<(Method, &'a ItemInput)>,
+    method: Option<(RuleMethod, &'a ItemInput)>,
     seen: Vec<String>,
 }
 
@@ -466,7 +470,7 @@ fn zone(item: &ItemInput) -> syn::Result<String> {
     }
 }
 
-fn method(item: &ItemInput) -> syn::Result<Method> {
+fn method(item: &ItemInput) -> syn::Result<RuleMethod> {
     let Some((_, value)) = &item.value else {
         return Err(item
             .span()
@@ -477,7 +481,7 @@ fn method(item: &ItemInput) -> syn::Result<Method> {
         ValueInput::Ident(ident) => {
             let name = ident.unraw().to_string().to_ascii_uppercase();
             if STANDARD_METHODS.contains(&name.as_str()) {
-                return Method::parse(&name).ok_or_else(|| span.error("invalid method"));
+                return RuleMethod::parse(&name).ok_or_else(|| span.error("invalid method"));
             }
             let hint = closest(&name, &STANDARD_METHODS)
                 .map(|m| format!("did you mean `{m}`? "))
@@ -488,7 +492,7 @@ fn method(item: &ItemInput) -> syn::Result<Method> {
                 list(&STANDARD_METHODS)
             )))
         }
-        ValueInput::Lit(Lit::Str(lit)) => Method::parse(&lit.value()).ok_or_else(|| {
+        ValueInput::Lit(Lit::Str(lit)) => RuleMethod::parse(&lit.value()).ok_or_else(|| {
             span.error(format!(
                 "{:?} is not an HTTP method: a method is a token such as `GET` or `PURGE`",
                 lit.value()
@@ -610,7 +614,7 @@ mod tests {
             Some(Duration::from_secs(60))
         );
         let upload = &routes[5].rules()[0];
-        assert_eq!(upload.method().map(Method::as_str), Some("POST"));
+        assert_eq!(upload.method().map(RuleMethod::as_str), Some("POST"));
         assert_eq!(routes[6].rules()[0].policy(), &Policy::Deny);
         assert_eq!(routes[6].rules()[0].group(), "blocked_tier");
     }
@@ -642,9 +646,9 @@ mod tests {
         .expect("valid syntax");
         let routes = check_routes(&input).expect("valid rules");
         let rules = routes[0].rules();
-        assert_eq!(rules[0].method().map(Method::as_str), Some("GET"));
+        assert_eq!(rules[0].method().map(RuleMethod::as_str), Some("GET"));
         assert_eq!(rules[0].group(), "blocked tier");
-        assert_eq!(rules[1].method().map(Method::as_str), Some("PURGE"));
+        assert_eq!(rules[1].method().map(RuleMethod::as_str), Some("PURGE"));
     }
 
     #[test]

@@ -6,22 +6,37 @@
 //!
 //! - [`model`]: routes, rules, limits, methods, groups, zones, block times;
 //! - [`pattern`]: route patterns, analysed into prefix, equality or regex tests;
-//! - [`parse`]: the DSL's syntax, on `proc_macro2` tokens;
-//! - [`check`]: the DSL's meaning, every mistake reported at its token;
-//! - [`bytes`]: short byte strings compared inline (patterns, rule selection, the in-memory
-//!   backend's keys).
+//! - `parse`: the DSL's syntax, on `proc_macro2` tokens (feature `parse`);
+//! - `check`: the DSL's meaning, every mistake reported at its token (feature `parse`);
+//!
+//! The parser and checker sit behind the `parse` feature, which only `ratelimit-macros`
+//! enables: `ratelimit` without its macros compiles neither `syn` nor `proc-macro2`.
 //!
 //! [`ratelimit`]: https://docs.rs/ratelimit
 //! [`ratelimit-macros`]: https://docs.rs/ratelimit-macros
 
-pub mod bytes;
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bytes;
+#[cfg(feature = "parse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parse")))]
 pub mod check;
 pub mod model;
+#[cfg(feature = "parse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parse")))]
 pub mod parse;
 pub mod pattern;
 
-pub use model::{
-    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Policy, Route, Rule, RuleParts, STANDARD_METHODS,
-    Unit, rule_for,
-};
+pub use model::{DEFAULT_GROUP, Limit, Policy, Route, Rule, RuleMethod, RuleParts, Unit, rule_for};
 pub use pattern::{Pattern, PatternError, PatternKind};
+
+/// For the other crates of this workspace only (`ratelimit`'s hot path and tests): not
+/// public API, no semver promise.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bytes::{path_head, same_bytes};
+
+    /// The largest count a limit can have: 2^53 - 1, so that every backend (Lua numbers in
+    /// Redis are doubles) counts it exactly.
+    pub const MAX_COUNT: u64 = (1 << 53) - 1;
+}

@@ -10,12 +10,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use crate::__private::MAX_COUNT;
 use crate::bytes::same_bytes;
 use crate::pattern::Pattern;
-
-/// The largest count a limit can have: 2^53 - 1, so that every backend (Lua numbers in Redis
-/// are doubles) counts it exactly.
-pub const MAX_COUNT: u64 = (1 << 53) - 1;
 
 /// The length of a rate-limit window.
 ///
@@ -99,7 +96,7 @@ impl Limit {
     ///
     /// # Panics
     ///
-    /// When `count` is 0 or above [`MAX_COUNT`]. In a `const` or `static` initializer (which
+    /// When `count` is 0 or above 2^53 - 1. In a `const` or `static` initializer (which
     /// is how `ratelimit!` uses it) that is a compile error, never a run-time panic.
     #[must_use]
     pub const fn new(unit: Unit, count: u64) -> Self {
@@ -135,18 +132,13 @@ impl fmt::Display for Limit {
     }
 }
 
-/// The HTTP methods a rule may name without quotes.
-pub const STANDARD_METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
-
 /// An HTTP method a rule applies to, upper-cased.
 ///
 /// A request matches it whatever the case of the request's method.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Method(Cow<'static, str>);
+pub struct RuleMethod(Cow<'static, str>);
 
-impl Method {
+impl RuleMethod {
     /// A method from its upper-case name.
     ///
     /// # Panics
@@ -184,7 +176,7 @@ impl Method {
     }
 }
 
-impl fmt::Display for Method {
+impl fmt::Display for RuleMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -254,7 +246,7 @@ pub struct RuleParts {
     /// The group the rule applies to ([`DEFAULT_GROUP`] when the DSL names none).
     pub group: Cow<'static, str>,
     /// The method the rule applies to, or `None` for every method.
-    pub method: Option<Method>,
+    pub method: Option<RuleMethod>,
     /// What the rule does.
     pub policy: Policy,
     /// The shared pool the rule counts in, instead of one pool per path.
@@ -304,7 +296,7 @@ impl Rule {
 
     /// The method the rule applies to, or `None` for every method.
     #[must_use]
-    pub const fn method(&self) -> Option<&Method> {
+    pub const fn method(&self) -> Option<&RuleMethod> {
         self.parts.method.as_ref()
     }
 
@@ -445,24 +437,24 @@ mod tests {
 
     #[test]
     fn methods_parse_without_case_and_match_without_case() {
-        let get = Method::parse("get").expect("valid");
+        let get = RuleMethod::parse("get").expect("valid");
         assert_eq!(get.as_str(), "GET");
         assert!(get.matches("GET") && get.matches("gEt"));
         assert!(!get.matches("POST"));
         assert_eq!(
-            Method::parse("PURGE").map(|m| m.to_string()),
+            RuleMethod::parse("PURGE").map(|m| m.to_string()),
             Some("PURGE".into())
         );
-        assert_eq!(Method::parse(""), None);
-        assert_eq!(Method::parse("G T"), None);
-        assert_eq!(Method::parse("GÉT"), None);
+        assert_eq!(RuleMethod::parse(""), None);
+        assert_eq!(RuleMethod::parse("G T"), None);
+        assert_eq!(RuleMethod::parse("GÉT"), None);
     }
 
     #[test]
     fn a_rule_applies_by_group_and_method() {
         let rule = Rule::new(RuleParts {
             group: Cow::Borrowed("admin"),
-            method: Some(Method::from_static("POST")),
+            method: Some(RuleMethod::from_static("POST")),
             policy: Policy::Unlimited,
             zone: None,
             block_time: None,
@@ -483,7 +475,7 @@ mod tests {
     fn rule(group: &'static str, method: Option<&'static str>) -> Rule {
         Rule::new(RuleParts {
             group: Cow::Borrowed(group),
-            method: method.map(Method::from_static),
+            method: method.map(RuleMethod::from_static),
             policy: Policy::Unlimited,
             zone: None,
             block_time: None,
@@ -494,19 +486,19 @@ mod tests {
     fn head_is_selected_as_get_unless_a_rule_of_the_group_names_head() {
         let rules = [rule("default", Some("GET")), rule("default", None)];
         let head = rule_for(&rules, "default", "head").expect("a rule");
-        assert_eq!(head.method().map(Method::as_str), Some("GET"));
+        assert_eq!(head.method().map(RuleMethod::as_str), Some("GET"));
         let get = rule_for(&rules, "default", "GET").expect("a rule");
         assert!(std::ptr::eq(head, get), "HEAD and GET share the rule");
 
         // A HEAD rule of the group wins, wherever it is declared.
         let rules = [rule("default", Some("GET")), rule("default", Some("HEAD"))];
         let head = rule_for(&rules, "default", "HEAD").expect("a rule");
-        assert_eq!(head.method().map(Method::as_str), Some("HEAD"));
+        assert_eq!(head.method().map(RuleMethod::as_str), Some("HEAD"));
 
         // Another group's HEAD rule does not count.
         let rules = [rule("admin", Some("HEAD")), rule("default", Some("GET"))];
         let head = rule_for(&rules, "default", "HEAD").expect("a rule");
-        assert_eq!(head.method().map(Method::as_str), Some("GET"));
+        assert_eq!(head.method().map(RuleMethod::as_str), Some("GET"));
 
         // No GET rule: HEAD is not limited by a POST rule.
         let rules = [rule("default", Some("POST"))];

@@ -25,7 +25,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, meta};
 use regex_syntax::hir::{Hir, HirKind, Look, literal};
 
-use crate::bytes::same_bytes;
+use crate::bytes::{path_head, same_bytes};
 
 /// Why a pattern was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -95,34 +95,6 @@ impl Head {
     #[inline(always)]
     const fn admits(self, head: u64) -> bool {
         (head ^ self.word) & self.mask == 0
-    }
-}
-
-/// The first 8 bytes of `path` as a little-endian word (zeros past its end), for
-/// [`Pattern::is_match_with_head`]: computed once for all the routes a path is matched
-/// against.
-#[doc(hidden)]
-#[inline]
-#[must_use]
-pub fn path_head(path: &str) -> u64 {
-    let bytes = path.as_bytes();
-    let len = bytes.len();
-    if let Some(first) = bytes.first_chunk::<8>() {
-        return u64::from_le_bytes(*first);
-    }
-    let word = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .and_then(|word| word.try_into().ok())
-            .map_or(0, u32::from_le_bytes)
-    };
-    if len >= 4 {
-        // Two overlapping words: the bytes they share are the same in both.
-        u64::from(word(0)) | (u64::from(word(len - 4)) << (8 * (len - 4)))
-    } else {
-        bytes.iter().enumerate().fold(0, |head, (index, byte)| {
-            head | (u64::from(*byte) << (8 * index))
-        })
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn rule_expr(
     let method = match rule.method() {
         Some(method) => {
             let name = method.as_str();
-            quote!(#some(#private::Method::from_static(#name)))
+            quote!(#some(#private::RuleMethod::from_static(#name)))
         }
         None => none.clone(),
     };

@@ -2,7 +2,7 @@
 
 pub use std::borrow::Cow;
 
-pub use ratelimit_core::{Limit, Method, Pattern, Policy, Route, Rule, RuleParts, Unit};
+pub use ratelimit_core::{Limit, Pattern, Policy, Route, Rule, RuleMethod, RuleParts, Unit};
 
 pub use crate::rules::Rules;
 

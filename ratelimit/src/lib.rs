@@ -74,7 +74,7 @@ mod rules;
 
 pub use middleware::{RateLimit, RateLimitLayer};
 pub use ratelimit_core::{
-    DEFAULT_GROUP, Limit, MAX_COUNT, Method, Pattern, PatternKind, Policy, Route, Rule, Unit,
+    DEFAULT_GROUP, Limit, Pattern, PatternKind, Policy, Route, Rule, RuleMethod, Unit,
 };
 pub use rules::{Matching, Rules, Selection};
 

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use http::{Extensions, Uri};
 use percent_encoding::percent_decode_str;
-use ratelimit_core::pattern::path_head;
+use ratelimit_core::__private::path_head;
 
 /// The longest path, in bytes, that a pool key holds as it is.
 pub(crate) const KEPT_PATH: usize = 120;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ratelimit_core::pattern::path_head;
+use ratelimit_core::__private::path_head;
 use ratelimit_core::{Route, Rule};
 
 /// The routes and rules of one `ratelimit! { … }` invocation.

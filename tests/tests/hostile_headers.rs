@@ -23,8 +23,8 @@ use std::task::{Context, Poll, Waker};
 use axum::extract::ConnectInfo;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
+use jsonwebtoken::{EncodingKey, Header};
 use proptest::prelude::*;
-use ratelimit::auth::jsonwebtoken::{self, EncodingKey, Header};
 use ratelimit::auth::{
     Algorithm, AuthError, Authenticate, ClientIp, HeaderAuth, Identity, JwtAuth, ProxyHeader,
 };

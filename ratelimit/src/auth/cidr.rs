@@ -1,8 +1,12 @@
-//! A network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), for trusted proxies.
+//! A network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), for trusted proxies: a thin
+//! layer over [`ipnet::IpNet`] for the rules of our own (a bare address is one host, an
+//! IPv4-mapped network is its IPv4 network, a strict prefix).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+
+use ipnet::IpNet;
 
 /// An IPv4 or IPv6 network: an address and a prefix length, such as `10.0.0.0/8`.
 ///
@@ -10,6 +14,7 @@ use std::str::FromStr;
 /// of the address past the prefix are cleared, so `192.168.1.7/24` is `192.168.1.0/24`.
 /// An IPv4-mapped IPv6 network of prefix 96 or more (`::ffff:10.0.0.0/104`) is the IPv4
 /// network it maps (`10.0.0.0/8`), as client addresses are compared in their IPv4 form.
+/// Converts to and from [`ipnet::IpNet`] (normalised the same way).
 ///
 /// ```
 /// use ratelimit::auth::Cidr;
@@ -21,10 +26,7 @@ use std::str::FromStr;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 /// Why a string is not a [`Cidr`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,130 +55,62 @@ impl Cidr {
     ///
     /// [`CidrParseError::PrefixTooLong`] if `prefix` exceeds 32 (IPv4) or 128 (IPv6).
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, CidrParseError> {
-        let max = match addr {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        if prefix > max {
-            return Err(CidrParseError::PrefixTooLong {
+        IpNet::new(addr, prefix)
+            .map(Self::from)
+            .map_err(|_| CidrParseError::PrefixTooLong {
                 prefix: prefix.into(),
-                max,
-            });
-        }
-        // An IPv4-mapped IPv6 network is compared as the IPv4 network it maps.
-        if let IpAddr::V6(v6) = addr
-            && prefix >= 96
-            && let Some(v4) = v6.to_ipv4_mapped()
-        {
-            return Ok(Self::masked(IpAddr::V4(v4), prefix - 96));
-        }
-        Ok(Self::masked(addr, prefix))
+                max: max_prefix(addr),
+            })
     }
 
     /// A network of one address: `/32` or `/128`.
     #[must_use]
     pub fn host(addr: IpAddr) -> Self {
-        let addr = addr.to_canonical();
-        let prefix = match addr {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        Self {
-            network: addr,
-            prefix,
-        }
-    }
-
-    /// `prefix` must be at most the address's length.
-    fn masked(addr: IpAddr, prefix: u8) -> Self {
-        Self {
-            network: mask(addr, prefix),
-            prefix,
-        }
+        Self(addr.to_canonical().into())
     }
 
     /// The network's first address.
     #[must_use]
     pub fn network(&self) -> IpAddr {
-        self.network
+        self.0.network()
     }
 
     /// The prefix length, in bits.
     #[must_use]
     pub fn prefix(&self) -> u8 {
-        self.prefix
+        self.0.prefix_len()
     }
 
     /// Whether `addr` is in this network. IPv4-mapped IPv6 addresses are compared as IPv4
     /// addresses; an IPv4 network never contains another IPv6 address, nor the reverse.
     #[must_use]
     pub fn contains(&self, addr: IpAddr) -> bool {
-        match (self.network, addr.to_canonical()) {
-            (IpAddr::V4(_), addr @ IpAddr::V4(_)) | (IpAddr::V6(_), addr @ IpAddr::V6(_)) => {
-                mask(addr, self.prefix) == self.network
-            }
-            _ => false,
-        }
+        self.0.contains(&addr.to_canonical())
     }
 }
 
-/// `addr` with every bit past the first `prefix` cleared; `prefix` at most the length.
-pub(crate) fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let masked = bits
-                .checked_shr(32 - u32::from(prefix.min(32)))
-                .and_then(|high| high.checked_shl(32 - u32::from(prefix.min(32))))
-                .unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(masked))
+/// 32 for an IPv4 address, 128 for IPv6.
+fn max_prefix(addr: IpAddr) -> u8 {
+    if addr.is_ipv4() { 32 } else { 128 }
+}
+
+impl From<IpNet> for Cidr {
+    /// The network of `net` (host bits cleared); an IPv4-mapped network of prefix 96 or
+    /// more becomes the IPv4 network it maps.
+    fn from(net: IpNet) -> Self {
+        if let IpNet::V6(v6) = net
+            && v6.prefix_len() >= 96
+            && let Some(v4) = v6.addr().to_ipv4_mapped()
+        {
+            return Self(IpNet::new_assert(IpAddr::V4(v4), v6.prefix_len() - 96).trunc());
         }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let masked = bits
-                .checked_shr(128 - u32::from(prefix.min(128)))
-                .and_then(|high| high.checked_shl(128 - u32::from(prefix.min(128))))
-                .unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(masked))
-        }
+        Self(net.trunc())
     }
 }
 
-impl FromStr for Cidr {
-    type Err = CidrParseError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| CidrParseError::InvalidAddress(addr.to_owned()))?;
-        match prefix {
-            None => Ok(Self::host(addr)),
-            Some(prefix) => {
-                // `u8::from_str` accepts a leading `+`; a prefix is digits only.
-                if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(CidrParseError::InvalidPrefix(prefix.to_owned()));
-                }
-                let max = if addr.is_ipv4() { 32 } else { 128 };
-                let prefix: u32 = prefix
-                    .parse()
-                    .map_err(|_| CidrParseError::InvalidPrefix(prefix.to_owned()))?;
-                match u8::try_from(prefix) {
-                    Ok(prefix) if prefix <= max => Self::new(addr, prefix),
-                    _ => Err(CidrParseError::PrefixTooLong { prefix, max }),
-                }
-            }
-        }
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+impl From<Cidr> for IpNet {
+    fn from(cidr: Cidr) -> Self {
+        cidr.0
     }
 }
 
@@ -186,52 +120,85 @@ impl From<IpAddr> for Cidr {
     }
 }
 
+impl FromStr for Cidr {
+    type Err = CidrParseError;
+
+    /// Parses with the standard library's address parser, not `ipnet`'s (which reads
+    /// `010.0.0.0` as `10.0.0.0`): no leading zeros, no zone; the prefix is decimal digits.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| CidrParseError::InvalidAddress(addr.to_owned()))?;
+        let Some(prefix) = prefix else {
+            return Ok(Self::host(addr));
+        };
+        // `u32::from_str` accepts a leading `+`; a prefix is digits only.
+        let invalid = || CidrParseError::InvalidPrefix(prefix.to_owned());
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let prefix: u32 = prefix.parse().map_err(|_| invalid())?;
+        let max = max_prefix(addr);
+        match u8::try_from(prefix) {
+            Ok(prefix) if prefix <= max => Self::new(addr, prefix),
+            _ => Err(CidrParseError::PrefixTooLong { prefix, max }),
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// The networks the original `asgi-ratelimit` treated as "not global" (Python's
 /// `ipaddress` `is_global`, negated): private, loopback, link-local, shared (CGNAT),
 /// documentation, benchmarking and reserved ranges.
-pub(crate) const PRIVATE_NETWORKS: &[(IpAddr, u8)] = &[
-    (v4(0, 0, 0, 0), 8),
-    (v4(10, 0, 0, 0), 8),
-    (v4(100, 64, 0, 0), 10),
-    (v4(127, 0, 0, 0), 8),
-    (v4(169, 254, 0, 0), 16),
-    (v4(172, 16, 0, 0), 12),
-    (v4(192, 0, 0, 0), 29),
-    (v4(192, 0, 0, 170), 31),
-    (v4(192, 0, 2, 0), 24),
-    (v4(192, 168, 0, 0), 16),
-    (v4(198, 18, 0, 0), 15),
-    (v4(198, 51, 100, 0), 24),
-    (v4(203, 0, 113, 0), 24),
-    (v4(240, 0, 0, 0), 4),
-    (v4(255, 255, 255, 255), 32),
-    (v6([0, 0, 0, 0, 0, 0, 0, 1]), 128),
-    (v6([0, 0, 0, 0, 0, 0, 0, 0]), 128),
-    (v6([0x100, 0, 0, 0, 0, 0, 0, 0]), 64),
-    (v6([0x2001, 0, 0, 0, 0, 0, 0, 0]), 23),
-    (v6([0x2001, 2, 0, 0, 0, 0, 0, 0]), 48),
-    (v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0]), 32),
-    (v6([0x2001, 0x10, 0, 0, 0, 0, 0, 0]), 28),
-    (v6([0xfc00, 0, 0, 0, 0, 0, 0, 0]), 7),
-    (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10),
+const PRIVATE_NETWORKS: &[IpNet] = &[
+    v4(0, 0, 0, 0, 8),
+    v4(10, 0, 0, 0, 8),
+    v4(100, 64, 0, 0, 10),
+    v4(127, 0, 0, 0, 8),
+    v4(169, 254, 0, 0, 16),
+    v4(172, 16, 0, 0, 12),
+    v4(192, 0, 0, 0, 29),
+    v4(192, 0, 0, 170, 31),
+    v4(192, 0, 2, 0, 24),
+    v4(192, 168, 0, 0, 16),
+    v4(198, 18, 0, 0, 15),
+    v4(198, 51, 100, 0, 24),
+    v4(203, 0, 113, 0, 24),
+    v4(240, 0, 0, 0, 4),
+    v4(255, 255, 255, 255, 32),
+    v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
+    v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+    v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+    v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
+    v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48),
+    v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+    v6([0x2001, 0x10, 0, 0, 0, 0, 0, 0], 28),
+    v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+    v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
 ];
 
-const fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpNet {
+    IpNet::new_assert(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), prefix)
 }
 
-const fn v6(s: [u16; 8]) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::new(
-        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
-    ))
+const fn v6(s: [u16; 8], prefix: u8) -> IpNet {
+    let addr = Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+    IpNet::new_assert(IpAddr::V6(addr), prefix)
 }
 
 /// [`PRIVATE_NETWORKS`] as [`Cidr`]s.
 pub(crate) fn private_networks() -> impl Iterator<Item = Cidr> {
-    PRIVATE_NETWORKS.iter().map(|&(network, prefix)| Cidr {
-        network: mask(network, prefix),
-        prefix,
-    })
+    PRIVATE_NETWORKS.iter().copied().map(Cidr::from)
 }
 
 #[cfg(test)]
@@ -294,9 +261,26 @@ mod tests {
             ("", InvalidAddress(String::new())),
             ("fe80::1%eth0/64", InvalidAddress("fe80::1%eth0".into())),
             ("10.0.0.0/8/8", InvalidPrefix("8/8".into())),
+            ("010.0.0.0/8", InvalidAddress("010.0.0.0".into())),
+            ("10.0.0.0/ 8", InvalidPrefix(" 8".into())),
         ];
         for (text, want) in cases {
             assert_eq!(&text.parse::<Cidr>().unwrap_err(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn converts_from_and_to_ipnet_normalised() {
+        let cases: &[(&str, &str)] = &[
+            ("10.1.2.3/8", "10.0.0.0/8"),
+            ("::ffff:10.1.0.0/104", "10.0.0.0/8"),
+            ("::ffff:0:0/80", "::/80"),
+            ("2001:db8::1/32", "2001:db8::/32"),
+        ];
+        for (text, want) in cases {
+            let cidr = Cidr::from(text.parse::<IpNet>().unwrap());
+            assert_eq!(cidr.to_string(), *want, "{text}");
+            assert_eq!(IpNet::from(cidr).to_string(), *want, "{text}");
         }
     }
 

@@ -6,6 +6,7 @@ use axum::extract::ConnectInfo;
 use axum::extract::connect_info::MockConnectInfo;
 use compact_str::{CompactString, ToCompactString, format_compact};
 use http::header::{FORWARDED, HeaderName};
+use ipnet::Ipv6Net;
 
 use super::cidr::{self, Cidr};
 use super::forwarded::{self, Hop};
@@ -234,8 +235,9 @@ impl ClientIp {
     /// [`key`](Self::key), inline when short (every IPv4 address).
     fn compact_key(&self, addr: IpAddr) -> CompactString {
         match (addr.to_canonical(), self.ipv6_prefix) {
+            // `len` is below 128, so `new_assert` holds.
             (IpAddr::V6(v6), Some(len)) if len < 128 => {
-                format_compact!("{}/{len}", cidr::mask(IpAddr::V6(v6), len))
+                format_compact!("{}", Ipv6Net::new_assert(v6, len).trunc())
             }
             (addr, _) => addr.to_compact_string(),
         }

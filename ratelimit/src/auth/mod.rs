@@ -66,7 +66,10 @@ pub use first_of::{FirstOf, FirstOfShared};
 pub use header::HeaderAuth;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-pub use jsonwebtoken::{self, Algorithm, DecodingKey};
+// What a user names to build a `JwtAuth` (`DecodingKey`, `Algorithm`) and to match a
+// `JwtConfigError` (`AlgorithmFamily`); for the rest (encoding tokens, say) depend on
+// `jsonwebtoken` directly.
+pub use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 #[cfg(feature = "jwt")]
 pub use jwt::{JwtAuth, JwtConfigError};
 pub use request_head::RequestHead;

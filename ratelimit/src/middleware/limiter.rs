@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Response, StatusCode};
-use ratelimit_core::{Method, Policy, Route, Rule};
+use ratelimit_core::{Policy, Route, Rule, RuleMethod};
 
 use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
 use super::rejection::Rejection;
@@ -347,7 +347,7 @@ impl<ResBody> Shared<ResBody> {
     #[inline]
     pub(crate) fn first_match(&self, path: &str) -> Option<usize> {
         let routes = self.rules.routes();
-        let head = ratelimit_core::pattern::path_head(path);
+        let head = ratelimit_core::__private::path_head(path);
         let raw = routes
             .iter()
             .position(|route| route.pattern().is_match_with_head(path, head));
@@ -613,7 +613,7 @@ where
                             let request = DecisionRequest {
                                 pool: Pool {
                                     scope,
-                                    method: rule.method().map(Method::as_str),
+                                    method: rule.method().map(RuleMethod::as_str),
                                     user: identity.user(),
                                 },
                                 limits,
@@ -751,7 +751,7 @@ async fn decide<B: Backend>(
             let request = DecisionRequest {
                 pool: Pool {
                     scope,
-                    method: rule.method().map(Method::as_str),
+                    method: rule.method().map(RuleMethod::as_str),
                     user,
                 },
                 limits,

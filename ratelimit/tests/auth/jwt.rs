@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use ratelimit::auth::jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
 use ratelimit::auth::{Algorithm, AuthError, JwtAuth, JwtConfigError};
 use serde_json::{Value, json};
 

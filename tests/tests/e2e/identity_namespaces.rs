@@ -14,7 +14,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{Request, Response};
-use ratelimit::auth::jsonwebtoken::{EncodingKey, Header, encode};
+use jsonwebtoken::{EncodingKey, Header, encode};
 use ratelimit::auth::{Algorithm, Authenticate, ClientIp, Identity, JwtAuth};
 use ratelimit::backend::{Backend, ManualClock, MemoryBackend};
 use ratelimit::middleware::{FailurePolicy, Limiter, RejectionCause};

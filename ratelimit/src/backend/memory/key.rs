@@ -22,7 +22,7 @@ use std::num::NonZeroU16;
 use foldhash::SharedSeed;
 use foldhash::fast::FoldHasher;
 use hashbrown::HashTable;
-use ratelimit_core::bytes::same_bytes;
+use ratelimit_core::__private::same_bytes;
 
 use crate::backend::{Pool, Scope};
 

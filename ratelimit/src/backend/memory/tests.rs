@@ -124,7 +124,7 @@ fn extreme_durations_and_counts_do_not_panic() {
         let (backend, clock) = backend(algorithm);
         let limits = [
             Limit::new(Unit::Second, 1),
-            Limit::new(Unit::Month, ratelimit_core::MAX_COUNT),
+            Limit::new(Unit::Month, ratelimit_core::__private::MAX_COUNT),
         ];
         let block = Some(Duration::MAX);
         assert!(is_allowed(decide(&backend, "/", "u", &limits, block)));

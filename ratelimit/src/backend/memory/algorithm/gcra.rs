@@ -182,7 +182,7 @@ mod tests {
     fn extreme_values_do_not_overflow() {
         let rate = Rate {
             window: 31 * 86_400 * SECOND,
-            count: ratelimit_core::MAX_COUNT,
+            count: ratelimit_core::__private::MAX_COUNT,
         };
         let mut state = Gcra::default();
         assert!(request(&mut state, u64::MAX - 1, rate).is_ok());
