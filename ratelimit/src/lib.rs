@@ -52,7 +52,7 @@
 //! | `redis`  | no      | [`backend::redis::RedisBackend`]: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
 //! | `full`   | no      | every feature above |
-//! | `test-util` | no   | for tests, not in `full`: the Redis backend's test clock (`advance_clock_for_tests`, `frozen_clock_for_tests`) |
+//! | `test-util` | no   | for tests only, not in `full`: a test clock for the Redis backend |
 //!
 //! Always there: the client-IP authenticator [`auth::ClientIp`] (with trusted proxies),
 //! [`auth::HeaderAuth`] and [`auth::FirstOf`] (each of its authenticators' user ids in a

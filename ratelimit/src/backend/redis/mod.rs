@@ -103,6 +103,11 @@
 //! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
 //! it, counting a request the service treated as undecided.
 //!
+//!
+//! [`Denial::retry_after`]: crate::backend::Denial::retry_after
+//! [`Quota`]: crate::backend::Quota
+//! [`DenialCause::Blocked`]: crate::backend::DenialCause::Blocked
+//!
 //! # Runtime
 //!
 //! The backend runs on tokio, with its time driver enabled (`#[tokio::main]` enables it).

@@ -75,6 +75,7 @@ impl RedisBackend {
     /// sleeping, as Redis's clock cannot be paused. Clones share the clock; another backend
     /// on the same keys does not see it. Keys still expire by Redis's real clock, later than
     /// the moved clock says, which the script never relies on.
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn advance_clock_for_tests(&self, by: Duration) {
         self.inner
             .test_clock
@@ -92,6 +93,7 @@ impl RedisBackendBuilder {
     ///
     /// For tests only (the `test-util` feature): a service built with it never sees a
     /// window end.
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
     pub fn frozen_clock_for_tests(mut self) -> Self {
         self.frozen_clock = true;
         self
