@@ -51,7 +51,8 @@
 //! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
 //! | `redis`  | no      | `backend::redis::RedisBackend`: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
-//! | `full`   | no      | every feature |
+//! | `full`   | no      | every feature above |
+//! | `test-util` | no   | for tests only, not in `full`: a test clock for the Redis backend |
 //!
 //! Always there: the client-IP authenticator [`auth::ClientIp`] (with trusted proxies),
 //! [`auth::HeaderAuth`] and [`auth::FirstOf`] (each of its authenticators' user ids in a

@@ -231,7 +231,8 @@ async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
             return;
         };
         let backend = server
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .algorithm(Algorithm::FixedWindow)
             .timeout(Duration::from_secs(10))
             .build()

@@ -59,7 +59,8 @@ async fn percent_spellings_are_one_pool_in_redis_too() {
         return;
     };
     let backend = redis
-        .frozen_builder()
+        .builder()
+        .frozen_clock_for_tests()
         .prefix(fresh_prefix("e2e-spellings"))
         .timeout(Duration::from_secs(10))
         .build()

@@ -227,7 +227,8 @@ async fn redis_bursts_admit_exactly_the_limit() {
         Algorithm::Gcra,
     ] {
         let backend = redis
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .algorithm(algorithm)
             .prefix(fresh_prefix("e2e-exact"))
             .timeout(Duration::from_secs(10))
@@ -245,7 +246,8 @@ async fn redis_cluster_bursts_admit_exactly_the_limit() {
         return;
     };
     let backend = cluster
-        .frozen_builder()
+        .builder()
+        .frozen_clock_for_tests()
         .prefix(fresh_prefix("e2e-exact-cluster"))
         .timeout(Duration::from_secs(10))
         .build()

@@ -111,7 +111,8 @@ impl Rig {
         let prefix = fresh_prefix("e2e-faults");
         let fallback = MemoryBackend::builder().clock(ManualClock::new()).build();
         let mut builder = redis
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .prefix(prefix.clone())
             .timeout(STORE_TIMEOUT)
             .recheck_interval(RECHECK);
@@ -377,7 +378,8 @@ async fn overloaded_burst(test: &str, policy: Policy) -> Option<(usize, Vec<u16>
     let redis = crate::redis_support::shared_server(test)?;
     let fallback = MemoryBackend::builder().clock(ManualClock::new()).build();
     let mut builder = redis
-        .frozen_builder()
+        .builder()
+        .frozen_clock_for_tests()
         .prefix(fresh_prefix("e2e-overload"))
         .timeout(Duration::from_millis(10));
     if policy == Policy::Fallback {

@@ -238,7 +238,8 @@ async fn redis_a_token_named_like_an_address_is_not_that_address() {
     for shared in [false, true] {
         for first in [Who::Token, Who::Anonymous] {
             let backend = redis
-                .frozen_builder()
+                .builder()
+                .frozen_clock_for_tests()
                 .prefix(fresh_prefix("e2e-namespaces"))
                 .timeout(Duration::from_secs(10))
                 .build()

@@ -20,7 +20,8 @@ async fn cluster_decides_every_algorithm_in_one_slot_per_user() {
         .collect();
     for algorithm in ALGORITHMS {
         let backend = cluster
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .algorithm(algorithm)
             .prefix(format!("cluster-{algorithm:?}"))
             .build()

@@ -153,6 +153,68 @@ async fn every_key_written_has_a_ttl() {
     }
 }
 
+/// On Redis's own clock (the production script), every key lives at least as long as its
+/// state matters, and no longer: a window for the fixed window's count, two for the sliding
+/// window's (the previous window weighs in the next), until the theoretical arrival time
+/// for GCRA's, the block time for a block. The bound is exact but for the real time the
+/// test takes.
+#[tokio::test]
+async fn keys_live_as_long_as_their_state_matters() {
+    let Some(server) = RedisServer::start_or_skip("keys_live_as_long_as_their_state_matters")
+    else {
+        return;
+    };
+    let mut connection = inspect(&server.url()).await;
+    let day = secs(86_400);
+    for (algorithm, tag) in ALGORITHMS.into_iter().zip(["fw", "sw", "gcra"]) {
+        let prefix = format!("life-{tag}");
+        let backend = server
+            .builder()
+            .algorithm(algorithm)
+            .prefix(&prefix)
+            .build()
+            .await
+            .unwrap();
+        let limits = [limit(Second, 2), limit(Hour, 2), limit(Month, 2)];
+        let r = request("/life", "u", &limits, Some(day));
+        let start = std::time::Instant::now();
+        // Two requests fill every limit (for GCRA, the arrival time is two spacings, one
+        // window, ahead); the third is denied and blocks the user for a day.
+        allowed(decide(&backend, &r).await);
+        allowed(decide(&backend, &r).await);
+        denied(decide(&backend, &r).await);
+
+        let mut expected = vec![(format!("{prefix}:{{u}}:block"), day)];
+        for limit in limits {
+            let lifetime = match algorithm {
+                Algorithm::SlidingWindow => 2 * limit.window(),
+                _ => limit.window(),
+            };
+            let key = format!("{prefix}:{{u}}:v2:{tag}:P5:/life:*:{}", limit.unit().name());
+            expected.push((key, lifetime));
+        }
+        let mut ttls = Vec::new();
+        for (key, _) in &expected {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            ttls.push(u64::try_from(ttl).unwrap_or_else(|_| panic!("{key} has PTTL {ttl}")));
+        }
+        // Every key was written after `start` and read before now; PTTL rounds down to
+        // the millisecond.
+        let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap() + 1;
+        for ((key, lifetime), ttl) in expected.iter().zip(ttls) {
+            let lifetime = u64::try_from(lifetime.as_millis()).unwrap();
+            assert!(
+                ttl <= lifetime && ttl + elapsed >= lifetime,
+                "{algorithm:?}: {key} has PTTL {ttl} ms, not {lifetime} ms less up to {elapsed} ms"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_missing_or_malformed_state_is_a_fresh_one() {
     let Some(server) = RedisServer::start_or_skip("a_missing_or_malformed_state_is_a_fresh_one")

@@ -43,7 +43,12 @@ async fn fixed_window_starts_at_the_first_request() {
     else {
         return;
     };
-    let backend = server.frozen_builder().build().await.unwrap();
+    let backend = server
+        .builder()
+        .frozen_clock_for_tests()
+        .build()
+        .await
+        .unwrap();
     let limits = [limit(Second, 2)];
     let r = request("/towns", "alice", &limits, None);
 
@@ -75,7 +80,8 @@ async fn a_denied_request_counts_nothing() {
     };
     for algorithm in ALGORITHMS {
         let backend = server
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .algorithm(algorithm)
             .build()
             .await
@@ -110,7 +116,12 @@ async fn limits_are_counted_all_or_nothing() {
     let Some(server) = RedisServer::start_or_skip("limits_are_counted_all_or_nothing") else {
         return;
     };
-    let backend = server.frozen_builder().build().await.unwrap();
+    let backend = server
+        .builder()
+        .frozen_clock_for_tests()
+        .build()
+        .await
+        .unwrap();
     let limits = [limit(Second, 1), limit(Minute, 3)];
     let r = request("/multiple", "user", &limits, None);
 
@@ -137,7 +148,12 @@ async fn quota_and_retry_after_follow_the_binding_limit() {
     else {
         return;
     };
-    let backend = server.frozen_builder().build().await.unwrap();
+    let backend = server
+        .builder()
+        .frozen_clock_for_tests()
+        .build()
+        .await
+        .unwrap();
     let limits = [limit(Second, 5), limit(Minute, 2)];
     let r = request("/binding", "carol", &limits, None);
     let quota = allowed(decide(&backend, &r).await);
@@ -156,7 +172,8 @@ async fn a_block_denies_every_limited_pool_of_the_user_and_is_not_extended() {
     };
     for algorithm in ALGORITHMS {
         let backend = server
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .algorithm(algorithm)
             .prefix(format!("{algorithm:?}"))
             .build()
@@ -193,7 +210,12 @@ async fn a_block_waits_for_a_longer_window() {
     let Some(server) = RedisServer::start_or_skip("a_block_waits_for_a_longer_window") else {
         return;
     };
-    let backend = server.frozen_builder().build().await.unwrap();
+    let backend = server
+        .builder()
+        .frozen_clock_for_tests()
+        .build()
+        .await
+        .unwrap();
     let limits = [limit(Minute, 1)];
     let r = request("/slow", "dave", &limits, Some(secs(5)));
     allowed(decide(&backend, &r).await);
@@ -216,13 +238,15 @@ async fn sliding_window_has_no_boundary_burst() {
     };
     let limits = [limit(Minute, 4)];
     let fixed = server
-        .frozen_builder()
+        .builder()
+        .frozen_clock_for_tests()
         .prefix("fixed")
         .build()
         .await
         .unwrap();
     let sliding = server
-        .frozen_builder()
+        .builder()
+        .frozen_clock_for_tests()
         .prefix("sliding")
         .algorithm(SlidingWindow)
         .build()
@@ -264,7 +288,8 @@ async fn gcra_spaces_requests_with_a_burst_of_the_count() {
         return;
     };
     let backend = server
-        .frozen_builder()
+        .builder()
+        .frozen_clock_for_tests()
         .algorithm(Gcra)
         .build()
         .await
@@ -297,7 +322,8 @@ async fn concurrent_requests_admit_exactly_the_limit() {
     };
     for algorithm in ALGORITHMS {
         let backend = server
-            .frozen_builder()
+            .builder()
+            .frozen_clock_for_tests()
             .algorithm(algorithm)
             .timeout(secs(5))
             .build()
@@ -331,7 +357,12 @@ async fn pools_are_separate() {
     let Some(server) = RedisServer::start_or_skip("pools_are_separate") else {
         return;
     };
-    let backend = server.frozen_builder().build().await.unwrap();
+    let backend = server
+        .builder()
+        .frozen_clock_for_tests()
+        .build()
+        .await
+        .unwrap();
     let limits = [limit(Minute, 1)];
     let pool = |scope, method, user| DecisionRequest {
         pool: Pool {

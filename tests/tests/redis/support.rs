@@ -140,12 +140,6 @@ impl RedisServer {
         RedisBackend::builder(self.url()).timeout(Duration::from_millis(500))
     }
 
-    /// The same on the test-only frozen clock: time moves only when the test says, so
-    /// assertions on times are exact.
-    pub fn frozen_builder(&self) -> RedisBackendBuilder {
-        self.builder().frozen_clock_for_tests()
-    }
-
     /// Kills the server (SIGKILL, by pid) and waits for it to die.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -278,11 +272,6 @@ impl RedisCluster {
     /// A backend builder on this cluster, with a generous timeout for a loaded test machine.
     pub fn builder(&self) -> RedisBackendBuilder {
         RedisBackend::cluster_builder(self.urls()).timeout(Duration::from_millis(500))
-    }
-
-    /// The same on the test-only frozen clock.
-    pub fn frozen_builder(&self) -> RedisBackendBuilder {
-        self.builder().frozen_clock_for_tests()
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! <user>       the user id with `%`, `{` and `}` written `%25`, `%7B` and `%7D`;
 //!              the empty id is `%` (a hash tag must not be empty)
-//! v2           the layout of the state: a string (`decide.lua` describes it)
+//! v2           the layout of the state: a string (each algorithm's `.lua` describes it)
 //! <algorithm>  fw (fixed window), sw (sliding window) or gcra
 //! <scope>      Z<len>:<zone> or P<len>:<path>, len in bytes
 //! <method>     * (any method) or M<len>:<method>

@@ -1,0 +1,285 @@
+//! Building a [`RedisBackend`]: the builder, the connection to Redis or Redis Cluster, and
+//! loading the script.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, RedisError};
+
+use super::health::{Health, OutagePolicy};
+use super::script::Script;
+use super::{Inner, RedisBackend, keys};
+use crate::backend::{Algorithm, Backend};
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "ratelimit";
+/// The default deadline of one call to Redis.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+/// The default deadline for connecting (and for loading the script when the backend is built).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The default time between two tries of Redis after a failure.
+pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Building a [`RedisBackend`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisSetupError {
+    /// The key prefix contains `{` or `}`, which would take the cluster hash tag's place.
+    #[error("the key prefix {0:?} contains `{{` or `}}`; use a prefix without braces")]
+    InvalidPrefix(String),
+    /// The URL is not a Redis URL, or the client configuration is invalid.
+    #[error("invalid redis configuration")]
+    Config(#[source] RedisError),
+    /// Redis could not be reached, or refused to load the script.
+    #[error("could not connect to redis and load the rate-limit script")]
+    Connect(#[source] RedisError),
+    /// Redis did not answer within the connect timeout.
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Builds a [`RedisBackend`]: see [`RedisBackend::builder`] and
+/// [`RedisBackend::cluster_builder`].
+#[must_use = "a builder does nothing until `build` is awaited"]
+pub struct RedisBackendBuilder {
+    target: Target,
+    algorithm: Algorithm,
+    prefix: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    recheck_interval: Duration,
+    outage: OutagePolicy,
+    #[cfg(feature = "test-util")]
+    pub(super) frozen_clock: bool,
+}
+
+enum Target {
+    Url(String),
+    Client(Box<Client>),
+    ClusterUrls(Vec<String>),
+    ClusterClient(Box<ClusterClient>),
+}
+
+impl RedisBackend {
+    /// A builder for a backend on one Redis server (or a proxy in front of several), from a
+    /// URL such as `redis://127.0.0.1:6379/` or `rediss://user:password@host/0`. The URL is
+    /// checked by [`build`](RedisBackendBuilder::build).
+    pub fn builder(url: impl Into<String>) -> RedisBackendBuilder {
+        RedisBackendBuilder::new(Target::Url(url.into()))
+    }
+
+    /// A builder for a backend on one Redis server, from a client configured by hand.
+    pub fn builder_with_client(client: Client) -> RedisBackendBuilder {
+        RedisBackendBuilder::new(Target::Client(Box::new(client)))
+    }
+
+    /// A builder for a backend on a Redis Cluster, from the URLs of some of its nodes.
+    pub fn cluster_builder<I>(urls: I) -> RedisBackendBuilder
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        RedisBackendBuilder::new(Target::ClusterUrls(
+            urls.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// A builder for a backend on a Redis Cluster, from a client configured by hand.
+    pub fn cluster_builder_with_client(client: ClusterClient) -> RedisBackendBuilder {
+        RedisBackendBuilder::new(Target::ClusterClient(Box::new(client)))
+    }
+}
+
+impl RedisBackendBuilder {
+    fn new(target: Target) -> Self {
+        Self {
+            target,
+            algorithm: Algorithm::default(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            recheck_interval: DEFAULT_RECHECK_INTERVAL,
+            outage: OutagePolicy::Report,
+            #[cfg(feature = "test-util")]
+            frozen_clock: false,
+        }
+    }
+
+    /// The algorithm to count with; [`Algorithm::FixedWindow`] by default.
+    ///
+    /// The algorithm is part of every key, so changing it starts every count afresh.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The prefix of every key, `ratelimit` by default: give each service (or each set of
+    /// rules) its own. It may not contain `{` or `}`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The deadline of one decision's call to Redis, 50 ms by default. A decision that
+    /// misses it is a [`BackendError::Timeout`](crate::backend::BackendError::Timeout) (or
+    /// goes to the fallback).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline for connecting to Redis, 1 s by default; it also bounds
+    /// [`build`](Self::build) (connecting and loading the script) and each reconnection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// What to do when Redis cannot decide; [`OutagePolicy::Report`] by default.
+    pub fn on_outage(mut self, policy: OutagePolicy) -> Self {
+        self.outage = policy;
+        self
+    }
+
+    /// Decide with `backend` while Redis is away: [`OutagePolicy::fallback`].
+    pub fn fallback(self, backend: impl Backend) -> Self {
+        self.on_outage(OutagePolicy::fallback(backend))
+    }
+
+    /// How long to leave Redis alone after a failure, 1 s by default: meanwhile decisions
+    /// follow the [`OutagePolicy`] at once, then one request tries Redis again. Zero tries
+    /// Redis on every request (each then waits up to the [timeout](Self::timeout) while it
+    /// is down).
+    pub fn recheck_interval(mut self, interval: Duration) -> Self {
+        self.recheck_interval = interval;
+        self
+    }
+
+    /// Connects, loads the script, and returns the backend.
+    ///
+    /// # Errors
+    ///
+    /// When the prefix or the configuration is invalid, or Redis cannot be reached or does
+    /// not load the script within the connect timeout.
+    pub async fn build(self) -> Result<RedisBackend, RedisSetupError> {
+        if !keys::valid_prefix(&self.prefix) {
+            return Err(RedisSetupError::InvalidPrefix(self.prefix));
+        }
+        let connect_timeout = self.connect_timeout;
+        let algorithm = self.algorithm;
+        #[cfg(feature = "test-util")]
+        let frozen_clock = self.frozen_clock;
+        let setup = async {
+            let connection = self.target.connect(connect_timeout).await?;
+            let script = Script::load(&connection, Script::production(algorithm)).await?;
+            #[cfg(feature = "test-util")]
+            let test_clock =
+                super::test_clock::TestClock::load(&connection, algorithm, frozen_clock).await?;
+            Ok::<_, RedisSetupError>(Inner {
+                connection,
+                script,
+                algorithm,
+                prefix: self.prefix,
+                timeout: self.timeout,
+                outage: self.outage,
+                health: Health::new(self.recheck_interval),
+                #[cfg(feature = "test-util")]
+                test_clock,
+            })
+        };
+        let inner = tokio::time::timeout(connect_timeout, setup)
+            .await
+            .map_err(|_| RedisSetupError::Timeout(connect_timeout))??;
+        Ok(RedisBackend {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.target {
+            Target::Url(_) | Target::Client(_) => "redis",
+            Target::ClusterUrls(_) | Target::ClusterClient(_) => "redis cluster",
+        };
+        let mut f = f.debug_struct("RedisBackendBuilder");
+        f.field("store", &target)
+            .field("algorithm", &self.algorithm)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("recheck_interval", &self.recheck_interval)
+            .field("outage", &self.outage);
+        #[cfg(feature = "test-util")]
+        f.field("frozen_clock", &self.frozen_clock);
+        f.finish()
+    }
+}
+
+impl Target {
+    async fn connect(self, connect_timeout: Duration) -> Result<Connection, RedisSetupError> {
+        let client = match self {
+            Self::Url(url) => Ok(Client::open(url).map_err(RedisSetupError::Config)?),
+            Self::Client(client) => Ok(*client),
+            Self::ClusterUrls(urls) => Err(ClusterClientBuilder::new(urls)
+                .connection_timeout(connect_timeout)
+                .build()
+                .map_err(RedisSetupError::Config)?),
+            Self::ClusterClient(client) => Err(*client),
+        };
+        match client {
+            Ok(client) => {
+                // Reconnection: quick retries in the background, at least once a second, for
+                // a while (then the next call starts another round); each attempt bounded by
+                // the connect timeout.
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(None)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(1))
+                    .set_number_of_retries(8);
+                let manager = ConnectionManager::new_with_config(client, config)
+                    .await
+                    .map_err(RedisSetupError::Connect)?;
+                Ok(Connection::Single(manager))
+            }
+            Err(client) => {
+                let config = ClusterConfig::new().set_connection_timeout(connect_timeout);
+                let connection = client
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map_err(RedisSetupError::Connect)?;
+                Ok(Connection::Cluster(connection))
+            }
+        }
+    }
+}
+
+/// A connection to Redis or Redis Cluster, which reconnects by itself; cheap to clone.
+#[derive(Clone)]
+pub(super) enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Sends `cmd` (on a clone, as redis-rs's `query_async` wants `&mut`).
+    pub(super) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
+        match self.clone() {
+            Self::Single(mut connection) => cmd.query_async(&mut connection).await,
+            Self::Cluster(mut connection) => cmd.query_async(&mut connection).await,
+        }
+    }
+
+    /// What it connects to, for `Debug`.
+    pub(super) fn store(&self) -> &'static str {
+        match self {
+            Self::Single(_) => "redis",
+            Self::Cluster(_) => "redis cluster",
+        }
+    }
+}

@@ -1,0 +1,94 @@
+-- ratelimit: one decision of the Redis backend, in one round trip.
+--
+-- The script of one algorithm is three parts joined at compile time (see script.rs): a
+-- clock (clock.lua: `now` and `ttl`), the algorithm (fixed_window.lua, sliding_window.lua or
+-- gcra.lua: `format` and `check`), and this one.
+--
+-- KEYS[1]        the user's block key
+-- KEYS[1 + i]    the state of limit i (i = 1..n), in the rule's order
+-- ARGV[1]        block time in microseconds; 0 when the rule has none
+-- ARGV[2i]       count of limit i
+-- ARGV[2i + 1]   window of limit i, in microseconds
+--
+-- Every key is a string. The block holds the time it ends; a limit's state holds its fields
+-- as decimal integers joined by `:` (see the algorithm); a state that is missing or not of
+-- that form is a fresh one. A decision makes at most three calls: `TIME`, one `MGET` of all
+-- its keys (the block first), and, when it admits, one `SET … PX` per limit (when it
+-- refuses, a `SET … PX` of the block if the rule has a block time, or nothing).
+--
+-- Times are integer microseconds; the products below are exact while count × window (in
+-- microseconds) stays under 2^53. Every key written gets its expiry in the same command.
+--
+-- Reply, one string of decimal integers joined by `:` (the client parses one bulk string in
+-- a fraction of the instructions an array of integers takes):
+--        '1:i:remaining:reset'      admitted and counted in every limit; i is the limit with
+--                                   the fewest requests left (the longer reset on a tie)
+--        '0:i:retry'                refused, nothing counted; i is the exhausted limit that
+--                                   frees up last (the longer window on a tie), or 0 when
+--                                   the user is blocked
+
+local n = #KEYS - 1
+-- values[1] is the block, values[1 + i] the state of limit i; false when missing.
+local values = redis.call('MGET', unpack(KEYS))
+
+-- Each limit's `check` gives the state the request would leave:
+--   wait       microseconds until the request fits this limit (0: it fits now)
+--   remaining  requests left after counting this one
+--   reset      microseconds until the limit is back to its full count after this one
+--   a, b, c    the fields to store when the request is counted (`format` joins them)
+-- The last limit's stay in these locals; the others' go to `pending`, four slots each.
+local wait, remaining, reset, a, b, c
+local pending
+local longest, binding = 0, 0
+local tightest, least, latest = 1, 0, 0
+for i = 1, n do
+  wait, remaining, reset, a, b, c = check(values[1 + i], ARGV[2 * i] + 0, ARGV[1 + 2 * i] + 0)
+  if wait > 0 and wait >= longest then
+    longest, binding = wait, i
+  end
+  if i == 1 or remaining < least or (remaining == least and reset > latest) then
+    tightest, least, latest = i, remaining, reset
+  end
+  if i < n then
+    if pending == nil then
+      pending = {}
+    end
+    local j = 4 * i
+    pending[j - 3], pending[j - 2], pending[j - 1], pending[j] = reset, a, b, c
+  end
+end
+
+-- Blocked: refused, nothing counted, the block not extended. The wait is the block's rest,
+-- or longer when a window of this rule is still exhausted then.
+local block = values[1]
+if block then
+  local blocked_until = tonumber(block)
+  if blocked_until ~= nil and blocked_until > now then
+    local retry = blocked_until - now
+    if longest > retry then
+      retry = longest
+    end
+    return string.format('0:0:%d', math.ceil(retry))
+  end
+end
+
+-- Every wait, reset and block time is a whole number of microseconds: no rounding below.
+if binding > 0 then
+  local retry = longest
+  local block_time = ARGV[1] + 0
+  if block_time > 0 then
+    redis.call('SET', KEYS[1], now + block_time, 'PX', ttl(block_time))
+    if block_time > retry then
+      retry = block_time
+    end
+  end
+  return string.format('0:%d:%d', binding, retry)
+end
+
+for i = 1, n - 1 do
+  local j = 4 * i
+  redis.call('SET', KEYS[1 + i], string.format(format, pending[j - 2], pending[j - 1], pending[j]),
+    'PX', ttl(pending[j - 3]))
+end
+redis.call('SET', KEYS[1 + n], string.format(format, a, b, c), 'PX', ttl(reset))
+return string.format('1:%d:%d:%d', tightest, least, latest)

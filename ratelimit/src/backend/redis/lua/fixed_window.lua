@@ -1,0 +1,30 @@
+-- ratelimit: the fixed window of the Redis backend's decision script (see decide.lua).
+--
+-- A limit's state is `start:used`, the window's start and the requests counted in it. A
+-- window starts at the first request after the previous one ended.
+
+local format = '%d:%d'
+local match = string.match
+
+-- What counting one more request in a limit of `count` per `window` (microseconds) would
+-- leave, from its state `v` (false when missing): see decide.lua.
+local function check(v, count, window)
+  local start, used
+  if v then
+    start, used = match(v, '^(%d+):(%d+)$')
+  end
+  if start then
+    start, used = start + 0, used + 0
+    if now >= start + window then
+      start, used = now, 0
+    end
+  else
+    start, used = now, 0
+  end
+  local reset = start + window - now
+  local wait = 0
+  if used + 1 > count then
+    wait = reset
+  end
+  return wait, count - used - 1, reset, start, used + 1
+end

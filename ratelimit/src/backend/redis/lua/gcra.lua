@@ -1,0 +1,52 @@
+-- ratelimit: GCRA in the Redis backend's decision script (see decide.lua).
+--
+-- A limit's state is `q:r:c`, the theoretical arrival time TAT = q + r / c microseconds, c
+-- being the count it was reckoned for. Requests are spaced by interval = window / count with
+-- a burst of count: a request fits when TAT - (count - 1) * interval <= now, and counting it
+-- sets TAT = max(TAT, now) + interval. Below, times ahead of now are in units of 1 / count
+-- microsecond, where the interval is exactly `window`: nothing drifts.
+
+local format = '%d:%d:%d'
+local match, floor, ceil = string.match, math.floor, math.ceil
+
+-- What counting one more request in a limit of `count` per `window` (microseconds) would
+-- leave, from its state `v` (false when missing): see decide.lua.
+local function check(v, count, window)
+  local q, r, reckoned
+  if v then
+    q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
+  end
+  if q then
+    q, r = q + 0, r + 0
+    if reckoned + 0 ~= count then
+      -- Another limit of the same window shares the state: its TAT, rounded up to the
+      -- microsecond.
+      if r > 0 then
+        q = q + 1
+      end
+      r = 0
+    end
+  else
+    q, r = now, 0
+  end
+  if q < now then
+    q, r = now, 0
+  end
+  local tolerance = (count - 1) * window
+  local ahead = (q - now) * count + r
+  local wait = 0
+  if ahead > tolerance then
+    wait = ceil((ahead - tolerance) / count)
+  end
+  local after = ahead + window
+  local remaining = 0
+  if after <= tolerance then
+    remaining = floor((tolerance - after) / window) + 1
+    if remaining > count then
+      remaining = count
+    end
+  end
+  local carried = r + window
+  local whole = floor(carried / count)
+  return wait, remaining, ceil(after / count), q + whole, carried - whole * count, count
+end

@@ -1,0 +1,44 @@
+-- ratelimit: the sliding window of the Redis backend's decision script (see decide.lua).
+--
+-- A weighted counter: a limit's state is `start:cur:prev`, the current window's start, its
+-- count and the previous window's count. Windows follow each other from a pool's first
+-- request; a pool idle for two windows starts afresh. A request fits when
+--   prev * (window - elapsed) / window + cur + 1 <= count
+-- where elapsed is the time since the current window started.
+
+local format = '%d:%d:%d'
+local match, floor, ceil = string.match, math.floor, math.ceil
+
+-- What counting one more request in a limit of `count` per `window` (microseconds) would
+-- leave, from its state `v` (false when missing): see decide.lua.
+local function check(v, count, window)
+  local start, cur, prev
+  if v then
+    start, cur, prev = match(v, '^(%d+):(%d+):(%d+)$')
+  end
+  if start then
+    start, cur, prev = start + 0, cur + 0, prev + 0
+    if now >= start + 2 * window then
+      start, cur, prev = now, 0, 0
+    elseif now >= start + window then
+      start, cur, prev = start + window, 0, cur
+    end
+  else
+    start, cur, prev = now, 0, 0
+  end
+  local elapsed = now - start
+  if elapsed < 0 then
+    elapsed = 0
+  end
+  local left = window - elapsed
+  local wait = 0
+  if cur + 1 > count then
+    -- Full: wait for the next window, and in it until this one's count weighs count - 1.
+    wait = left + window - floor((count - 1) * window / cur)
+  elseif prev * left > (count - cur - 1) * window then
+    -- The previous window still weighs too much: wait until it weighs count - cur - 1.
+    wait = window - floor((count - cur - 1) * window / prev) - elapsed
+  end
+  local remaining = count - cur - 1 - ceil(prev * left / window)
+  return wait, remaining, start + 2 * window - now, start, cur + 1, prev
+end

@@ -1,0 +1,306 @@
+//! The decision scripts, one per algorithm, and their replies: the command of one decision,
+//! `EVALSHA` (or `EVAL` when Redis lost the script), and the reply parsed into a [`Decision`].
+
+use std::time::Duration;
+
+use redis::{Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
+
+use super::builder::{Connection, RedisSetupError};
+use super::{Inner, keys, micros, store_error};
+use crate::backend::{
+    Algorithm, BackendError, Decision, DecisionRequest, Denial, DenialCause, Quota, Scope,
+};
+
+/// The text of a decision script: a clock, an algorithm and the decision (see
+/// `lua/decide.lua` for its contract), joined at compile time.
+macro_rules! script {
+    ($clock:literal, $algorithm:literal) => {
+        concat!(
+            include_str!(concat!("lua/", $clock)),
+            include_str!(concat!("lua/", $algorithm)),
+            include_str!("lua/decide.lua"),
+        )
+    };
+}
+#[cfg(feature = "test-util")]
+pub(super) use script;
+
+const FIXED_WINDOW: &str = script!("clock.lua", "fixed_window.lua");
+const SLIDING_WINDOW: &str = script!("clock.lua", "sliding_window.lua");
+const GCRA: &str = script!("clock.lua", "gcra.lua");
+
+/// A decision script, loaded in Redis.
+pub(super) struct Script {
+    text: &'static str,
+    /// Its SHA-1, as `SCRIPT LOAD` returned it.
+    sha: String,
+}
+
+impl Script {
+    /// The script of `algorithm`.
+    pub(super) fn production(algorithm: Algorithm) -> &'static str {
+        match algorithm {
+            Algorithm::FixedWindow => FIXED_WINDOW,
+            Algorithm::SlidingWindow => SLIDING_WINDOW,
+            Algorithm::Gcra => GCRA,
+        }
+    }
+
+    /// Loads `text` (`SCRIPT LOAD`, on every node of a cluster).
+    pub(super) async fn load(
+        connection: &Connection,
+        text: &'static str,
+    ) -> Result<Self, RedisSetupError> {
+        let sha = connection
+            .query::<String>(redis::cmd("SCRIPT").arg("LOAD").arg(text))
+            .await
+            .map_err(RedisSetupError::Connect)?;
+        Ok(Self { text, sha })
+    }
+
+    /// Runs the script: `command(name, body)` is the command `name` (`EVALSHA` or `EVAL`) of
+    /// `body` (the SHA or the text). One `EVALSHA`, plus one `EVAL` when Redis lost the
+    /// script (which caches it again).
+    pub(super) async fn run(
+        &self,
+        connection: &Connection,
+        command: impl Fn(&str, &str) -> Cmd,
+    ) -> Result<Value, BackendError> {
+        match connection.query(&command("EVALSHA", &self.sha)).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                tracing::debug!("redis lost the rate-limit script; running it with EVAL");
+                connection.query(&command("EVAL", self.text)).await
+            }
+            reply => reply,
+        }
+        .map_err(|error: RedisError| BackendError::Store(Box::new(error)))
+    }
+}
+
+impl Inner {
+    /// One decision in Redis: one `EVALSHA` (plus one `EVAL` when Redis lost the script).
+    pub(super) async fn run(
+        &self,
+        request: &DecisionRequest<'_>,
+    ) -> Result<Decision, BackendError> {
+        let command = |name: &str, body: &str| self.command(name, body, request);
+        #[cfg(feature = "test-util")]
+        if let Some(reply) = self.test_clock.run(&self.connection, command).await {
+            return parse_reply(&reply?, request);
+        }
+        let reply = self.script.run(&self.connection, command).await?;
+        parse_reply(&reply, request)
+    }
+
+    /// The command `name` (`EVALSHA` or `EVAL`) of `body` (a script's SHA or its text) for
+    /// `request`: the keys (the user's block, then each limit's state, in the rule's order)
+    /// and the arguments `lua/decide.lua` describes. The keys are written one after the
+    /// other into one buffer and copied into the command, which allocates only that buffer
+    /// and the command's own.
+    fn command(&self, name: &str, body: &str, request: &DecisionRequest<'_>) -> Cmd {
+        let pool = &request.pool;
+        let limits = request.limits.len();
+        let (scope, method) = match pool.scope {
+            Scope::Zone(scope) | Scope::Path(scope) => (scope, pool.method.unwrap_or("")),
+        };
+        // Enough for every key (a user escaped in full triples; the fixed parts take less
+        // than 48 bytes) and every number (at most 20 digits), so that neither the buffer nor
+        // the command grows.
+        let key_len = self.prefix.len() + 3 * pool.user.len() + scope.len() + method.len() + 48;
+        let mut cmd = Cmd::with_capacity(
+            5 + 3 * limits,
+            name.len() + body.len() + (1 + limits) * key_len + 20 * (2 + 2 * limits),
+        );
+        cmd.arg(name).arg(body).arg(limits + 1);
+        let mut key = String::with_capacity(key_len);
+        keys::write_block_key(&mut key, &self.prefix, pool.user);
+        cmd.arg(key.as_str());
+        for limit in request.limits {
+            key.clear();
+            keys::write_limit_key(&mut key, &self.prefix, self.algorithm, pool, limit.unit());
+            cmd.arg(key.as_str());
+        }
+        cmd.arg(request.block_time.map_or(0, micros));
+        for limit in request.limits {
+            cmd.arg(limit.count()).arg(micros(limit.window()));
+        }
+        cmd
+    }
+}
+
+/// The most fields a reply of the script has.
+const REPLY_FIELDS: usize = 4;
+
+/// The fields of the script's reply: one string of decimal integers joined by `:` (redis-rs
+/// parsed an array of four integers in about 6 000 instructions, a quarter of what a whole
+/// decision costs the client; this takes a few hundred). `None` for anything else: another
+/// type of reply, an empty field, a sign, a byte other than a digit, more than
+/// [`REPLY_FIELDS`] fields, a number above `u64::MAX`.
+fn reply_fields(reply: &Value) -> Option<([u64; REPLY_FIELDS], usize)> {
+    let Value::BulkString(bytes) = reply else {
+        return None;
+    };
+    let mut fields = [0_u64; REPLY_FIELDS];
+    let mut index = 0;
+    let mut digits = 0;
+    for &byte in bytes {
+        if byte == b':' && digits > 0 {
+            index += 1;
+            digits = 0;
+            continue;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        let field = fields.get_mut(index)?;
+        *field = field.checked_mul(10)?.checked_add(u64::from(digit))?;
+        digits += 1;
+    }
+    (digits > 0).then_some((fields, index + 1))
+}
+
+/// Turns the script's reply into a decision (see `lua/decide.lua`).
+fn parse_reply(reply: &Value, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
+    let Some((fields, count)) = reply_fields(reply) else {
+        return Err(store_error("unexpected reply from the rate-limit script"));
+    };
+    let reply = fields.get(..count).unwrap_or_default();
+    let limit = |index: u64| {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| request.limits.get(i))
+            .copied()
+    };
+    match *reply {
+        [1, index, remaining, reset] => match limit(index) {
+            Some(limit) => Ok(Decision::Allow(Quota {
+                limit,
+                remaining,
+                reset: Duration::from_micros(reset),
+            })),
+            None => Err(store_error("unexpected reply from the rate-limit script")),
+        },
+        [0, index, retry] => {
+            let cause = match index {
+                0 => DenialCause::Blocked,
+                index => match limit(index) {
+                    Some(limit) => DenialCause::Limit(limit),
+                    None => return Err(store_error("unexpected reply from the rate-limit script")),
+                },
+            };
+            Ok(Decision::Deny(Denial {
+                retry_after: Duration::from_micros(retry.max(1)),
+                cause,
+            }))
+        }
+        _ => Err(store_error("unexpected reply from the rate-limit script")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratelimit_core::{Limit, Unit};
+
+    use super::*;
+    use crate::backend::Pool;
+
+    const LIMITS: [Limit; 2] = [Limit::new(Unit::Second, 5), Limit::new(Unit::Minute, 100)];
+
+    fn request() -> DecisionRequest<'static> {
+        DecisionRequest {
+            pool: Pool {
+                scope: Scope::Path("/a"),
+                method: None,
+                user: "u",
+            },
+            limits: &LIMITS,
+            block_time: None,
+        }
+    }
+
+    fn parse(reply: &str) -> Result<Decision, BackendError> {
+        parse_reply(&Value::BulkString(reply.as_bytes().to_vec()), &request())
+    }
+
+    #[test]
+    fn an_admission_names_its_tightest_limit() {
+        let Ok(Decision::Allow(quota)) = parse("1:2:99:60000000") else {
+            panic!("an admission");
+        };
+        assert_eq!(quota.limit, LIMITS[1]);
+        assert_eq!(quota.remaining, 99);
+        assert_eq!(quota.reset, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_refusal_names_its_limit_or_the_block() {
+        let Ok(Decision::Deny(denial)) = parse("0:1:250000") else {
+            panic!("a refusal");
+        };
+        assert_eq!(denial.cause, DenialCause::Limit(LIMITS[0]));
+        assert_eq!(denial.retry_after, Duration::from_millis(250));
+        let Ok(Decision::Deny(denial)) = parse("0:0:0") else {
+            panic!("a refusal");
+        };
+        assert_eq!(denial.cause, DenialCause::Blocked);
+        assert_eq!(denial.retry_after, Duration::from_micros(1), "never zero");
+    }
+
+    #[test]
+    fn the_largest_numbers_parse_exactly() {
+        let max = u64::MAX;
+        let Ok(Decision::Allow(quota)) = parse(&format!("1:1:{max}:{max}")) else {
+            panic!("an admission");
+        };
+        assert_eq!(quota.remaining, max);
+        assert_eq!(quota.reset, Duration::from_micros(max));
+    }
+
+    #[test]
+    fn any_other_reply_is_a_store_error() {
+        for reply in [
+            "",
+            ":",
+            "1",
+            "1:",
+            ":1",
+            "1::2:3",
+            "1:2:3",
+            "0:1",
+            "1:1:2:3:4",
+            "1:3:2:3",
+            "0:3:1",
+            "2:1:2:3",
+            "-1:1:2:3",
+            "+1:1:2:3",
+            "1:1:2:3 ",
+            "1:1:2:x",
+            "1:1:18446744073709551616:3",
+        ] {
+            let result = parse(reply);
+            assert!(
+                matches!(result, Err(BackendError::Store(_))),
+                "{reply:?}: {result:?}"
+            );
+        }
+        for reply in [
+            Value::Int(1),
+            Value::Nil,
+            Value::Array(vec![
+                Value::Int(1),
+                Value::Int(1),
+                Value::Int(2),
+                Value::Int(3),
+            ]),
+            Value::SimpleString("1:1:2:3".to_owned()),
+        ] {
+            let result = parse_reply(&reply, &request());
+            assert!(
+                matches!(result, Err(BackendError::Store(_))),
+                "{reply:?}: {result:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The test clock (the `test-util` feature): a backend's clock moved forward, or frozen, by
+//! a test, through scripts of their own (`lua/test_clock.lua` in place of `lua/clock.lua`).
+//! A backend whose clock was neither moved nor frozen runs the production script.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::{Cmd, Value};
+
+use super::builder::{Connection, RedisBackendBuilder, RedisSetupError};
+use super::script::{Script, script};
+use super::{RedisBackend, micros};
+use crate::backend::{Algorithm, BackendError};
+
+const FIXED_WINDOW: &str = script!("test_clock.lua", "fixed_window.lua");
+const SLIDING_WINDOW: &str = script!("test_clock.lua", "sliding_window.lua");
+const GCRA: &str = script!("test_clock.lua", "gcra.lua");
+
+/// Where a frozen clock starts: 2023-11-14, in microseconds since the Unix epoch (a time of
+/// the size Redis's clock gives).
+const FROZEN_START_US: u64 = 1_700_000_000_000_000;
+
+/// A backend's test clock, and the script that reads it.
+pub(super) struct TestClock {
+    script: Script,
+    /// Microseconds added to Redis's `TIME`, or, when `frozen`, the time itself.
+    offset_us: AtomicU64,
+    frozen: bool,
+}
+
+impl TestClock {
+    /// The test clock of a backend of `algorithm`, its script loaded.
+    pub(super) async fn load(
+        connection: &Connection,
+        algorithm: Algorithm,
+        frozen: bool,
+    ) -> Result<Self, RedisSetupError> {
+        let text = match algorithm {
+            Algorithm::FixedWindow => FIXED_WINDOW,
+            Algorithm::SlidingWindow => SLIDING_WINDOW,
+            Algorithm::Gcra => GCRA,
+        };
+        Ok(Self {
+            script: Script::load(connection, text).await?,
+            offset_us: AtomicU64::new(if frozen { FROZEN_START_US } else { 0 }),
+            frozen,
+        })
+    }
+
+    /// Runs the test script, with the clock's two arguments after `command`'s, when the
+    /// clock is frozen or was moved; `None` otherwise (the production script decides).
+    pub(super) async fn run(
+        &self,
+        connection: &Connection,
+        command: impl Fn(&str, &str) -> Cmd,
+    ) -> Option<Result<Value, BackendError>> {
+        let offset = self.offset_us.load(Ordering::Relaxed);
+        if offset == 0 && !self.frozen {
+            return None;
+        }
+        let command = |name: &str, body: &str| {
+            let mut cmd = command(name, body);
+            cmd.arg(offset).arg(u8::from(self.frozen));
+            cmd
+        };
+        Some(self.script.run(connection, command).await)
+    }
+}
+
+impl RedisBackend {
+    /// Moves the backend's clock forward by `by`: the test script adds the total to Redis's
+    /// `TIME` (or, with [`RedisBackendBuilder::frozen_clock_for_tests`], uses it alone).
+    ///
+    /// For tests only (the `test-util` feature): it lets a test step over windows without
+    /// sleeping, as Redis's clock cannot be paused. Clones share the clock; another backend
+    /// on the same keys does not see it. Keys still expire by Redis's real clock, later than
+    /// the moved clock says, which the script never relies on.
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn advance_clock_for_tests(&self, by: Duration) {
+        self.inner
+            .test_clock
+            .offset_us
+            .fetch_add(micros(by), Ordering::Relaxed);
+    }
+}
+
+impl RedisBackendBuilder {
+    /// Stops the backend's clock: the script ignores Redis's `TIME` and time moves only by
+    /// [`RedisBackend::advance_clock_for_tests`], so a test's assertions are exact whatever
+    /// the real time its steps take. Keys live a second longer than they need to, so that
+    /// the real time between two steps of a test cannot expire them before the stopped
+    /// clock says.
+    ///
+    /// For tests only (the `test-util` feature): a service built with it never sees a
+    /// window end.
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn frozen_clock_for_tests(mut self) -> Self {
+        self.frozen_clock = true;
+        self
+    }
+}
