@@ -16,6 +16,8 @@
 //! holds 65 535) is kept whole on the heap: allocated when its window is made, and one more
 //! memory access on each lookup.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::hash::Hasher;
 use std::num::NonZeroU16;
 
@@ -390,7 +392,8 @@ impl ScopeSlot {
 pub(super) struct KeyStore {
     /// Scope `id` at `id - 1`.
     scopes: Vec<ScopeSlot>,
-    free: Vec<NonZeroU16>,
+    /// The ids of the free slots, the lowest taken first.
+    free: BinaryHeap<Reverse<NonZeroU16>>,
     /// The ids of the scopes in use, by their hash.
     ids: HashTable<NonZeroU16>,
 }
@@ -440,7 +443,7 @@ impl KeyStore {
             if let Ok(entry) = self.ids.find_entry(hash, |other| other == id) {
                 entry.remove();
             }
-            self.free.push(*id);
+            self.free.push(Reverse(*id));
         }
     }
 
@@ -465,7 +468,7 @@ impl KeyStore {
             return Some(id);
         }
         let id = match self.free.pop() {
-            Some(id) => id,
+            Some(Reverse(id)) => id,
             None => {
                 let id = NonZeroU16::new(u16::try_from(self.scopes.len() + 1).ok()?)?;
                 self.scopes.push(ScopeSlot::default());
@@ -531,43 +534,26 @@ impl KeyStore {
         (scope, method, user)
     }
 
-    /// Renumbers the scopes in use from 1 when most ids are free, and gives the rest of the
-    /// memory back: after a flood of distinct paths, the store shrinks with the table. `keys`
-    /// must be every key that names a scope of this store (the whole table).
-    pub(super) fn compact<'k>(&mut self, keys: impl Iterator<Item = &'k mut Key>) {
-        if self.scopes.len() < MIN_COMPACT || self.free.len() * 2 < self.scopes.len() {
+    /// Gives back the memory of the free slots after the last scope in use (ids are never
+    /// renumbered: a key keeps its scope's id for as long as it lives). New scopes take the
+    /// lowest free id, so after a flood of distinct paths the ids in use gather at the
+    /// front, and the store shrinks with the table as the flood's scopes are released.
+    pub(super) fn shrink(&mut self) {
+        let used = self
+            .scopes
+            .iter()
+            .rposition(|slot| slot.keys > 0)
+            .map_or(0, |last| last + 1);
+        if used == self.scopes.len() {
             return;
         }
-        let mut renumbered = vec![None; self.scopes.len()];
-        let mut kept = Vec::with_capacity(self.scopes.len() - self.free.len());
-        for (slot, new) in std::mem::take(&mut self.scopes)
-            .into_iter()
-            .zip(&mut renumbered)
-        {
-            if slot.keys > 0 {
-                kept.push(slot);
-                *new = u16::try_from(kept.len()).ok().and_then(NonZeroU16::new);
-            }
-        }
-        for key in keys {
-            if let Repr::Inline { meta, scope, .. } = &mut key.0
-                && !meta.is_block()
-                && let Some(Some(new)) = renumbered.get(slot_of(*scope))
-            {
-                *scope = *new;
-            }
-        }
-        self.free = Vec::new();
-        let mut ids = HashTable::with_capacity(kept.len());
-        for (index, slot) in kept.iter().enumerate() {
-            if let Some(id) = u16::try_from(index + 1).ok().and_then(NonZeroU16::new) {
-                ids.insert_unique(slot.hash, id, |&id| {
-                    kept.get(slot_of(id)).map_or(0, |slot| slot.hash)
-                });
-            }
-        }
-        self.scopes = kept;
-        self.ids = ids;
+        self.scopes.truncate(used);
+        self.scopes.shrink_to_fit();
+        self.free.retain(|&Reverse(id)| slot_of(id) < used);
+        self.free.shrink_to_fit();
+        let scopes = &self.scopes;
+        self.ids
+            .shrink_to(0, |&id| scopes.get(slot_of(id)).map_or(0, |slot| slot.hash));
     }
 
     /// The number of scopes in use (for tests).
@@ -576,9 +562,6 @@ impl KeyStore {
         self.scopes.iter().filter(|slot| slot.keys > 0).count()
     }
 }
-
-/// Below this many scope slots the store is not worth compacting.
-const MIN_COMPACT: usize = 64;
 
 /// A key kept whole on the heap (allocates it).
 fn stored(meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Key {
@@ -936,7 +919,7 @@ mod tests {
     }
 
     #[test]
-    fn compacting_renumbers_the_scopes_in_use_and_keeps_every_key_matching() {
+    fn shrinking_gives_back_trailing_free_slots_and_never_renumbers() {
         let seed = Seed::random();
         let mut store = KeyStore::default();
         let paths: Vec<String> = (0..1_000).map(|i| format!("/{i}")).collect();
@@ -950,9 +933,9 @@ mod tests {
                 )
             })
             .collect();
-        // Most go; one in ten stays, with a block and a stored key beside them.
+        // Most go; one in ten of the first half stays, with a block and a stored key.
         keys.retain(|(i, key)| {
-            let keep = i % 10 == 3;
+            let keep = i % 10 == 3 && *i < 500;
             if !keep {
                 store.release(key);
             }
@@ -964,31 +947,38 @@ mod tests {
             usize::MAX,
             store.window(&seed, &pool(Scope::Path("/1"), None, &long), 0),
         ));
-        assert_eq!(store.scopes(), 100);
-        store.compact(keys.iter_mut().map(|(_, key)| key));
-        assert_eq!(store.scopes.len(), 100, "the free slots are gone");
-        for (i, key) in &keys {
+        let ids: Vec<Option<NonZeroU16>> = keys.iter().map(|(_, key)| scope(key)).collect();
+        assert_eq!(store.scopes(), 50);
+        store.shrink();
+        assert_eq!(
+            store.scopes.len(),
+            494,
+            "the slots after the last in use are gone"
+        );
+        for ((i, key), id) in keys.iter().zip(&ids) {
+            assert_eq!(scope(key), *id, "never renumbered");
             if let Some(path) = paths.get(*i) {
                 assert!(
                     key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store),
                     "{path}"
                 );
-                assert!(scope(key).is_some_and(|id| id.get() <= 100));
             }
         }
         assert!(keys[keys.len() - 2].1.is_block_of("u"));
         let last = &keys[keys.len() - 1].1;
         assert!(last.is_window(&pool(Scope::Path("/1"), None, &long), 0, &store));
-        // New scopes and old ones are still told apart and found.
+        // A scope in use is shared; a new one takes the lowest free id.
         let again = store.window(&seed, &pool(Scope::Path("/3"), None, "v"), 0);
         assert_eq!(scope(&again), scope(&keys[0].1));
-        assert_eq!(store.scopes(), 100);
-        let new = store.window(&seed, &pool(Scope::Path("/4"), None, "v"), 0);
-        assert_eq!(store.scopes(), 101);
+        let new = store.window(&seed, &pool(Scope::Path("/new"), None, "v"), 0);
+        assert_eq!(scope(&new).map(NonZeroU16::get), Some(1));
+        assert_eq!(store.scopes(), 51);
         for key in keys.iter().map(|(_, key)| key).chain([&again, &new]) {
             store.release(key);
         }
         assert_eq!(store.scopes(), 0);
+        store.shrink();
+        assert!(store.scopes.is_empty() && store.free.is_empty());
     }
 
     #[test]
