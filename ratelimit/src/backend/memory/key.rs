@@ -3,13 +3,16 @@
 //!
 //! An entry is one window of one pool (the pool and a unit), or one user's block. A key holds
 //! what it names (zone or path, with a method or not, which unit, or a block) in one byte,
-//! compared first; the user id, when it has up to [`RAW`] bytes; and the pool's scope (zone or path, and method) as the id of one copy in the shard's [`KeyStore`],
+//! compared first; the user id, as it is when it has up to [`RAW`] bytes, or packed six bits
+//! a character when it has up to [`PACKED`] letters, digits, dots and dashes (every IPv4
+//! address, most user names); and the
+//! pool's scope (zone or path, and method) as the id of one copy in the shard's [`KeyStore`],
 //! shared by every user counted in it. So two different pools never share a key
 //! (`("/a:GET", None, "u")` is not `("/a", "GET", "u")`: a scope's parts are kept apart, and
 //! user ids are compared whole), and a lookup compares the request's parts with the key's
 //! without allocating, formatting or calling `memcmp` ([`same_bytes`]).
 //!
-//! Any other key (a longer user id, or a scope when the shard's store already
+//! Any other key (a user id that fits neither form, or a scope when the shard's store already
 //! holds 65 535) is kept whole on the heap: allocated when its window is made, and one more
 //! memory access on each lookup.
 
@@ -71,12 +74,113 @@ impl Meta {
 /// The longest user id a key holds as it is.
 const RAW: usize = 12;
 
-/// The user id as a key holds it in its entry (zero-padded), if it has at most [`RAW`]
-/// bytes; a key of any other is kept whole on the heap.
-fn inline(user: &[u8]) -> Option<(u8, [u8; RAW])> {
-    let mut raw = [0; RAW];
-    raw.get_mut(..user.len())?.copy_from_slice(user);
-    Some((u8::try_from(user.len()).ok()?, raw))
+/// The longest user id a key holds packed, six bits a character: letters, digits, `.` and
+/// `-` (an IPv4 address, a user name, a slug).
+const PACKED: usize = RAW * 8 / 6;
+
+/// The form of a user id a key cannot hold (other forms are lengths: up to [`RAW`] the bytes
+/// as they are, above it packed): its key is kept whole on the heap.
+const FORM_STORED: u8 = 0xff;
+
+/// The six bits of each byte a packed user id may hold; [`NOT_PACKED`] for the others.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "indexes below 64, in a `const` where `try_from` is not available"
+)]
+const SIXBIT: [u8; 256] = {
+    let mut table = [NOT_PACKED; 256];
+    let mut index = 0;
+    while index < ALPHABET.len() {
+        table[ALPHABET[index] as usize] = index as u8;
+        index += 1;
+    }
+    table
+};
+
+/// The characters of a packed user id, by their six bits.
+const ALPHABET: &[u8; 64] = b"0123456789.-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// [`SIXBIT`] of a byte outside [`ALPHABET`].
+const NOT_PACKED: u8 = 0xff;
+
+/// A user id in the form a new key holds it.
+#[derive(Clone, Copy, Debug)]
+struct User<'a> {
+    bytes: &'a [u8],
+    /// Its length, or [`FORM_STORED`].
+    form: u8,
+    /// The packed characters, when longer than [`RAW`] and packed.
+    packed: [u8; RAW],
+}
+
+impl<'a> User<'a> {
+    fn of(bytes: &'a [u8]) -> Self {
+        let mut packed = [0; RAW];
+        let form = match u8::try_from(bytes.len()) {
+            Ok(len) if usize::from(len) <= RAW => len,
+            Ok(len) => match pack(bytes) {
+                Some(characters) => {
+                    packed = characters;
+                    len
+                }
+                None => FORM_STORED,
+            },
+            Err(_) => FORM_STORED,
+        };
+        Self {
+            bytes,
+            form,
+            packed,
+        }
+    }
+
+    /// What a key of this user holds in its entry (for a user id that fits one).
+    fn inline(&self) -> [u8; RAW] {
+        if usize::from(self.form) > RAW {
+            return self.packed;
+        }
+        let mut raw = [0; RAW];
+        if let Some(slot) = raw.get_mut(..self.bytes.len()) {
+            slot.copy_from_slice(self.bytes);
+        }
+        raw
+    }
+}
+
+/// `bytes` packed six bits a character, if they are more than [`RAW`] and at most [`PACKED`]
+/// characters of [`ALPHABET`]. The length is kept apart (in the key's form), so every
+/// sequence of characters packs differently.
+#[inline]
+fn pack(bytes: &[u8]) -> Option<[u8; RAW]> {
+    if bytes.len() <= RAW || bytes.len() > PACKED {
+        return None;
+    }
+    let mut bits = 0_u128;
+    for &byte in bytes {
+        let six = SIXBIT[usize::from(byte)];
+        if six == NOT_PACKED {
+            return None;
+        }
+        bits = bits << 6 | u128::from(six);
+    }
+    let mut packed = [0; RAW];
+    packed.copy_from_slice(bits.to_le_bytes().get(..RAW)?);
+    Some(packed)
+}
+
+/// The `len` characters of a packed user id, into `out`.
+fn unpack<'a>(packed: &[u8; RAW], len: usize, out: &'a mut [u8; PACKED]) -> &'a [u8] {
+    let mut bytes = [0; 16];
+    if let Some(low) = bytes.get_mut(..RAW) {
+        low.copy_from_slice(packed);
+    }
+    let bits = u128::from_le_bytes(bytes);
+    let len = len.min(PACKED);
+    for (index, slot) in out.iter_mut().take(len).enumerate() {
+        let six = (bits >> (6 * (len - 1 - index))) & 0x3f;
+        *slot = ALPHABET[usize::try_from(six).unwrap_or(0)];
+    }
+    out.get(..len).unwrap_or_default()
 }
 
 /// The owned key of one table entry: a pool's window, or a user's block. 16 bytes.
@@ -88,14 +192,14 @@ enum Repr {
     /// A key kept in its entry.
     Inline {
         meta: Meta,
-        /// The user id's length (up to [`RAW`]).
-        len: u8,
+        /// The user id's length: up to [`RAW`] held as it is, above it packed.
+        form: u8,
         /// The id of the pool's scope in the shard's store (any id for a block).
         scope: NonZeroU16,
-        /// The user id, zero-padded.
+        /// The user id as it is (zero-padded) or packed.
         user: [u8; RAW],
     },
-    /// A key kept whole on the heap: a user id of more than [`RAW`] bytes, or a scope when the
+    /// A key kept whole on the heap: a user id that fits neither form, or a scope when the
     /// shard's store holds as many as an id tells apart.
     Stored(Box<StoredKey>),
 }
@@ -129,14 +233,15 @@ impl StoredKey {
 impl Key {
     /// The key of `user`'s block (no store is involved: a block names no scope).
     pub(super) fn block(user: &str) -> Self {
-        let Some((len, inline)) = inline(user.as_bytes()) else {
-            return stored(Meta(BLOCK), &[], &[], user.as_bytes());
-        };
+        let user = User::of(user.as_bytes());
+        if user.form == FORM_STORED {
+            return stored(Meta(BLOCK), &[], &[], user.bytes);
+        }
         Self(Repr::Inline {
             meta: Meta(BLOCK),
-            len,
+            form: user.form,
             scope: NonZeroU16::MIN,
-            user: inline,
+            user: user.inline(),
         })
     }
 
@@ -172,12 +277,12 @@ impl Key {
         match &self.0 {
             Repr::Inline {
                 meta: own,
-                len,
+                form,
                 scope: id,
                 user,
             } => {
                 *own == meta
-                    && holds(*len, user, pool.user.as_bytes())
+                    && holds(*form, user, pool.user.as_bytes())
                     && store.scope_is(*id, meta, scope.as_bytes(), method)
             }
             Repr::Stored(stored) => {
@@ -192,10 +297,10 @@ impl Key {
         match &self.0 {
             Repr::Inline {
                 meta,
-                len,
+                form,
                 user: own,
                 ..
-            } => meta.is_block() && holds(*len, own, user.as_bytes()),
+            } => meta.is_block() && holds(*form, own, user.as_bytes()),
             Repr::Stored(stored) => stored.meta.is_block() && stored.is(&[], &[], user.as_bytes()),
         }
     }
@@ -205,10 +310,10 @@ impl Key {
         match &self.0 {
             Repr::Inline {
                 meta,
-                len,
+                form,
                 user: own,
                 ..
-            } => !meta.is_block() && holds(*len, own, user.as_bytes()),
+            } => !meta.is_block() && holds(*form, own, user.as_bytes()),
             Repr::Stored(stored) => {
                 !stored.meta.is_block() && same_bytes(stored.parts().2, user.as_bytes())
             }
@@ -227,26 +332,35 @@ impl Key {
         }
         if let (
             Repr::Inline {
-                len, scope, user, ..
+                form, scope, user, ..
             },
             Repr::Inline {
-                len: other_len,
+                form: other_form,
                 scope: other_scope,
                 user: other_user,
                 ..
             },
         ) = (&self.0, &other.0)
         {
-            return len == other_len && user == other_user && scope == other_scope;
+            return form == other_form && user == other_user && scope == other_scope;
         }
-        store.parts(self) == store.parts(other)
+        let mut buffer = [0; PACKED];
+        let mut other_buffer = [0; PACKED];
+        store.parts(self, &mut buffer) == store.parts(other, &mut other_buffer)
     }
 }
 
-/// Whether a key's user id, `len` bytes of `own`, is `user`.
+/// Whether a key's user id, held as `form` in `own`, is `user`: compared as it is, or packed
+/// (`user` is packed only then, and only when its length allows).
 #[inline(always)]
-fn holds(len: u8, own: &[u8; RAW], user: &[u8]) -> bool {
-    usize::from(len) == user.len() && same_bytes(own.get(..user.len()).unwrap_or_default(), user)
+fn holds(form: u8, own: &[u8; RAW], user: &[u8]) -> bool {
+    if usize::from(form) != user.len() {
+        return false;
+    }
+    if user.len() > RAW {
+        return pack(user).as_ref() == Some(own);
+    }
+    same_bytes(own.get(..user.len()).unwrap_or_default(), user)
 }
 
 /// A pool's scope (zone or path, and method), kept once per shard for all its keys.
@@ -294,18 +408,18 @@ impl KeyStore {
     pub(super) fn window(&mut self, seed: &Seed, pool: &Pool<'_>, unit: usize) -> Key {
         let (meta, scope) = Meta::of(pool);
         let (scope, method) = (scope.as_bytes(), pool.method.unwrap_or("").as_bytes());
-        let user = pool.user.as_bytes();
-        if let Some((len, inline)) = inline(user)
+        let user = User::of(pool.user.as_bytes());
+        if user.form != FORM_STORED
             && let Some(id) = self.take_scope(seed, meta.hashed(), scope, method)
         {
             return Key(Repr::Inline {
                 meta: meta.with_unit(unit),
-                len,
+                form: user.form,
                 scope: id,
-                user: inline,
+                user: user.inline(),
             });
         }
-        stored(meta.with_unit(unit), scope, method, user)
+        stored(meta.with_unit(unit), scope, method, user.bytes)
     }
 
     /// Gives back the scope `key` named (a window kept in its entry).
@@ -387,18 +501,27 @@ impl KeyStore {
             .is_some_and(|slot| slot.is(meta.hashed(), scope, method))
     }
 
-    /// `key`'s scope, method and user.
-    fn parts<'a>(&'a self, key: &'a Key) -> (&'a [u8], &'a [u8], &'a [u8]) {
-        let (meta, len, id, own) = match &key.0 {
+    /// `key`'s scope, method and user, a packed user id unpacked into `buffer`.
+    fn parts<'a>(
+        &'a self,
+        key: &'a Key,
+        buffer: &'a mut [u8; PACKED],
+    ) -> (&'a [u8], &'a [u8], &'a [u8]) {
+        let (meta, form, id, own) = match &key.0 {
             Repr::Stored(stored) => return stored.parts(),
             Repr::Inline {
                 meta,
-                len,
+                form,
                 scope,
                 user,
-            } => (meta, *len, *scope, user),
+            } => (meta, *form, *scope, user),
         };
-        let user = own.get(..usize::from(len)).unwrap_or_default();
+        let len = usize::from(form);
+        let user: &[u8] = if len > RAW {
+            unpack(own, len, buffer)
+        } else {
+            own.get(..len).unwrap_or_default()
+        };
         if meta.is_block() {
             return (&[], &[], user);
         }
@@ -533,14 +656,16 @@ impl Seed {
 
     /// The hashes of the decisions on `key`'s pool (or user, for a block).
     pub(super) fn key_hashes(&self, key: &Key, store: &KeyStore) -> Hashes<'_> {
-        let (scope, method, user) = store.parts(key);
+        let mut buffer = [0; PACKED];
+        let (scope, method, user) = store.parts(key, &mut buffer);
         self.hash_parts(key.meta(), scope, method, user)
     }
 
     /// The hash of `key`'s user, as [`Hashes::user`] gave it (the user's record in its
     /// shard is found by it).
     pub(super) fn user_hash_of_key(&self, key: &Key, store: &KeyStore) -> u64 {
-        let (_, _, user) = store.parts(key);
+        let mut buffer = [0; PACKED];
+        let (_, _, user) = store.parts(key, &mut buffer);
         let mut hasher = FoldHasher::with_seed(self.per_hasher, &self.shared);
         hasher.write(user);
         hasher.finish()
@@ -587,11 +712,11 @@ mod tests {
         }
     }
 
-    /// The length of `key`'s user id held inline, or `None` for a key kept whole.
-    fn inline_len(key: &Key) -> Option<u8> {
+    /// How `key` holds its user id: its length, or `FORM_STORED`.
+    fn form(key: &Key) -> u8 {
         match &key.0 {
-            Repr::Inline { len, .. } => Some(*len),
-            Repr::Stored(_) => None,
+            Repr::Inline { form, .. } => *form,
+            Repr::Stored(_) => FORM_STORED,
         }
     }
 
@@ -612,7 +737,7 @@ mod tests {
     fn a_key_matches_its_pool_and_unit_only() {
         let seed = Seed::random();
         let ipv4 = "203.113.145.127";
-        let long = "u_".repeat(RAW);
+        let long = "u_".repeat(PACKED);
         let cases = [
             pool(Scope::Path("/a:GET"), None, "u"),
             pool(Scope::Path("/a"), Some("GET"), "u"),
@@ -652,28 +777,71 @@ mod tests {
     }
 
     #[test]
-    fn user_ids_of_up_to_12_bytes_are_kept_inline() {
+    fn user_ids_take_the_smallest_form_that_holds_them() {
         let seed = Seed::random();
         let mut store = KeyStore::default();
         let raw = "a".repeat(RAW);
+        let packed = "Z".repeat(PACKED);
         let cases = [
-            ("", Some(0)),
-            ("alice", Some(5)),
-            (raw.as_str(), Some(12)),
-            ("10.1.134.160", Some(12)),
-            ("2001:db8::1", Some(11)),
-            ("203.113.145.127", None),
-            ("alice@example.io", None),
-            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", None),
-            ("éèàùçâêîôûëïü", None),
+            ("", 0),
+            ("alice", 5),
+            (raw.as_str(), 12),
+            ("10.1.134.160", 12),
+            ("203.113.145.127", 15),
+            ("user-0000000001", 15),
+            (packed.as_str(), 16),
+            (&packed[..RAW + 1], 13),
+            ("user_0000000001", FORM_STORED),
+            ("alice@example.io", FORM_STORED),
+            (&"1".repeat(PACKED + 1), FORM_STORED),
+            ("2001:db8::1", 11),
+            ("2001:db8:85a3::8a2e:370:7334", FORM_STORED),
+            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", FORM_STORED),
+            ("éèàùçâêîôûëïü", FORM_STORED),
         ];
-        for (user, len) in cases {
+        for (user, form) in cases {
             let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 0);
-            assert_eq!(inline_len(&key), len, "{user:?}");
-            assert_eq!(store.parts(&key), (&b"/a"[..], &b""[..], user.as_bytes()));
+            assert_eq!(self::form(&key), form, "{user:?}");
+            let mut buffer = [0; PACKED];
+            let (scope, method, parts_user) = store.parts(&key, &mut buffer);
+            assert_eq!(
+                (scope, method, parts_user),
+                (&b"/a"[..], &b""[..], user.as_bytes())
+            );
             store.release(&key);
         }
         assert_eq!(store.scopes(), 0);
+    }
+
+    #[test]
+    fn packing_is_exact_for_every_length_and_character() {
+        let mut out = [0; PACKED];
+        for len in RAW + 1..=PACKED {
+            // Every character of the alphabet, at every position of every packed length.
+            for offset in 0..ALPHABET.len() {
+                let user: Vec<u8> = (0..len)
+                    .map(|i| ALPHABET[(offset + i * 7) % ALPHABET.len()])
+                    .collect();
+                let packed = pack(&user).expect("characters of the alphabet");
+                assert_eq!(unpack(&packed, len, &mut out), &user[..]);
+                let mut other = user.clone();
+                other[offset % len] = ALPHABET[(offset + 1) % ALPHABET.len()];
+                if other != user {
+                    assert_ne!(pack(&other), Some(packed), "{len} {offset}");
+                }
+            }
+        }
+        assert_eq!(
+            pack(b"123456789012"),
+            None,
+            "up to RAW bytes are kept as they are"
+        );
+        assert_eq!(pack(&[b'a'; PACKED + 1]), None);
+        for byte in (0..=u8::MAX).filter(|byte| !ALPHABET.contains(byte)) {
+            let mut user = [b'a'; RAW + 1];
+            user[RAW] = byte;
+            assert_eq!(pack(&user), None, "{byte}");
+        }
     }
 
     #[test]
@@ -715,8 +883,8 @@ mod tests {
             .map(|path| store.window(&seed, &pool(Scope::Path(path), None, "u"), 0))
             .collect();
         let last = keys.last().expect("keys");
-        assert_eq!(inline_len(last), None, "the 65 536th scope");
-        assert_eq!(inline_len(&keys[keys.len() - 2]), Some(1));
+        assert_eq!(form(last), FORM_STORED, "the 65 536th scope");
+        assert_eq!(form(&keys[keys.len() - 2]), 1);
         for (path, key) in paths.iter().zip(&keys).rev().take(3) {
             assert!(key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store));
             assert!(!key.is_window(&pool(Scope::Path(path), None, "v"), 0, &store));
