@@ -78,10 +78,6 @@ const RAW: usize = 12;
 /// `-` (an IPv4 address, a user name, a slug).
 const PACKED: usize = RAW * 8 / 6;
 
-/// The form of a user id a key cannot hold (other forms are lengths: up to [`RAW`] the bytes
-/// as they are, above it packed): its key is kept whole on the heap.
-const FORM_STORED: u8 = 0xff;
-
 /// The six bits of each byte a packed user id may hold; [`NOT_PACKED`] for the others.
 #[allow(
     clippy::cast_possible_truncation,
@@ -103,48 +99,16 @@ const ALPHABET: &[u8; 64] = b"0123456789.-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 /// [`SIXBIT`] of a byte outside [`ALPHABET`].
 const NOT_PACKED: u8 = 0xff;
 
-/// A user id in the form a new key holds it.
-#[derive(Clone, Copy, Debug)]
-struct User<'a> {
-    bytes: &'a [u8],
-    /// Its length, or [`FORM_STORED`].
-    form: u8,
-    /// The packed characters, when longer than [`RAW`] and packed.
-    packed: [u8; RAW],
-}
-
-impl<'a> User<'a> {
-    fn of(bytes: &'a [u8]) -> Self {
-        let mut packed = [0; RAW];
-        let form = match u8::try_from(bytes.len()) {
-            Ok(len) if usize::from(len) <= RAW => len,
-            Ok(len) => match pack(bytes) {
-                Some(characters) => {
-                    packed = characters;
-                    len
-                }
-                None => FORM_STORED,
-            },
-            Err(_) => FORM_STORED,
-        };
-        Self {
-            bytes,
-            form,
-            packed,
-        }
+/// A user id as a key holds it in its entry: its length, and its bytes (zero-padded) when it
+/// has up to [`RAW`], else packed; `None` for one that fits neither (its key is kept whole).
+fn inline(user: &[u8]) -> Option<(u8, [u8; RAW])> {
+    let len = u8::try_from(user.len()).ok()?;
+    let mut held = [0; RAW];
+    match held.get_mut(..user.len()) {
+        Some(slot) => slot.copy_from_slice(user),
+        None => held = pack(user)?,
     }
-
-    /// What a key of this user holds in its entry (for a user id that fits one).
-    fn inline(&self) -> [u8; RAW] {
-        if usize::from(self.form) > RAW {
-            return self.packed;
-        }
-        let mut raw = [0; RAW];
-        if let Some(slot) = raw.get_mut(..self.bytes.len()) {
-            slot.copy_from_slice(self.bytes);
-        }
-        raw
-    }
+    Some((len, held))
 }
 
 /// `bytes` packed six bits a character, if they are more than [`RAW`] and at most [`PACKED`]
@@ -233,15 +197,14 @@ impl StoredKey {
 impl Key {
     /// The key of `user`'s block (no store is involved: a block names no scope).
     pub(super) fn block(user: &str) -> Self {
-        let user = User::of(user.as_bytes());
-        if user.form == FORM_STORED {
-            return stored(Meta(BLOCK), &[], &[], user.bytes);
-        }
+        let Some((form, held)) = inline(user.as_bytes()) else {
+            return stored(Meta(BLOCK), &[], &[], user.as_bytes());
+        };
         Self(Repr::Inline {
             meta: Meta(BLOCK),
-            form: user.form,
+            form,
             scope: NonZeroU16::MIN,
-            user: user.inline(),
+            user: held,
         })
     }
 
@@ -408,18 +371,18 @@ impl KeyStore {
     pub(super) fn window(&mut self, seed: &Seed, pool: &Pool<'_>, unit: usize) -> Key {
         let (meta, scope) = Meta::of(pool);
         let (scope, method) = (scope.as_bytes(), pool.method.unwrap_or("").as_bytes());
-        let user = User::of(pool.user.as_bytes());
-        if user.form != FORM_STORED
+        let user = pool.user.as_bytes();
+        if let Some((form, held)) = inline(user)
             && let Some(id) = self.take_scope(seed, meta.hashed(), scope, method)
         {
             return Key(Repr::Inline {
                 meta: meta.with_unit(unit),
-                form: user.form,
+                form,
                 scope: id,
-                user: user.inline(),
+                user: held,
             });
         }
-        stored(meta.with_unit(unit), scope, method, user.bytes)
+        stored(meta.with_unit(unit), scope, method, user)
     }
 
     /// Gives back the scope `key` named (a window kept in its entry).
@@ -712,11 +675,11 @@ mod tests {
         }
     }
 
-    /// How `key` holds its user id: its length, or `FORM_STORED`.
-    fn form(key: &Key) -> u8 {
+    /// The length of the user id `key` holds in its entry; `None` for a key kept whole.
+    fn form(key: &Key) -> Option<u8> {
         match &key.0 {
-            Repr::Inline { form, .. } => *form,
-            Repr::Stored(_) => FORM_STORED,
+            Repr::Inline { form, .. } => Some(*form),
+            Repr::Stored(_) => None,
         }
     }
 
@@ -783,21 +746,21 @@ mod tests {
         let raw = "a".repeat(RAW);
         let packed = "Z".repeat(PACKED);
         let cases = [
-            ("", 0),
-            ("alice", 5),
-            (raw.as_str(), 12),
-            ("10.1.134.160", 12),
-            ("203.113.145.127", 15),
-            ("user-0000000001", 15),
-            (packed.as_str(), 16),
-            (&packed[..RAW + 1], 13),
-            ("user_0000000001", FORM_STORED),
-            ("alice@example.io", FORM_STORED),
-            (&"1".repeat(PACKED + 1), FORM_STORED),
-            ("2001:db8::1", 11),
-            ("2001:db8:85a3::8a2e:370:7334", FORM_STORED),
-            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", FORM_STORED),
-            ("éèàùçâêîôûëïü", FORM_STORED),
+            ("", Some(0)),
+            ("alice", Some(5)),
+            (raw.as_str(), Some(12)),
+            ("10.1.134.160", Some(12)),
+            ("203.113.145.127", Some(15)),
+            ("user-0000000001", Some(15)),
+            (packed.as_str(), Some(16)),
+            (&packed[..RAW + 1], Some(13)),
+            ("user_0000000001", None),
+            ("alice@example.io", None),
+            (&"1".repeat(PACKED + 1), None),
+            ("2001:db8::1", Some(11)),
+            ("2001:db8:85a3::8a2e:370:7334", None),
+            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", None),
+            ("éèàùçâêîôûëïü", None),
         ];
         for (user, form) in cases {
             let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 0);
@@ -883,8 +846,8 @@ mod tests {
             .map(|path| store.window(&seed, &pool(Scope::Path(path), None, "u"), 0))
             .collect();
         let last = keys.last().expect("keys");
-        assert_eq!(form(last), FORM_STORED, "the 65 536th scope");
-        assert_eq!(form(&keys[keys.len() - 2]), 1);
+        assert_eq!(form(last), None, "the 65 536th scope");
+        assert_eq!(form(&keys[keys.len() - 2]), Some(1));
         for (path, key) in paths.iter().zip(&keys).rev().take(3) {
             assert!(key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store));
             assert!(!key.is_window(&pool(Scope::Path(path), None, "v"), 0, &store));
