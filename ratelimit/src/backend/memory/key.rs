@@ -16,6 +16,8 @@
 //! holds 65 535) is kept whole on the heap: allocated when its window is made, and one more
 //! memory access on each lookup.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::hash::Hasher;
 use std::num::NonZeroU16;
 
@@ -76,10 +78,6 @@ const RAW: usize = 12;
 /// `-` (an IPv4 address, a user name, a slug).
 const PACKED: usize = RAW * 8 / 6;
 
-/// The form of a user id a key cannot hold (other forms are lengths: up to [`RAW`] the bytes
-/// as they are, above it packed): its key is kept whole on the heap.
-const FORM_STORED: u8 = 0xff;
-
 /// The six bits of each byte a packed user id may hold; [`NOT_PACKED`] for the others.
 #[allow(
     clippy::cast_possible_truncation,
@@ -101,48 +99,16 @@ const ALPHABET: &[u8; 64] = b"0123456789.-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 /// [`SIXBIT`] of a byte outside [`ALPHABET`].
 const NOT_PACKED: u8 = 0xff;
 
-/// A user id in the form a new key holds it.
-#[derive(Clone, Copy, Debug)]
-struct User<'a> {
-    bytes: &'a [u8],
-    /// Its length, or [`FORM_STORED`].
-    form: u8,
-    /// The packed characters, when longer than [`RAW`] and packed.
-    packed: [u8; RAW],
-}
-
-impl<'a> User<'a> {
-    fn of(bytes: &'a [u8]) -> Self {
-        let mut packed = [0; RAW];
-        let form = match u8::try_from(bytes.len()) {
-            Ok(len) if usize::from(len) <= RAW => len,
-            Ok(len) => match pack(bytes) {
-                Some(characters) => {
-                    packed = characters;
-                    len
-                }
-                None => FORM_STORED,
-            },
-            Err(_) => FORM_STORED,
-        };
-        Self {
-            bytes,
-            form,
-            packed,
-        }
+/// A user id as a key holds it in its entry: its length, and its bytes (zero-padded) when it
+/// has up to [`RAW`], else packed; `None` for one that fits neither (its key is kept whole).
+fn inline(user: &[u8]) -> Option<(u8, [u8; RAW])> {
+    let len = u8::try_from(user.len()).ok()?;
+    let mut held = [0; RAW];
+    match held.get_mut(..user.len()) {
+        Some(slot) => slot.copy_from_slice(user),
+        None => held = pack(user)?,
     }
-
-    /// What a key of this user holds in its entry (for a user id that fits one).
-    fn inline(&self) -> [u8; RAW] {
-        if usize::from(self.form) > RAW {
-            return self.packed;
-        }
-        let mut raw = [0; RAW];
-        if let Some(slot) = raw.get_mut(..self.bytes.len()) {
-            slot.copy_from_slice(self.bytes);
-        }
-        raw
-    }
+    Some((len, held))
 }
 
 /// `bytes` packed six bits a character, if they are more than [`RAW`] and at most [`PACKED`]
@@ -231,15 +197,14 @@ impl StoredKey {
 impl Key {
     /// The key of `user`'s block (no store is involved: a block names no scope).
     pub(super) fn block(user: &str) -> Self {
-        let user = User::of(user.as_bytes());
-        if user.form == FORM_STORED {
-            return stored(Meta(BLOCK), &[], &[], user.bytes);
-        }
+        let Some((form, held)) = inline(user.as_bytes()) else {
+            return stored(Meta(BLOCK), &[], &[], user.as_bytes());
+        };
         Self(Repr::Inline {
             meta: Meta(BLOCK),
-            form: user.form,
+            form,
             scope: NonZeroU16::MIN,
-            user: user.inline(),
+            user: held,
         })
     }
 
@@ -390,7 +355,8 @@ impl ScopeSlot {
 pub(super) struct KeyStore {
     /// Scope `id` at `id - 1`.
     scopes: Vec<ScopeSlot>,
-    free: Vec<NonZeroU16>,
+    /// The ids of the free slots, the lowest taken first.
+    free: BinaryHeap<Reverse<NonZeroU16>>,
     /// The ids of the scopes in use, by their hash.
     ids: HashTable<NonZeroU16>,
 }
@@ -405,18 +371,18 @@ impl KeyStore {
     pub(super) fn window(&mut self, seed: &Seed, pool: &Pool<'_>, unit: usize) -> Key {
         let (meta, scope) = Meta::of(pool);
         let (scope, method) = (scope.as_bytes(), pool.method.unwrap_or("").as_bytes());
-        let user = User::of(pool.user.as_bytes());
-        if user.form != FORM_STORED
+        let user = pool.user.as_bytes();
+        if let Some((form, held)) = inline(user)
             && let Some(id) = self.take_scope(seed, meta.hashed(), scope, method)
         {
             return Key(Repr::Inline {
                 meta: meta.with_unit(unit),
-                form: user.form,
+                form,
                 scope: id,
-                user: user.inline(),
+                user: held,
             });
         }
-        stored(meta.with_unit(unit), scope, method, user.bytes)
+        stored(meta.with_unit(unit), scope, method, user)
     }
 
     /// Gives back the scope `key` named (a window kept in its entry).
@@ -440,7 +406,7 @@ impl KeyStore {
             if let Ok(entry) = self.ids.find_entry(hash, |other| other == id) {
                 entry.remove();
             }
-            self.free.push(*id);
+            self.free.push(Reverse(*id));
         }
     }
 
@@ -465,7 +431,7 @@ impl KeyStore {
             return Some(id);
         }
         let id = match self.free.pop() {
-            Some(id) => id,
+            Some(Reverse(id)) => id,
             None => {
                 let id = NonZeroU16::new(u16::try_from(self.scopes.len() + 1).ok()?)?;
                 self.scopes.push(ScopeSlot::default());
@@ -531,43 +497,26 @@ impl KeyStore {
         (scope, method, user)
     }
 
-    /// Renumbers the scopes in use from 1 when most ids are free, and gives the rest of the
-    /// memory back: after a flood of distinct paths, the store shrinks with the table. `keys`
-    /// must be every key that names a scope of this store (the whole table).
-    pub(super) fn compact<'k>(&mut self, keys: impl Iterator<Item = &'k mut Key>) {
-        if self.scopes.len() < MIN_COMPACT || self.free.len() * 2 < self.scopes.len() {
+    /// Gives back the memory of the free slots after the last scope in use (ids are never
+    /// renumbered: a key keeps its scope's id for as long as it lives). New scopes take the
+    /// lowest free id, so after a flood of distinct paths the ids in use gather at the
+    /// front, and the store shrinks with the table as the flood's scopes are released.
+    pub(super) fn shrink(&mut self) {
+        let used = self
+            .scopes
+            .iter()
+            .rposition(|slot| slot.keys > 0)
+            .map_or(0, |last| last + 1);
+        if used == self.scopes.len() {
             return;
         }
-        let mut renumbered = vec![None; self.scopes.len()];
-        let mut kept = Vec::with_capacity(self.scopes.len() - self.free.len());
-        for (slot, new) in std::mem::take(&mut self.scopes)
-            .into_iter()
-            .zip(&mut renumbered)
-        {
-            if slot.keys > 0 {
-                kept.push(slot);
-                *new = u16::try_from(kept.len()).ok().and_then(NonZeroU16::new);
-            }
-        }
-        for key in keys {
-            if let Repr::Inline { meta, scope, .. } = &mut key.0
-                && !meta.is_block()
-                && let Some(Some(new)) = renumbered.get(slot_of(*scope))
-            {
-                *scope = *new;
-            }
-        }
-        self.free = Vec::new();
-        let mut ids = HashTable::with_capacity(kept.len());
-        for (index, slot) in kept.iter().enumerate() {
-            if let Some(id) = u16::try_from(index + 1).ok().and_then(NonZeroU16::new) {
-                ids.insert_unique(slot.hash, id, |&id| {
-                    kept.get(slot_of(id)).map_or(0, |slot| slot.hash)
-                });
-            }
-        }
-        self.scopes = kept;
-        self.ids = ids;
+        self.scopes.truncate(used);
+        self.scopes.shrink_to_fit();
+        self.free.retain(|&Reverse(id)| slot_of(id) < used);
+        self.free.shrink_to_fit();
+        let scopes = &self.scopes;
+        self.ids
+            .shrink_to(0, |&id| scopes.get(slot_of(id)).map_or(0, |slot| slot.hash));
     }
 
     /// The number of scopes in use (for tests).
@@ -576,9 +525,6 @@ impl KeyStore {
         self.scopes.iter().filter(|slot| slot.keys > 0).count()
     }
 }
-
-/// Below this many scope slots the store is not worth compacting.
-const MIN_COMPACT: usize = 64;
 
 /// A key kept whole on the heap (allocates it).
 fn stored(meta: Meta, scope: &[u8], method: &[u8], user: &[u8]) -> Key {
@@ -729,11 +675,11 @@ mod tests {
         }
     }
 
-    /// How `key` holds its user id: its length, or `FORM_STORED`.
-    fn form(key: &Key) -> u8 {
+    /// The length of the user id `key` holds in its entry; `None` for a key kept whole.
+    fn form(key: &Key) -> Option<u8> {
         match &key.0 {
-            Repr::Inline { form, .. } => *form,
-            Repr::Stored(_) => FORM_STORED,
+            Repr::Inline { form, .. } => Some(*form),
+            Repr::Stored(_) => None,
         }
     }
 
@@ -800,21 +746,21 @@ mod tests {
         let raw = "a".repeat(RAW);
         let packed = "Z".repeat(PACKED);
         let cases = [
-            ("", 0),
-            ("alice", 5),
-            (raw.as_str(), 12),
-            ("10.1.134.160", 12),
-            ("203.113.145.127", 15),
-            ("user-0000000001", 15),
-            (packed.as_str(), 16),
-            (&packed[..RAW + 1], 13),
-            ("user_0000000001", FORM_STORED),
-            ("alice@example.io", FORM_STORED),
-            (&"1".repeat(PACKED + 1), FORM_STORED),
-            ("2001:db8::1", 11),
-            ("2001:db8:85a3::8a2e:370:7334", FORM_STORED),
-            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", FORM_STORED),
-            ("éèàùçâêîôûëïü", FORM_STORED),
+            ("", Some(0)),
+            ("alice", Some(5)),
+            (raw.as_str(), Some(12)),
+            ("10.1.134.160", Some(12)),
+            ("203.113.145.127", Some(15)),
+            ("user-0000000001", Some(15)),
+            (packed.as_str(), Some(16)),
+            (&packed[..RAW + 1], Some(13)),
+            ("user_0000000001", None),
+            ("alice@example.io", None),
+            (&"1".repeat(PACKED + 1), None),
+            ("2001:db8::1", Some(11)),
+            ("2001:db8:85a3::8a2e:370:7334", None),
+            ("0f6e4c1a-2b3d-4e5f-8a9b-0c1d2e3f4a5b", None),
+            ("éèàùçâêîôûëïü", None),
         ];
         for (user, form) in cases {
             let key = store.window(&seed, &pool(Scope::Path("/a"), None, user), 0);
@@ -900,8 +846,8 @@ mod tests {
             .map(|path| store.window(&seed, &pool(Scope::Path(path), None, "u"), 0))
             .collect();
         let last = keys.last().expect("keys");
-        assert_eq!(form(last), FORM_STORED, "the 65 536th scope");
-        assert_eq!(form(&keys[keys.len() - 2]), 1);
+        assert_eq!(form(last), None, "the 65 536th scope");
+        assert_eq!(form(&keys[keys.len() - 2]), Some(1));
         for (path, key) in paths.iter().zip(&keys).rev().take(3) {
             assert!(key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store));
             assert!(!key.is_window(&pool(Scope::Path(path), None, "v"), 0, &store));
@@ -936,7 +882,7 @@ mod tests {
     }
 
     #[test]
-    fn compacting_renumbers_the_scopes_in_use_and_keeps_every_key_matching() {
+    fn shrinking_gives_back_trailing_free_slots_and_never_renumbers() {
         let seed = Seed::random();
         let mut store = KeyStore::default();
         let paths: Vec<String> = (0..1_000).map(|i| format!("/{i}")).collect();
@@ -950,9 +896,9 @@ mod tests {
                 )
             })
             .collect();
-        // Most go; one in ten stays, with a block and a stored key beside them.
+        // Most go; one in ten of the first half stays, with a block and a stored key.
         keys.retain(|(i, key)| {
-            let keep = i % 10 == 3;
+            let keep = i % 10 == 3 && *i < 500;
             if !keep {
                 store.release(key);
             }
@@ -964,31 +910,38 @@ mod tests {
             usize::MAX,
             store.window(&seed, &pool(Scope::Path("/1"), None, &long), 0),
         ));
-        assert_eq!(store.scopes(), 100);
-        store.compact(keys.iter_mut().map(|(_, key)| key));
-        assert_eq!(store.scopes.len(), 100, "the free slots are gone");
-        for (i, key) in &keys {
+        let ids: Vec<Option<NonZeroU16>> = keys.iter().map(|(_, key)| scope(key)).collect();
+        assert_eq!(store.scopes(), 50);
+        store.shrink();
+        assert_eq!(
+            store.scopes.len(),
+            494,
+            "the slots after the last in use are gone"
+        );
+        for ((i, key), id) in keys.iter().zip(&ids) {
+            assert_eq!(scope(key), *id, "never renumbered");
             if let Some(path) = paths.get(*i) {
                 assert!(
                     key.is_window(&pool(Scope::Path(path), None, "u"), 0, &store),
                     "{path}"
                 );
-                assert!(scope(key).is_some_and(|id| id.get() <= 100));
             }
         }
         assert!(keys[keys.len() - 2].1.is_block_of("u"));
         let last = &keys[keys.len() - 1].1;
         assert!(last.is_window(&pool(Scope::Path("/1"), None, &long), 0, &store));
-        // New scopes and old ones are still told apart and found.
+        // A scope in use is shared; a new one takes the lowest free id.
         let again = store.window(&seed, &pool(Scope::Path("/3"), None, "v"), 0);
         assert_eq!(scope(&again), scope(&keys[0].1));
-        assert_eq!(store.scopes(), 100);
-        let new = store.window(&seed, &pool(Scope::Path("/4"), None, "v"), 0);
-        assert_eq!(store.scopes(), 101);
+        let new = store.window(&seed, &pool(Scope::Path("/new"), None, "v"), 0);
+        assert_eq!(scope(&new).map(NonZeroU16::get), Some(1));
+        assert_eq!(store.scopes(), 51);
         for key in keys.iter().map(|(_, key)| key).chain([&again, &new]) {
             store.release(key);
         }
         assert_eq!(store.scopes(), 0);
+        store.shrink();
+        assert!(store.scopes.is_empty() && store.free.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use self::algorithm::{Fixed, Gcra, Sliding, Window};
 use self::key::Seed;
-use self::table::{Caps, MAX_WINDOWS_PER_USER, Shard};
+use self::table::{Caps, Context, MAX_WINDOWS_PER_USER, Shard};
 use super::clock::{Clock, MonotonicClock, nanos};
 use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Quota};
 
@@ -114,8 +114,9 @@ const MAX_SHARDS: usize = 256;
 /// An entry takes 32 bytes (fixed window: two to a cache line, and none across two) or 40
 /// (sliding window, GCRA), its key included: the kind of key and the unit in one byte, the
 /// pool's scope (zone or path, and method) as the id of one copy per shard shared by every
-/// user counted in it (dropped with the last entry that names it; the shard's copies are
-/// renumbered when its table shrinks after a flood of paths), and the user id itself
+/// user counted in it (dropped with the last entry that names it; a new scope takes the lowest
+/// free id, and the free ids past the last one in use are given back when the table
+/// shrinks after a flood of paths), and the user id itself
 /// when it has up to 12 bytes, or up to 16 letters, digits, dots and dashes packed six bits
 /// a character (every IPv4 address, most user names; a lookup packs the request's id to
 /// compare it, 50–90 instructions). Any other user id (a UUID, an e-mail address, an IPv6
@@ -273,19 +274,15 @@ impl<W: Window> Shards<W> {
                 Err(read) => now = read,
             }
         }
-        let now = now.unwrap_or_else(clock);
-        let block_time = request.block_time.map_or(0, nanos);
-        table
-            .decide(
-                now,
-                seed,
-                &hashes,
-                &request.pool,
-                request.limits,
-                block_time,
-                caps,
-            )
-            .ok_or_else(no_limits)
+        let cx = Context {
+            now: now.unwrap_or_else(clock),
+            seed,
+            caps,
+            hashes: &hashes,
+            pool: &request.pool,
+            block_time: request.block_time.map_or(0, nanos),
+        };
+        table.decide(&cx, request.limits).ok_or_else(no_limits)
     }
 
     fn pool_count(&self, seed: &Seed) -> usize {

@@ -88,6 +88,17 @@ pub(super) struct Caps {
     pub(super) per_user: usize,
 }
 
+/// What one decision works with: the time, the request's pool and its hashes, the block time
+/// of its rule (0 for none), and what the shard may hold.
+pub(super) struct Context<'a> {
+    pub(super) now: u64,
+    pub(super) seed: &'a Seed,
+    pub(super) caps: &'a Caps,
+    pub(super) hashes: &'a Hashes<'a>,
+    pub(super) pool: &'a Pool<'a>,
+    pub(super) block_time: u64,
+}
+
 /// An entry the sample found to make room for a window.
 enum Sampled {
     /// An expired entry (a window or a block): dropping it loses nothing.
@@ -264,78 +275,24 @@ impl<W: Window> Table<W> {
         Ok(entry.count(window, now, rate))
     }
 
-    /// Decides one request at `now`: see the backend's docs for the semantics. `block_time`
-    /// is 0 for none; `caps` is what this shard may hold. `None` only when
+    /// Decides one request: see the backend's docs for the semantics. `None` only when
     /// `limits` is empty.
     ///
     /// The backend tries [`count_in_place`](Self::count_in_place) first; this is every other
-    /// case.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call per request, from one place"
-    )]
+    /// case. Each unit's window is looked up once: where it is, then whether the request fits
+    /// it, then (every limit having room) the request is counted in place, and the windows
+    /// the pool did not have yet are inserted last (an insertion may move the others).
     #[inline(never)]
-    pub(super) fn decide(
-        &mut self,
-        now: u64,
-        seed: &Seed,
-        hashes: &Hashes<'_>,
-        pool: &Pool<'_>,
-        limits: &[Limit],
-        block_time: u64,
-        caps: &Caps,
-    ) -> Option<Decision> {
-        let blocked_until = if self.blocks == 0 {
-            None
-        } else {
-            self.block_until(seed, hashes.block(), pool.user, now)
-        };
-        match limits {
-            [limit] => Some(self.decide_one(
-                now,
-                seed,
-                hashes,
-                pool,
-                *limit,
-                blocked_until,
-                block_time,
-                caps,
-            )),
-            limits => self.decide_many(
-                now,
-                seed,
-                hashes,
-                pool,
-                limits,
-                blocked_until,
-                block_time,
-                caps,
-            ),
-        }
-    }
-
-    /// [`decide`](Self::decide) for a rule of several limits (or none). Each window is looked
-    /// up once: where it is, then whether the request fits it, then
-    /// (every limit having room) the request is counted in place, and the windows the pool did
-    /// not have yet are inserted last (an insertion may move the others).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call per request, from one place"
-    )]
-    fn decide_many(
-        &mut self,
-        now: u64,
-        seed: &Seed,
-        hashes: &Hashes<'_>,
-        pool: &Pool<'_>,
-        limits: &[Limit],
-        blocked_until: Option<u64>,
-        block_time: u64,
-        caps: &Caps,
-    ) -> Option<Decision> {
+    pub(super) fn decide(&mut self, cx: &Context<'_>, limits: &[Limit]) -> Option<Decision> {
         if limits.is_empty() {
             return None;
         }
+        let now = cx.now;
+        let blocked_until = if self.blocks == 0 {
+            None
+        } else {
+            self.block_until(cx)
+        };
 
         // Where each unit's window is, and the longest wait over the exhausted limits (the
         // longer window on ties).
@@ -350,8 +307,8 @@ impl<W: Window> Table<W> {
                 let keys = &self.keys;
                 let index = self
                     .entries
-                    .find_bucket_index(hashes.window(unit), |entry| {
-                        entry.key.is_window(pool, unit, keys)
+                    .find_bucket_index(cx.hashes.window(unit), |entry| {
+                        entry.key.is_window(cx.pool, unit, keys)
                     });
                 if let Some(slot) = found.get_mut(unit) {
                     *slot = index;
@@ -370,17 +327,20 @@ impl<W: Window> Table<W> {
 
         if let Some(until) = blocked_until {
             let wait = longest.map_or(0, |(wait, _)| wait);
-            let retry_after = until.saturating_sub(now).max(wait);
-            return Some(deny(retry_after, DenialCause::Blocked));
+            return Some(deny(
+                until.saturating_sub(now).max(wait),
+                DenialCause::Blocked,
+            ));
         }
         if let Some((wait, limit)) = longest {
-            let mut retry_after = wait;
-            if block_time > 0 {
-                let until = now.saturating_add(block_time);
-                if self.insert_block(now, caps, seed, hashes.block(), pool.user, until) {
-                    retry_after = retry_after.max(block_time);
-                }
-            }
+            // Refused by a limit: a rule with a block time blocks the user, if there is room
+            // for the block.
+            let blocked = cx.block_time > 0 && self.insert_block(cx);
+            let retry_after = if blocked {
+                wait.max(cx.block_time)
+            } else {
+                wait
+            };
             return Some(deny(retry_after, DenialCause::Limit(limit)));
         }
 
@@ -417,64 +377,10 @@ impl<W: Window> Table<W> {
         }
         for (unit, window) in new_windows.into_iter().enumerate() {
             if let Some(window) = window {
-                self.insert_window(now, caps, seed, hashes, pool, unit, window);
+                self.insert_window(cx, unit, window);
             }
         }
         tightest.map(|(remaining, reset, limit)| allow(limit, (remaining, reset)))
-    }
-
-    /// [`decide`](Self::decide) for a rule of one limit (most rules): one lookup, and the
-    /// request counted in place.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call per request, from one place"
-    )]
-    fn decide_one(
-        &mut self,
-        now: u64,
-        seed: &Seed,
-        hashes: &Hashes<'_>,
-        pool: &Pool<'_>,
-        limit: Limit,
-        blocked_until: Option<u64>,
-        block_time: u64,
-        caps: &Caps,
-    ) -> Decision {
-        let unit = unit_index(limit.unit());
-        let rate = Rate::of(limit);
-        let hash = hashes.window(unit);
-        let keys = &self.keys;
-        let wait = match self
-            .entries
-            .find_mut(hash, |entry| entry.key.is_window(pool, unit, keys))
-        {
-            Some(entry) => {
-                let window = entry.window.at(now, rate);
-                let wait = window.wait(now, rate);
-                if wait == 0 && blocked_until.is_none() {
-                    return allow(limit, entry.count(window, now, rate));
-                }
-                wait
-            }
-            None => 0,
-        };
-        if let Some(until) = blocked_until {
-            return deny(until.saturating_sub(now).max(wait), DenialCause::Blocked);
-        }
-        if wait > 0 {
-            let mut retry_after = wait;
-            if block_time > 0 {
-                let until = now.saturating_add(block_time);
-                if self.insert_block(now, caps, seed, hashes.block(), pool.user, until) {
-                    retry_after = retry_after.max(block_time);
-                }
-            }
-            return deny(retry_after, DenialCause::Limit(limit));
-        }
-        let window = first_window::<W>(now, rate);
-        let quota = window.quota(now, rate);
-        self.insert_window(now, caps, seed, hashes, pool, unit, window);
-        allow(limit, quota)
     }
 
     /// The entry of the window found for the unit in slot `unit`, if any.
@@ -556,17 +462,17 @@ impl<W: Window> Table<W> {
         self.shrink_if_sparse(seed);
     }
 
-    /// When `user`'s block ends, if they are blocked at `now`; drops an expired block.
+    /// When the user's block ends, if they are blocked now; drops an expired block.
     #[inline(never)]
-    fn block_until(&mut self, seed: &Seed, hash: u64, user: &str, now: u64) -> Option<u64> {
-        let index = self
-            .entries
-            .find_bucket_index(hash, |entry| entry.key.is_block_of(user))?;
+    fn block_until(&mut self, cx: &Context<'_>) -> Option<u64> {
+        let index = self.entries.find_bucket_index(cx.hashes.block(), |entry| {
+            entry.key.is_block_of(cx.pool.user)
+        })?;
         let until = self.entries.get_bucket(index)?.expires();
-        if until > now {
+        if until > cx.now {
             Some(until)
         } else {
-            self.remove_at(index, seed);
+            self.remove_at(index, cx.seed);
             None
         }
     }
@@ -608,83 +514,54 @@ impl<W: Window> Table<W> {
         }
     }
 
-    /// Inserts a new window of `pool` (not in the table) for the unit in slot `unit`, after a
-    /// sweep step and whatever its user's budget and the shard's cap require.
-    ///
-    /// The entry's key is made once room is made: a sweep may renumber the store's scopes
-    /// (when the table shrinks), and a key made before would keep an old number.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the parts of one decision, from the two places that decide"
-    )]
-    fn insert_window(
-        &mut self,
-        now: u64,
-        caps: &Caps,
-        seed: &Seed,
-        hashes: &Hashes<'_>,
-        pool: &Pool<'_>,
-        unit: usize,
-        window: W,
-    ) {
-        self.sweep(now, seed);
-        self.make_room_for_window(now, caps, seed, pool.user, hashes.user);
-        let entry = Entry::new(self.keys.window(seed, pool, unit), window);
-        self.add_user_window(hashes.user);
+    /// Inserts a new window of the pool (not in the table) for the unit in slot `unit`, after
+    /// a sweep step and whatever its user's budget and the shard's cap require.
+    fn insert_window(&mut self, cx: &Context<'_>, unit: usize, window: W) {
+        self.sweep(cx.now, cx.seed);
+        self.make_room_for_window(cx);
+        let entry = Entry::new(self.keys.window(cx.seed, cx.pool, unit), window);
+        self.add_user_window(cx.hashes.user);
         let keys = &self.keys;
         self.entries
-            .insert_unique(hashes.window(unit), entry, |entry| {
-                seed.of_key(&entry.key, keys)
+            .insert_unique(cx.hashes.window(unit), entry, |entry| {
+                cx.seed.of_key(&entry.key, keys)
             });
     }
 
-    /// Makes room for one more window of `user`: under its budget, and under the shard's cap
-    /// of windows. Blocks are never dropped here, unless expired.
-    fn make_room_for_window(
-        &mut self,
-        now: u64,
-        caps: &Caps,
-        seed: &Seed,
-        user: &str,
-        user_hash: u64,
-    ) {
-        let per_user = caps.per_user.max(1);
-        if self.user_windows(user_hash) >= per_user {
+    /// Makes room for one more window of the user: under its budget, and under the shard's
+    /// cap of windows. Blocks are never dropped here, unless expired.
+    fn make_room_for_window(&mut self, cx: &Context<'_>) {
+        let per_user = cx.caps.per_user.max(1);
+        if self.user_windows(cx.hashes.user) >= per_user {
             // A quarter of the budget at once (at least one), so that the pass over the
             // shard is paid for by as many insertions of this user.
-            self.trim_user(now, seed, user, user_hash, per_user - (per_user / 4).max(1));
+            self.trim_user(cx, per_user - (per_user / 4).max(1));
         }
-        while self.windows() >= caps.windows {
-            let sampled = self.sample(now);
+        while self.windows() >= cx.caps.windows {
+            let sampled = self.sample(cx.now);
             if let Some(Sampled::Expired(index)) = sampled {
-                self.remove_at(index, seed);
+                self.remove_at(index, cx.seed);
                 continue;
             }
             // The requesting user's own windows first: half of them, the soonest-expiring,
             // so that a user filling the shard pays one pass for as many insertions.
-            let own = self.user_windows(user_hash);
-            if own >= OWN_FIRST && self.trim_user(now, seed, user, user_hash, own / 2) > 0 {
+            let own = self.user_windows(cx.hashes.user);
+            if own >= OWN_FIRST && self.trim_user(cx, own / 2) > 0 {
                 continue;
             }
             match sampled {
-                Some(Sampled::Live(index)) => self.remove_at(index, seed),
+                Some(Sampled::Live(index)) => self.remove_at(index, cx.seed),
                 _ => break,
             }
         }
     }
 
-    /// One pass over the shard: drops the expired entries met and, of `user`'s live windows,
-    /// all but the `keep` that expire last. Returns how many entries it dropped. Stops once
-    /// every window the user's record counts was seen.
-    fn trim_user(
-        &mut self,
-        now: u64,
-        seed: &Seed,
-        user: &str,
-        user_hash: u64,
-        keep: usize,
-    ) -> usize {
-        let mut unseen = self.user_windows(user_hash);
+    /// One pass over the shard: drops the expired entries met and, of the user's live
+    /// windows, all but the `keep` that expire last. Returns how many entries it dropped.
+    /// Stops once every window the user's record counts was seen.
+    fn trim_user(&mut self, cx: &Context<'_>, keep: usize) -> usize {
+        let (now, seed, user) = (cx.now, cx.seed, cx.pool.user);
+        let mut unseen = self.user_windows(cx.hashes.user);
         let mut own: Vec<(u64, usize)> = Vec::with_capacity(unseen.min(self.entries.len()));
         let mut dropped = 0_usize;
         for index in 0..self.entries.num_buckets() {
@@ -717,34 +594,30 @@ impl<W: Window> Table<W> {
         dropped + excess
     }
 
-    /// Inserts `user`'s block until `until` (not in the table) under `hash`, after a sweep
-    /// step. A shard holding its cap of blocks drops the expired ones (looking for them only
-    /// once one may have ended); if none is, the block is not kept and `false` is returned:
-    /// a live block is never dropped for another.
-    fn insert_block(
-        &mut self,
-        now: u64,
-        caps: &Caps,
-        seed: &Seed,
-        hash: u64,
-        user: &str,
-        until: u64,
-    ) -> bool {
+    /// Blocks the user (not blocked yet) for the request's block time, after a sweep step. A
+    /// shard holding its cap of blocks drops the expired ones (looking for them only once
+    /// one may have ended); if none is, the block is not kept and `false` is returned: a
+    /// live block is never dropped for another.
+    fn insert_block(&mut self, cx: &Context<'_>) -> bool {
+        let (now, seed) = (cx.now, cx.seed);
         self.sweep(now, seed);
-        if self.blocks >= caps.blocks {
+        if self.blocks >= cx.caps.blocks {
             if now >= self.blocks_live_until {
                 self.drop_expired_blocks(now, seed);
             }
-            if self.blocks >= caps.blocks {
+            if self.blocks >= cx.caps.blocks {
                 return false;
             }
         }
+        let until = now.saturating_add(cx.block_time);
         self.blocks_live_until = self.blocks_live_until.min(until);
         self.blocks = self.blocks.saturating_add(1);
-        let entry = Entry::new(Key::block(user), W::block(until));
+        let entry = Entry::new(Key::block(cx.pool.user), W::block(until));
         let keys = &self.keys;
         self.entries
-            .insert_unique(hash, entry, |entry| seed.of_key(&entry.key, keys));
+            .insert_unique(cx.hashes.block(), entry, |entry| {
+                seed.of_key(&entry.key, keys)
+            });
         true
     }
 
@@ -854,8 +727,7 @@ impl<W: Window> Table<W> {
             let keys = &self.keys;
             self.entries
                 .shrink_to(len.saturating_mul(2), |entry| seed.of_key(&entry.key, keys));
-            self.keys
-                .compact(self.entries.iter_mut().map(|entry| &mut entry.key));
+            self.keys.shrink();
         }
     }
 }
