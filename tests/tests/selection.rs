@@ -1,4 +1,4 @@
-//! Rule selection (DESIGN §3 steps 1 and 3): from path, method and group to the rule that
+//! Rule selection (README, "Request semantics", steps 1 and 3): from path, method and group to the rule that
 //! applies, walking the matching routes in declaration order with fall-through.
 
 use ratelimit::{Policy, Rules, Selection, ratelimit};

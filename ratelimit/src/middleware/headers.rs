@@ -126,7 +126,8 @@ impl ResponseHeaders {
 
 /// The `RateLimit-Policy` values of the limited rules of a layer's routes, made when the layer
 /// is built: a rule's policy never changes, so a request formats only its `RateLimit` value
-/// (formatting the policy took nearly as many instructions as the rest of the layer's work).
+/// (formatting the policy per request cost nearly as much as the rest of the layer's work:
+/// `BENCHMARKS.md`).
 /// A rule from elsewhere (a `#[rate_limited]` handler's) has its policy formatted per request.
 ///
 /// Rules are known by their address: the middleware's rules are `'static`, never moved nor
@@ -181,7 +182,7 @@ fn policy(rule: &Rule) -> Option<HeaderValue> {
 
 /// A header value written into a buffer on the stack: a `RateLimit` value (a unit's name and
 /// two integers of at most 15 digits: 44 bytes at most) without the formatting machinery,
-/// which took a third of the instructions of a response's rate-limit headers.
+/// which cost a third of a response's rate-limit headers (`BENCHMARKS.md`).
 #[derive(Debug)]
 struct ValueWriter {
     bytes: [u8; 64],

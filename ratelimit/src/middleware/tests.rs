@@ -1,4 +1,4 @@
-//! Tests of the middleware's request semantics (DESIGN §3) and responses, with a test
+//! Tests of the middleware's request semantics (README, "Request semantics") and responses, with a test
 //! backend; the shared backend suites run against the real backends elsewhere.
 
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 //! cases, `test_ip`, `test_jwt` and `test_session`, are ported with the authenticators.)
 //!
 //! Each test keeps the original's rules, paths, users and steps. Where this port deliberately
-//! differs from the original (DESIGN §3, the behaviour reference §9), the test asserts our
+//! differs from the original (README, "Where and why this differs from `asgi-ratelimit`"; the behaviour reference §9), the test asserts our
 //! behaviour, and a comment names the difference.
 //!
 //! The cases that need a backend are written once over a [`Harness`](support::Harness) (a

@@ -202,7 +202,7 @@ impl Reply {
     ///
     /// Never 0 is our behaviour: the original signals "allowed" with a retry-after of 0 and so
     /// can never send `Retry-After: 0`, but its memory backend admits over-limit requests when
-    /// the wait rounds to 0 (DESIGN §3, behaviour §9.1).
+    /// the wait rounds to 0 (README, "Request semantics"; the original's behaviour reference, §9.1).
     #[track_caller]
     pub(crate) fn assert_limited(&self, step: &str, retry_after: Option<u64>) {
         assert_eq!(

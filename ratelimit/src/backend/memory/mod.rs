@@ -119,7 +119,7 @@ const MAX_SHARDS: usize = 256;
 /// shrinks after a flood of paths), and the user id itself
 /// when it has up to 12 bytes, or up to 16 letters, digits, dots and dashes packed six bits
 /// a character (every IPv4 address, most user names; a lookup packs the request's id to
-/// compare it, 50–90 instructions). Any other user id (a UUID, an e-mail address, an IPv6
+/// compare it). Any other user id (a UUID, an e-mail address, an IPv6
 /// address of more than 12 characters) has its whole key allocated once, when the window is
 /// created, and read on each lookup (one more memory access). Keys keep their parts apart, so
 /// no choice of path, zone, method or user can make two pools collide. The entry keeps no

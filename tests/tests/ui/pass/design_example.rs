@@ -1,4 +1,4 @@
-//! The DSL example of DESIGN §2, as a `let`, a `static` and a `const`.
+//! The README's DSL example, as a `let`, a `static` and a `const`.
 use ratelimit::{ratelimit, Rules};
 
 static STATIC_RULES: Rules = ratelimit! {
