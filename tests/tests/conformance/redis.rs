@@ -4,7 +4,9 @@
 //!
 //! Redis's clock cannot be paused, so the backend runs on its test-only frozen clock: the
 //! script ignores `TIME` and time moves only by `advance`, exactly. The clock counts whole
-//! microseconds, where the suite's expectations are in nanoseconds: the slack is 1 µs.
+//! microseconds, where the suite's expectations are in nanoseconds: the slack is 1 µs, under
+//! the 1 ms from which the suite would skip checking that a request is still refused 1 ms
+//! before its `Retry-After`, so that side is checked on Redis too.
 //!
 //! Without `redis-server` installed the cases say they were skipped and pass, unless
 //! `RATELIMIT_REQUIRE_REDIS=1`.

@@ -36,8 +36,7 @@ pub(crate) async fn test_simple(h: &impl Harness) {
 }
 
 /// `test_redis[RedisBackend]` and `test_redis[SlidingRedisBackend]`: `base_test_cases` on
-/// `test_redis`'s config (run on the harness's backend: memory here, Redis in a Redis
-/// harness). Our backends all have the fixed window, sliding window counter and GCRA; the
+/// `test_redis`'s config (run on every harness's backend: memory and Redis). Our backends all have the fixed window, sliding window counter and GCRA; the
 /// original's `SlidingRedisBackend` (a sliding log) has no counterpart with its exact waits.
 pub(crate) async fn test_redis(h: &impl Harness) {
     let app = App::new(TEST_REDIS_RULES, backend_utils_auth(), h);

@@ -10,8 +10,9 @@
 //!
 //! The cases that need a backend are written once over a [`Harness`](support::Harness) (a
 //! backend and a way to move its time) and generated per algorithm by [`ported_suite!`]: the
-//! memory backend on a manual clock here ([`memory`]); a Redis harness joins with one line.
-//! Time is never slept: where the original sleeps, the harness advances its clock.
+//! memory backend on a manual clock ([`memory`]) and the Redis backend on its frozen test
+//! clock ([`redis`]), each for the three algorithms. Time is never slept: where the original
+//! sleeps, the harness advances its clock.
 //!
 //! - [`construction`]: `test_invalid_init_config` (compile errors here, see its docs);
 //! - [`core`]: the rest of `test_core.py`, and the middleware's differences that no original
@@ -28,6 +29,10 @@ mod flows;
 #[allow(dead_code)]
 mod harness;
 mod memory;
+mod redis;
+#[path = "../redis/support.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod redis_support;
 mod support;
 
 /// Generates the ported cases for a harness: one module per algorithm, one `#[tokio::test]`

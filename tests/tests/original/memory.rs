@@ -1,5 +1,5 @@
-//! The ported cases on the in-memory backend (the original's `MemoryBackend`, and here the
-//! stand-in for its Redis backends until a Redis harness joins), on a manual clock.
+//! The ported cases on the in-memory backend (the original's `MemoryBackend`), on a manual
+//! clock.
 
 use std::sync::Arc;
 use std::time::Duration;
