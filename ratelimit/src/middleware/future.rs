@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::headers::ResponseHeaders;
-use super::limiter::{CheckFuture, Finish};
+use super::limiter::{CheckFuture, Conclusion};
 
 pin_project! {
     /// Response future of [`RateLimit`](super::RateLimit).
@@ -130,11 +130,11 @@ where
                 service,
                 body,
             } => match ready!(check.as_mut().poll(cx)) {
-                Finish::Respond(response) => {
+                (_, Conclusion::Respond(response)) => {
                     state.set(State::Done);
                     return Poll::Ready(Ok(response));
                 }
-                Finish::Proceed(parts, headers) => {
+                (parts, Conclusion::Proceed(headers)) => {
                     let (Some(mut service), Some(body)) = (service.take(), body.take()) else {
                         unreachable!("the service and body are taken only here");
                     };

@@ -1,7 +1,6 @@
 //! [`Limiter`]: the type-erased limiter (rules, authenticator, backend, options) that the
 //! middleware runs and puts in every request's extensions, and what one check decides.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::hint::cold_path;
@@ -10,16 +9,17 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Response, StatusCode};
-use ratelimit_core::{Policy, Route, Rule, RuleMethod};
+use ratelimit_core::{Route, Rule};
 
 use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
 use super::rejection::Rejection;
 use super::response::{
     FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
 };
+use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
-use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Pool, Quota, Scope};
-use crate::path::{pool_path, routed_path};
+use crate::backend::{Backend, BackendError, Decision, Quota, Scope};
+use crate::path::routed_path;
 use crate::rules::Rules;
 
 /// A handle on a rate limiter: its rules, authenticator, backend and options, with the
@@ -119,11 +119,12 @@ impl<ResBody> Limiter<ResBody> {
         rules: &'static [Rule],
         scope: Scope<'_>,
     ) -> Result<Outcome, CheckError> {
-        let checked = self
-            .shared
-            .core
-            .check(head, self.identity.as_ref(), rules, scope)
-            .await;
+        let core = &self.shared.core;
+        let target = Target::Rules { rules, scope };
+        let checked = match core.run(head.into(), target, self.identity.clone()) {
+            Ran::Done(checked) => checked,
+            ran => core.resolve(head, target, ran).await,
+        };
         match checked {
             Ok((identity, step)) => self.shared.outcome(step, &identity),
             Err(error) => {
@@ -241,55 +242,27 @@ pub enum CheckError {
     Backend(#[source] BackendError),
 }
 
-/// What the middleware's check of one request ends with.
+/// What the middleware does with a checked request.
 #[allow(
     clippy::large_enum_variant,
-    reason = "made once per request and moved at once into the response future's state"
+    reason = "made once per request and matched at once by the caller"
 )]
-pub(crate) enum Finish<Res> {
+pub(crate) enum Conclusion<Res> {
+    /// Call the inner service (the request admitted: the limiter in its extensions when the
+    /// options say so), then add these headers to its response.
+    Proceed(Option<Box<ResponseHeaders>>),
     /// Answer with this response; the inner service is not called.
     Respond(Res),
-    /// Call the inner service with the request (the head back, the limiter in its
-    /// extensions), then add these headers to its response.
-    Proceed(Parts, Option<Box<ResponseHeaders>>),
 }
 
-/// The future of the middleware's check of one request: the one allocation of a limited
-/// request.
-pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = Finish<Res>> + Send>>;
-
-/// What [`Core::check_now`] decided.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "made once per request, in the caller's frame, and matched there at once"
-)]
-pub(crate) enum Now<ResBody> {
-    /// Call the inner service with the request untouched: the options add nothing to an
-    /// admitted request.
-    Untouched,
-    /// Admit the request ([`Shared::admit`], with this identity and these headers of its
-    /// route rule), then call the inner service.
-    Admit(Identity, Option<RateHeaders>),
-    /// Answer with this response; the inner service is not called.
-    Respond(Response<ResBody>),
-    /// The backend, or else the authenticator, must be awaited: the boxed check, with the
-    /// identity if it is known.
-    Later(Option<Identity>),
-}
-
-/// What the authenticator and the backend said, before the failure policy applies.
-#[derive(Debug)]
-pub(crate) enum Step {
-    NoRule,
-    Unlimited(&'static Rule),
-    Deny(&'static Rule),
-    Decided(&'static Rule, Result<Decision, BackendError>),
-}
+/// The future of a check that waits for the authenticator or the backend: the request's
+/// head back, and what to do with it.
+pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = (Parts, Conclusion<Res>)> + Send>>;
 
 /// The state every clone of a layer, its services and the [`Limiter`]s they hand out share.
 pub(crate) struct Shared<ResBody> {
     pub(crate) rules: Rules,
-    pub(crate) core: Arc<dyn Core<ResBody>>,
+    pub(crate) core: Arc<dyn Core>,
     pub(crate) options: Options<ResBody>,
     /// The `RateLimit-Policy` values of the routes' rules.
     pub(crate) policies: Policies,
@@ -431,18 +404,81 @@ impl<ResBody: Default> Shared<ResBody> {
 }
 
 impl<ResBody: Default + 'static> Shared<ResBody> {
-    /// The end of the middleware's check of a request whose first matching route is known:
-    /// what to [`admit`](Self::admit) the request with when it goes on (its identity, and
-    /// the headers its route rule adds), or the response that refuses it. The caller admits
-    /// the request (which puts the limiter in its extensions when the options say so).
-    ///
-    /// Out of line: a request decided at once and admitted by a limited rule (the common
-    /// case in process) does not come here, and the refusals and failures built here would
-    /// only crowd that path's code. A boxed check always ends here.
+    /// Runs the pipeline for a request to `path` (the routed path) whose first matching
+    /// route is `routes[first]`, as far as it goes at once, from its head borrowed as it is
+    /// (taking the request apart and back together would copy it twice).
+    #[inline]
+    pub(crate) fn run(&self, head: RequestHead<'_>, path: &str, first: usize) -> Ran {
+        let target = Target::Routes {
+            routes: self.rules.routes(),
+            first,
+            path,
+        };
+        self.core.run(head, target, None)
+    }
+
+    /// The rest of the check of a request that [`run`](Self::run) stopped at `ran`: boxed,
+    /// with the request's head, which it hands back with the conclusion.
+    pub(crate) fn check_later(
+        self: Arc<Self>,
+        mut head: Parts,
+        first: usize,
+        ran: Ran,
+    ) -> CheckFuture<Response<ResBody>> {
+        Box::pin(async move {
+            let checked = {
+                let path = routed_path(&head.uri, &head.extensions);
+                let target = Target::Routes {
+                    routes: self.rules.routes(),
+                    first,
+                    path,
+                };
+                self.core.resolve(&head, target, ran).await
+            };
+            let conclusion = self.conclude(checked, &mut head.extensions);
+            (head, conclusion)
+        })
+    }
+
+    /// The middleware's last step: admits the request (see [`admit`](Self::admit)), with the
+    /// headers its rule adds, or builds the response that refuses it.
+    #[inline]
+    pub(crate) fn conclude(
+        self: &Arc<Self>,
+        checked: Checked,
+        extensions: &mut Extensions,
+    ) -> Conclusion<Response<ResBody>> {
+        match checked {
+            // The common case, without building an `Outcome`.
+            Ok((identity, Step::Decided(rule, Ok(Decision::Allow(quota))))) => {
+                if self.options.adds_nothing() {
+                    // The default options: nothing to hand on, nothing to add to the
+                    // response, nothing to build.
+                    return Conclusion::Proceed(None);
+                }
+                let headers =
+                    RateHeaders::admitted(self.options.headers, &self.policies, rule, &quota);
+                Conclusion::Proceed(self.admit(extensions, Some(identity), headers))
+            }
+            checked => {
+                cold_path();
+                match self.finish(checked) {
+                    Ok((identity, headers)) => {
+                        Conclusion::Proceed(self.admit(extensions, Some(identity), headers))
+                    }
+                    Err(response) => Conclusion::Respond(response),
+                }
+            }
+        }
+    }
+
+    /// [`conclude`](Self::conclude) for every other result: what to admit the request with
+    /// (its identity, and its rule's headers), or the response that refuses it. Out of line:
+    /// the refusals and failures built here would only crowd the common path's code.
     #[inline(never)]
-    pub(crate) fn finish(
+    fn finish(
         &self,
-        checked: Result<(Identity, Step), AuthError>,
+        checked: Checked,
     ) -> Result<(Identity, Option<RateHeaders>), Response<ResBody>> {
         let (identity, step) = match checked {
             Ok(checked) => checked,
@@ -451,19 +487,14 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 return Err(self.error_response(&CheckError::Auth(error)));
             }
         };
-        let rate_headers = match step {
-            // The common case first, without building an `Outcome`.
-            Step::Decided(rule, Ok(Decision::Allow(quota))) => {
-                RateHeaders::admitted(self.options.headers, &self.policies, rule, &quota)
+        match self.outcome(step, &identity) {
+            Ok(Outcome::Rejected(rejection)) => Err(self.rejection_response(&rejection)),
+            Err(error) => Err(self.error_response(&error)),
+            Ok(outcome) => {
+                let headers = self.rate_headers(&outcome);
+                Ok((identity, headers))
             }
-            Step::NoRule | Step::Unlimited(_) => None,
-            step => match self.outcome(step, &identity) {
-                Ok(Outcome::Rejected(rejection)) => return Err(self.rejection_response(&rejection)),
-                Err(error) => return Err(self.error_response(&error)),
-                Ok(outcome) => self.rate_headers(&outcome),
-            },
-        };
-        Ok((identity, rate_headers))
+        }
     }
 
     /// Lets a request go on: the limiter goes in its extensions (with the identity, if the
@@ -492,204 +523,6 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
     }
 }
 
-/// The authenticator and the backend, behind a trait object: the only code generic over
-/// their types.
-pub(crate) trait Core<ResBody>: Send + Sync {
-    /// The middleware's check of a request whose first matching route is `routes[first]`:
-    /// authenticate, select the rule (falling through the later matching routes), decide.
-    fn check_request(
-        self: Arc<Self>,
-        shared: Arc<Shared<ResBody>>,
-        parts: Parts,
-        first: usize,
-        identity: Option<Identity>,
-    ) -> CheckFuture<Response<ResBody>>;
-
-    /// The same check of a request to `path` ([`routed_path`]), decided at once when the
-    /// authenticator and the backend can
-    /// ([`Authenticate::authenticate_now`], [`Backend::decide_now`]), from the head borrowed
-    /// from the request as it is (taking it apart and back together would copy it twice),
-    /// and finished here (a refusal's response built) so that only what the caller needs
-    /// comes back.
-    fn check_now(
-        &self,
-        shared: &Shared<ResBody>,
-        head: RequestHead<'_>,
-        path: &str,
-        first: usize,
-    ) -> Now<ResBody>;
-
-    /// [`Limiter::check`]'s authentication, selection and decision.
-    #[allow(clippy::type_complexity)]
-    fn check<'a>(
-        &'a self,
-        head: &'a Parts,
-        identity: Option<&'a Identity>,
-        rules: &'static [Rule],
-        scope: Scope<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(Cow<'a, Identity>, Step), AuthError>> + Send + 'a>>;
-
-    /// The authenticator's and backend's type names, for `Debug`.
-    fn type_names(&self) -> (&'static str, &'static str);
-}
-
-struct Engine<A, B> {
-    authenticator: A,
-    backend: B,
-}
-
-impl<A, B, ResBody> Core<ResBody> for Engine<A, B>
-where
-    A: Authenticate,
-    B: Backend,
-    ResBody: Default + 'static,
-{
-    fn check_request(
-        self: Arc<Self>,
-        shared: Arc<Shared<ResBody>>,
-        mut parts: Parts,
-        first: usize,
-        identity: Option<Identity>,
-    ) -> CheckFuture<Response<ResBody>> {
-        Box::pin(async move {
-            let identity = match identity {
-                Some(identity) => Ok(identity),
-                None => self.authenticator.authenticate(&parts).await,
-            };
-            let checked = match identity {
-                Ok(identity) => {
-                    let path = routed_path(&parts.uri, &parts.extensions);
-                    let method = parts.method.as_str();
-                    let step = match select(shared.rules.routes(), first, path, method, &identity) {
-                        Some(rule) => {
-                            let key = pool_path(path);
-                            let scope = rule.zone().map_or(Scope::Path(&key), Scope::Zone);
-                            decide(&self.backend, rule, scope, identity.user()).await
-                        }
-                        None => Step::NoRule,
-                    };
-                    Ok((identity, step))
-                }
-                Err(error) => Err(error),
-            };
-            match shared.finish(checked) {
-                Ok((identity, headers)) => {
-                    let headers = shared.admit(&mut parts.extensions, Some(identity), headers);
-                    Finish::Proceed(parts, headers)
-                }
-                Err(response) => Finish::Respond(response),
-            }
-        })
-    }
-
-    #[inline]
-    fn check_now(
-        &self,
-        shared: &Shared<ResBody>,
-        head: RequestHead<'_>,
-        path: &str,
-        first: usize,
-    ) -> Now<ResBody> {
-        let checked = match self.authenticator.authenticate_now(head) {
-            Some(Ok(identity)) => {
-                let method = head.method.as_str();
-                let step = match select(shared.rules.routes(), first, path, method, &identity) {
-                    None => Step::NoRule,
-                    Some(rule) => match rule.policy() {
-                        Policy::Unlimited => Step::Unlimited(rule),
-                        Policy::Deny => {
-                            cold_path();
-                            Step::Deny(rule)
-                        }
-                        Policy::Limited(limits) => {
-                            let key;
-                            let scope = match rule.zone() {
-                                Some(zone) => Scope::Zone(zone),
-                                None => {
-                                    key = pool_path(path);
-                                    Scope::Path(&key)
-                                }
-                            };
-                            let request = DecisionRequest {
-                                pool: Pool {
-                                    scope,
-                                    method: rule.method().map(RuleMethod::as_str),
-                                    user: identity.user(),
-                                },
-                                limits,
-                                block_time: rule.block_time(),
-                            };
-                            match self.backend.decide_now(&request) {
-                                // The common case, without building a `Step`: the identity
-                                // and the decision go straight to the admission.
-                                Some(Ok(Decision::Allow(quota))) => {
-                                    if shared.options.adds_nothing() {
-                                        // The default options: nothing to hand on, nothing to
-                                        // add to the response, nothing to build.
-                                        return Now::Untouched;
-                                    }
-                                    let headers = RateHeaders::admitted(
-                                        shared.options.headers,
-                                        &shared.policies,
-                                        rule,
-                                        &quota,
-                                    );
-                                    return Now::Admit(identity, headers);
-                                }
-                                Some(decided) => {
-                                    // Refused, or failed: built out of line, by `finish`.
-                                    cold_path();
-                                    Step::Decided(rule, decided)
-                                }
-                                None => return Now::Later(Some(identity)),
-                            }
-                        }
-                    },
-                };
-                Ok((identity, step))
-            }
-            Some(Err(error)) => {
-                cold_path();
-                Err(error)
-            }
-            None => return Now::Later(None),
-        };
-        match shared.finish(checked) {
-            Ok((identity, headers)) => Now::Admit(identity, headers),
-            Err(response) => Now::Respond(response),
-        }
-    }
-
-    fn check<'a>(
-        &'a self,
-        head: &'a Parts,
-        identity: Option<&'a Identity>,
-        rules: &'static [Rule],
-        scope: Scope<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(Cow<'a, Identity>, Step), AuthError>> + Send + 'a>>
-    {
-        Box::pin(async move {
-            let identity = match identity {
-                Some(identity) => Cow::Borrowed(identity),
-                None => Cow::Owned(self.authenticator.authenticate(head).await?),
-            };
-            let method = head.method.as_str();
-            let step = match ratelimit_core::rule_for(rules, identity.group(), method) {
-                Some(rule) => {
-                    let scope = rule.zone().map_or(scope, Scope::Zone);
-                    decide(&self.backend, rule, scope, identity.user()).await
-                }
-                None => Step::NoRule,
-            };
-            Ok((identity, step))
-        })
-    }
-
-    fn type_names(&self) -> (&'static str, &'static str) {
-        (std::any::type_name::<A>(), std::any::type_name::<B>())
-    }
-}
-
 /// The first route before `routes[raw]` (or of all the routes, when none matches `path` as
 /// written) whose pattern matches `path` decoded, or else `raw`.
 #[inline(never)]
@@ -702,62 +535,4 @@ fn first_decoded_match(routes: &[Route], path: &str, raw: Option<usize>) -> Opti
         .iter()
         .position(|route| route.pattern().is_match(&decoded))
         .or(raw)
-}
-
-/// The rule for a request: the first rule for its group and method of `routes[first]` (which
-/// matches the path), or else of the later routes that match the path.
-#[inline]
-fn select(
-    routes: &'static [Route],
-    first: usize,
-    path: &str,
-    method: &str,
-    identity: &Identity,
-) -> Option<&'static Rule> {
-    let group = identity.group();
-    // Most requests stop at their first route's rules: looked at here, inline.
-    match routes.get(first)?.rule_for(group, method) {
-        Some(rule) => Some(rule),
-        None => fall_through(routes.get(first + 1..)?, path, method, group),
-    }
-}
-
-/// The first rule for `group` and `method` of the routes of `rest` that match `path`.
-#[inline(never)]
-fn fall_through(
-    rest: &'static [Route],
-    path: &str,
-    method: &str,
-    group: &str,
-) -> Option<&'static Rule> {
-    Rules::from_static(rest)
-        .matching(path)
-        .select(method, group)
-        .map(|selection| selection.rule)
-}
-
-/// What `rule` says of a request of `user` counted in `scope`, asking `backend` only for a
-/// limited rule.
-async fn decide<B: Backend>(
-    backend: &B,
-    rule: &'static Rule,
-    scope: Scope<'_>,
-    user: &str,
-) -> Step {
-    match rule.policy() {
-        Policy::Unlimited => Step::Unlimited(rule),
-        Policy::Deny => Step::Deny(rule),
-        Policy::Limited(limits) => {
-            let request = DecisionRequest {
-                pool: Pool {
-                    scope,
-                    method: rule.method().map(RuleMethod::as_str),
-                    user,
-                },
-                limits,
-                block_time: rule.block_time(),
-            };
-            Step::Decided(rule, backend.decide(&request).await)
-        }
-    }
 }

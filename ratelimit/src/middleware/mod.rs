@@ -68,9 +68,10 @@
 //! together): nothing is boxed, the readied inner service is called at once, and with
 //! `HeaderAuth` or `ClientIp` nothing is allocated for a user id of up to 24 bytes, kept
 //! inline (`JwtAuth` allocates while decoding its token; the extension, when on, is boxed).
-//! Otherwise (an `async fn` authenticator, the Redis backend) a limited request allocates one
-//! box, the future that authenticates and decides (plus what the authenticator and backend
-//! allocate, and the extension), then runs the inner service's future in place. All three
+//! Otherwise (an `async fn` authenticator, the Redis backend) a limited request allocates two
+//! boxes, the check's future and the pipeline's wait for the authenticator or the backend in
+//! it (plus what the authenticator and backend allocate, and the extension), then runs the
+//! inner service's future in place. All three
 //! are tested by counting allocations. `BENCHMARKS.md` has the figures.
 //!
 //! # Example: axum
@@ -222,6 +223,7 @@ mod future;
 mod headers;
 mod layer;
 mod limiter;
+mod pipeline;
 mod rejection;
 mod response;
 mod service;

@@ -11,8 +11,9 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::layer::RateLimitLayer;
-use super::limiter::{Limiter, Now, Shared};
-use crate::auth::{Authenticate, Identity, RequestHead};
+use super::limiter::{Conclusion, Limiter, Shared};
+use super::pipeline::Ran;
+use crate::auth::{Authenticate, RequestHead};
 use crate::backend::Backend;
 use crate::path::routed_path;
 use crate::rules::Rules;
@@ -88,37 +89,26 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let path = routed_path(request.uri(), request.extensions());
-        let headers = match self.shared.first_match(path) {
-            // No route matches: not limited, not authenticated, nothing boxed (but what a
-            // `#[rate_limited]` handler needs, when the options say so).
-            None => self.shared.admit(request.extensions_mut(), None, None),
-            // An in-process authenticator and backend decide here and now, from the request
-            // as it is: nothing is boxed, and the readied inner service is called at once.
-            Some(first) => match self.shared.core.check_now(
-                &self.shared,
-                RequestHead::from(&request),
-                path,
-                first,
-            ) {
-                Now::Untouched => None,
-                Now::Admit(identity, headers) => {
-                    self.shared
-                        .admit(request.extensions_mut(), Some(identity), headers)
-                }
-                // A refusal, and a check that must wait for I/O, are laid out off the path
-                // of a request admitted at once. A wait is every request of an `async fn`
-                // authenticator or of the Redis backend, but there the I/O dwarfs a jump.
-                Now::Respond(response) => {
-                    cold_path();
-                    return ResponseFuture::respond(response);
-                }
-                Now::Later(identity) => {
-                    cold_path();
-                    return self.check_later(request, first, identity);
-                }
-            },
+        let Some(first) = self.shared.first_match(path) else {
+            let headers = self.shared.admit(request.extensions_mut(), None, None);
+            return ResponseFuture::call(self.inner.call(request), headers);
         };
-        ResponseFuture::call(self.inner.call(request), headers)
+        let checked = match self.shared.run(RequestHead::from(&request), path, first) {
+            Ran::Done(checked) => checked,
+            ran => {
+                cold_path();
+                return self.check_later(request, first, ran);
+            }
+        };
+        match self.shared.conclude(checked, request.extensions_mut()) {
+            Conclusion::Proceed(headers) => {
+                ResponseFuture::call(self.inner.call(request), headers)
+            }
+            Conclusion::Respond(response) => {
+                cold_path();
+                ResponseFuture::respond(response)
+            }
+        }
     }
 }
 
@@ -127,30 +117,23 @@ where
     S: Clone,
     ResBody: Default + 'static,
 {
-    /// The boxed check of a request that the authenticator or the backend must be awaited
-    /// for (`identity`, when the authenticator already answered), with the readied inner
-    /// service to call once the check admits the request.
+    /// The check of a request that must wait for the authenticator or the backend (`ran`
+    /// says which): boxed, owning the request's head, with the readied inner service and
+    /// the body kept for when it ends.
     #[inline(never)]
     fn check_later<ReqBody>(
         &mut self,
         request: Request<ReqBody>,
         first: usize,
-        identity: Option<Identity>,
+        ran: Ran,
     ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     {
-        let (parts, body) = request.into_parts();
-        // The readied service goes into the future; this one (a clone) must be readied again
-        // before its next call.
+        let (head, body) = request.into_parts();
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let check = Arc::clone(&self.shared.core).check_request(
-            Arc::clone(&self.shared),
-            parts,
-            first,
-            identity,
-        );
+        let check = Arc::clone(&self.shared).check_later(head, first, ran);
         ResponseFuture::check(check, inner, body)
     }
 }

@@ -1,0 +1,233 @@
+//! The request pipeline, written once for every entry point: authenticate → select the rule
+//! → decide. [`Core::run`] runs it as far as it goes without waiting (inside
+//! `Service::call`, with no allocation when the authenticator and the backend answer at
+//! once); [`Core::resolve`] awaits what `run` stopped at and runs on. The middleware and
+//! [`Limiter::check`](super::Limiter::check) both run a request this way, then turn the
+//! [`Checked`] result into a response or an [`Outcome`](super::Outcome) (`limiter.rs`).
+//!
+//! Data flows one way: the layer's state calls the pipeline, and the pipeline knows nothing
+//! of the layer's options or responses.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::hint::cold_path;
+use std::pin::Pin;
+
+use http::request::Parts;
+use ratelimit_core::{Limit, Policy, Route, Rule, RuleMethod};
+
+use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
+use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Pool, Scope};
+use crate::path::pool_path;
+use crate::rules::Rules;
+
+/// What a request is checked against.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target<'a> {
+    /// The layer's routes, of which `routes[first]` is the first that matches `path` (the
+    /// routed path: [`routed_path`](crate::path::routed_path)); a rule's pool is its zone or
+    /// else the path.
+    Routes {
+        routes: &'static [Route],
+        first: usize,
+        path: &'a str,
+    },
+    /// One route's rules (a `#[rate_limited]` handler's); a rule's pool is its zone or else
+    /// `scope`.
+    Rules {
+        rules: &'static [Rule],
+        scope: Scope<'a>,
+    },
+}
+
+impl<'a> Target<'a> {
+    /// The rule for a request of `group` with `method`: for routes, the first rule for them
+    /// of `routes[first]`, or else of the later routes that match the path.
+    #[inline]
+    fn select(self, method: &str, group: &str) -> Option<&'static Rule> {
+        match self {
+            Self::Routes {
+                routes,
+                first,
+                path,
+            } => {
+                // Most requests stop at their first route's rules: looked at here, inline.
+                match routes.get(first)?.rule_for(group, method) {
+                    Some(rule) => Some(rule),
+                    None => fall_through(routes.get(first + 1..)?, path, method, group),
+                }
+            }
+            Self::Rules { rules, .. } => ratelimit_core::rule_for(rules, group, method),
+        }
+    }
+
+    /// The scope a request under `rule` is counted in: the rule's zone, or else the
+    /// target's (a path is keyed by [`pool_path`]).
+    #[inline]
+    fn scope_of(self, rule: &'static Rule) -> ScopeKey<'a> {
+        match (rule.zone(), self) {
+            (Some(zone), _) => ScopeKey::Given(Scope::Zone(zone)),
+            (None, Self::Routes { path, .. }) => ScopeKey::Path(pool_path(path)),
+            (None, Self::Rules { scope, .. }) => ScopeKey::Given(scope),
+        }
+    }
+}
+
+/// A pool's scope, owning the path key it was made from when it had to make one.
+enum ScopeKey<'a> {
+    Given(Scope<'a>),
+    Path(Cow<'a, str>),
+}
+
+impl ScopeKey<'_> {
+    #[inline]
+    fn scope(&self) -> Scope<'_> {
+        match self {
+            Self::Given(scope) => *scope,
+            Self::Path(key) => Scope::Path(key),
+        }
+    }
+}
+
+/// What the rule said of a request (before the layer's failure policy applies).
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// No rule applies to the request's group and method.
+    NoRule,
+    Unlimited(&'static Rule),
+    Deny(&'static Rule),
+    /// The backend's answer for a limited rule.
+    Decided(&'static Rule, Result<Decision, BackendError>),
+}
+
+/// The end of the pipeline: who the request is and what its rule said, or why it could not
+/// be authenticated.
+pub(crate) type Checked = Result<(Identity, Step), AuthError>;
+
+/// Where [`Core::run`] stopped.
+#[derive(Debug)]
+pub(crate) enum Ran {
+    /// At the end.
+    Done(Checked),
+    /// The authenticator must be awaited.
+    AwaitIdentity,
+    /// The backend must be awaited, for this identity under this limited rule.
+    AwaitDecision(Identity, &'static Rule, &'static [Limit]),
+}
+
+/// A pipeline's future: what [`Core::resolve`] returns.
+pub(crate) type Resolving<'a> = Pin<Box<dyn Future<Output = Checked> + Send + 'a>>;
+
+/// The authenticator and the backend, behind a trait object: the only code generic over
+/// their types.
+pub(crate) trait Core: Send + Sync {
+    /// Runs the pipeline for the request whose head is `head` against `target`, as far as it
+    /// goes without waiting. `identity`, when known, is not looked for again.
+    fn run(&self, head: RequestHead<'_>, target: Target<'_>, identity: Option<Identity>) -> Ran;
+
+    /// Awaits what [`run`](Self::run) stopped at (`ran`), and runs on to the end.
+    fn resolve<'a>(&'a self, head: &'a Parts, target: Target<'a>, ran: Ran) -> Resolving<'a>;
+
+    /// The authenticator's and backend's type names, for `Debug`.
+    fn type_names(&self) -> (&'static str, &'static str);
+}
+
+/// The [`Core`] of an authenticator and a backend.
+pub(crate) struct Engine<A, B> {
+    pub(crate) authenticator: A,
+    pub(crate) backend: B,
+}
+
+impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
+    #[inline]
+    fn run(&self, head: RequestHead<'_>, target: Target<'_>, identity: Option<Identity>) -> Ran {
+        let identity = match identity {
+            Some(identity) => identity,
+            None => match self.authenticator.authenticate_now(head) {
+                Some(Ok(identity)) => identity,
+                Some(Err(error)) => {
+                    cold_path();
+                    return Ran::Done(Err(error));
+                }
+                None => return Ran::AwaitIdentity,
+            },
+        };
+        let Some(rule) = target.select(head.method.as_str(), identity.group()) else {
+            return Ran::Done(Ok((identity, Step::NoRule)));
+        };
+        let limits = match rule.policy() {
+            Policy::Limited(limits) => limits,
+            Policy::Unlimited => return Ran::Done(Ok((identity, Step::Unlimited(rule)))),
+            Policy::Deny => {
+                cold_path();
+                return Ran::Done(Ok((identity, Step::Deny(rule))));
+            }
+        };
+        let scope = target.scope_of(rule);
+        let decided = self
+            .backend
+            .decide_now(&request(rule, limits, scope.scope(), identity.user()));
+        match decided {
+            Some(decided) => Ran::Done(Ok((identity, Step::Decided(rule, decided)))),
+            None => Ran::AwaitDecision(identity, rule, limits),
+        }
+    }
+
+    fn resolve<'a>(&'a self, head: &'a Parts, target: Target<'a>, mut ran: Ran) -> Resolving<'a> {
+        Box::pin(async move {
+            loop {
+                ran = match ran {
+                    Ran::Done(checked) => return checked,
+                    Ran::AwaitIdentity => match self.authenticator.authenticate(head).await {
+                        Ok(identity) => self.run(head.into(), target, Some(identity)),
+                        Err(error) => Ran::Done(Err(error)),
+                    },
+                    Ran::AwaitDecision(identity, rule, limits) => {
+                        let scope = target.scope_of(rule);
+                        let request = request(rule, limits, scope.scope(), identity.user());
+                        let decided = self.backend.decide(&request).await;
+                        Ran::Done(Ok((identity, Step::Decided(rule, decided))))
+                    }
+                };
+            }
+        })
+    }
+
+    fn type_names(&self) -> (&'static str, &'static str) {
+        (std::any::type_name::<A>(), std::any::type_name::<B>())
+    }
+}
+
+/// What the backend is asked for a request of `user` under `rule` (whose limits are
+/// `limits`), counted in `scope`.
+#[inline]
+fn request<'r>(
+    rule: &'static Rule,
+    limits: &'static [Limit],
+    scope: Scope<'r>,
+    user: &'r str,
+) -> DecisionRequest<'r> {
+    DecisionRequest {
+        pool: Pool {
+            scope,
+            method: rule.method().map(RuleMethod::as_str),
+            user,
+        },
+        limits,
+        block_time: rule.block_time(),
+    }
+}
+
+/// The first rule for `group` and `method` of the routes of `rest` that match `path`.
+#[inline(never)]
+fn fall_through(
+    rest: &'static [Route],
+    path: &str,
+    method: &str,
+    group: &str,
+) -> Option<&'static Rule> {
+    Rules::from_static(rest)
+        .matching(path)
+        .select(method, group)
+        .map(|selection| selection.rule)
+}
