@@ -26,11 +26,12 @@ const DIGESTED_HEAD: usize = 64;
 /// The path of the request the client sent, without its query: axum's `OriginalUri` when a
 /// router put one in the extensions (a layer inside `Router::nest` sees the path with the
 /// nest's prefix stripped, and rules are written for the whole path), else the URI's.
-#[inline]
+#[inline(always)]
 pub(crate) fn routed_path<'a>(uri: &'a Uri, extensions: &'a Extensions) -> &'a str {
-    extensions
-        .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| uri.path(), |original| original.0.path())
+    match extensions.get::<axum::extract::OriginalUri>() {
+        Some(original) => original.0.path(),
+        None => uri.path(),
+    }
 }
 
 /// `path` with its percent-escapes decoded, when it has any: `None` when it has none (no

@@ -8,17 +8,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{Extensions, HeaderMap, Response, StatusCode};
+use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use ratelimit_core::{Route, Rule};
 
 use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
+use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use super::rejection::Rejection;
 use super::response::{
     FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
 };
-use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
-use crate::backend::{Backend, BackendError, Decision, Quota, Scope};
+use crate::backend::{Backend, BackendError, Quota, Scope};
 use crate::path::routed_path;
 use crate::rules::Rules;
 
@@ -125,13 +125,7 @@ impl<ResBody> Limiter<ResBody> {
             Ran::Done(checked) => checked,
             ran => core.resolve(head, target, ran).await,
         };
-        match checked {
-            Ok((identity, step)) => self.shared.outcome(step, &identity),
-            Err(error) => {
-                log_auth_error(&error);
-                Err(CheckError::Auth(error))
-            }
-        }
+        self.shared.outcome(checked)
     }
 
     /// Adds the rate-limit headers (if the layer sends any) of an admitted request to the
@@ -255,6 +249,13 @@ pub(crate) enum Conclusion<Res> {
     Respond(Res),
 }
 
+/// Where the middleware's check of a request stopped to wait for the authenticator or the
+/// backend: its first matching route, and what the pipeline must await.
+pub(crate) struct Waiting {
+    first: usize,
+    ran: Ran,
+}
+
 /// The future of a check that waits for the authenticator or the backend: the request's
 /// head back, and what to do with it.
 pub(crate) type CheckFuture<Res> = Pin<Box<dyn Future<Output = (Parts, Conclusion<Res>)> + Send>>;
@@ -331,18 +332,29 @@ impl<ResBody> Shared<ResBody> {
         first_decoded_match(routes, path, raw)
     }
 
-    /// Applies the failure policy to what the backend said.
-    #[inline]
-    fn outcome(&self, step: Step, identity: &Identity) -> Result<Outcome, CheckError> {
+    /// What a check decided, for [`Limiter::check`]: the failure policy applied to what the
+    /// backend said.
+    fn outcome(&self, checked: Checked) -> Result<Outcome, CheckError> {
+        Ok(match checked {
+            Checked::Allowed(_, rule, quota) => Outcome::Allowed { rule, quota },
+            Checked::Decided(identity, step) => self.refusal_or_pass(step, &identity)?,
+            Checked::Unauthenticated(error) => {
+                log_auth_error(&error);
+                return Err(CheckError::Auth(error));
+            }
+        })
+    }
+
+    /// [`outcome`](Self::outcome) for a request a limited rule did not simply admit.
+    fn refusal_or_pass(&self, step: Step, identity: &Identity) -> Result<Outcome, CheckError> {
         Ok(match step {
             Step::NoRule => Outcome::NotLimited,
             Step::Unlimited(rule) => Outcome::Unlimited { rule },
             Step::Deny(rule) => Outcome::Rejected(Rejection::deny(rule, identity.clone())),
-            Step::Decided(rule, Ok(Decision::Allow(quota))) => Outcome::Allowed { rule, quota },
-            Step::Decided(rule, Ok(Decision::Deny(denial))) => {
+            Step::Refused(rule, denial) => {
                 Outcome::Rejected(Rejection::limited(rule, identity.clone(), denial))
             }
-            Step::Decided(rule, Err(error)) => match self.options.failure {
+            Step::Failed(rule, error) => match self.options.failure {
                 FailurePolicy::Open => {
                     tracing::warn!(
                         error = &error as &dyn std::error::Error,
@@ -404,26 +416,44 @@ impl<ResBody: Default> Shared<ResBody> {
 }
 
 impl<ResBody: Default + 'static> Shared<ResBody> {
-    /// Runs the pipeline for a request to `path` (the routed path) whose first matching
-    /// route is `routes[first]`, as far as it goes at once, from its head borrowed as it is
-    /// (taking the request apart and back together would copy it twice).
+    /// The middleware's check of `request`, as far as it goes at once: the first route that
+    /// matches its path ([`first_match`](Self::first_match)), the pipeline run from its head
+    /// borrowed as it is (taking the request apart and back together would copy it twice),
+    /// and the conclusion; or, when the pipeline must wait, where it stopped.
     #[inline]
-    pub(crate) fn run(&self, head: RequestHead<'_>, path: &str, first: usize) -> Ran {
+    pub(crate) fn check_now<B>(
+        self: &Arc<Self>,
+        request: &mut Request<B>,
+    ) -> Result<Conclusion<Response<ResBody>>, Waiting> {
+        let path = routed_path(request.uri(), request.extensions());
+        let Some(first) = self.first_match(path) else {
+            // No route: not authenticated, not limited.
+            return Ok(Conclusion::Proceed(self.admit(
+                request.extensions_mut(),
+                None,
+                None,
+            )));
+        };
         let target = Target::Routes {
             routes: self.rules.routes(),
             first,
             path,
         };
-        self.core.run(head, target, None)
+        match self.core.run(RequestHead::from(&*request), target, None) {
+            Ran::Done(checked) => Ok(self.conclude(checked, request.extensions_mut())),
+            ran => {
+                cold_path();
+                Err(Waiting { first, ran })
+            }
+        }
     }
 
-    /// The rest of the check of a request that [`run`](Self::run) stopped at `ran`: boxed,
-    /// with the request's head, which it hands back with the conclusion.
+    /// The rest of the check of a request that [`check_now`](Self::check_now) left
+    /// `waiting`: boxed, with the request's head, which it hands back with the conclusion.
     pub(crate) fn check_later(
         self: Arc<Self>,
         mut head: Parts,
-        first: usize,
-        ran: Ran,
+        Waiting { first, ran }: Waiting,
     ) -> CheckFuture<Response<ResBody>> {
         Box::pin(async move {
             let checked = {
@@ -442,59 +472,54 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
 
     /// The middleware's last step: admits the request (see [`admit`](Self::admit)), with the
     /// headers its rule adds, or builds the response that refuses it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn conclude(
         self: &Arc<Self>,
         checked: Checked,
         extensions: &mut Extensions,
     ) -> Conclusion<Response<ResBody>> {
         match checked {
-            // The common case, without building an `Outcome`.
-            Ok((identity, Step::Decided(rule, Ok(Decision::Allow(quota))))) => {
-                if self.options.adds_nothing() {
-                    // The default options: nothing to hand on, nothing to add to the
-                    // response, nothing to build.
-                    return Conclusion::Proceed(None);
-                }
-                let headers =
-                    RateHeaders::admitted(self.options.headers, &self.policies, rule, &quota);
-                Conclusion::Proceed(self.admit(extensions, Some(identity), headers))
+            Checked::Allowed(identity, _, _) if self.options.adds_nothing() => {
+                // The common case with the default options: nothing to hand on, nothing to add
+                // to the response, nothing to build.
+                drop(identity);
+                Conclusion::Proceed(None)
             }
-            checked => {
-                cold_path();
-                match self.finish(checked) {
-                    Ok((identity, headers)) => {
-                        Conclusion::Proceed(self.admit(extensions, Some(identity), headers))
-                    }
-                    Err(response) => Conclusion::Respond(response),
-                }
-            }
+            checked => self.conclude_any(checked, extensions),
         }
     }
 
-    /// [`conclude`](Self::conclude) for every other result: what to admit the request with
-    /// (its identity, and its rule's headers), or the response that refuses it. Out of line:
-    /// the refusals and failures built here would only crowd the common path's code.
+    /// [`conclude`](Self::conclude) when the options add something or the request was not
+    /// simply admitted. Out of line: the common case's code stays small.
     #[inline(never)]
-    fn finish(
-        &self,
+    fn conclude_any(
+        self: &Arc<Self>,
         checked: Checked,
-    ) -> Result<(Identity, Option<RateHeaders>), Response<ResBody>> {
-        let (identity, step) = match checked {
-            Ok(checked) => checked,
-            Err(error) => {
+        extensions: &mut Extensions,
+    ) -> Conclusion<Response<ResBody>> {
+        let (identity, headers) = match checked {
+            Checked::Allowed(identity, rule, quota) => {
+                let headers =
+                    RateHeaders::admitted(self.options.headers, &self.policies, rule, &quota);
+                (identity, headers)
+            }
+            Checked::Decided(identity, step) => {
+                match self.refusal_or_pass(step, &identity) {
+                    Ok(Outcome::Rejected(rejection)) => {
+                        return Conclusion::Respond(self.rejection_response(&rejection));
+                    }
+                    Err(error) => return Conclusion::Respond(self.error_response(&error)),
+                    // Not limited, unlimited, or failed open: no headers.
+                    Ok(_) => (identity, None),
+                }
+            }
+            Checked::Unauthenticated(error) => {
                 log_auth_error(&error);
-                return Err(self.error_response(&CheckError::Auth(error)));
+                let error = CheckError::Auth(error);
+                return Conclusion::Respond(self.error_response(&error));
             }
         };
-        match self.outcome(step, &identity) {
-            Ok(Outcome::Rejected(rejection)) => Err(self.rejection_response(&rejection)),
-            Err(error) => Err(self.error_response(&error)),
-            Ok(outcome) => {
-                let headers = self.rate_headers(&outcome);
-                Ok((identity, headers))
-            }
-        }
+        Conclusion::Proceed(self.admit(extensions, Some(identity), headers))
     }
 
     /// Lets a request go on: the limiter goes in its extensions (with the identity, if the

@@ -17,7 +17,9 @@ use http::request::Parts;
 use ratelimit_core::{Limit, Policy, Route, Rule, RuleMethod};
 
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
-use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Pool, Scope};
+use crate::backend::{
+    Backend, BackendError, Decision, DecisionRequest, Denial, Pool, Quota, Scope,
+};
 use crate::path::pool_path;
 use crate::rules::Rules;
 
@@ -89,20 +91,47 @@ impl ScopeKey<'_> {
     }
 }
 
-/// What the rule said of a request (before the layer's failure policy applies).
+/// The end of the pipeline: who the request is and what its rule said (before the layer's
+/// failure policy applies), or why it could not be authenticated.
+#[derive(Debug)]
+pub(crate) enum Checked {
+    /// A limited rule admitted the request and the backend counted it: the common case,
+    /// kept flat so that it is told apart at one comparison.
+    Allowed(Identity, &'static Rule, Quota),
+    /// Any other answer: no rule, `unlimited`, `deny`, a refusal or a failure.
+    Decided(Identity, Step),
+    /// The authenticator refused or failed.
+    Unauthenticated(AuthError),
+}
+
+/// What the rule said of a request that a limited rule did not simply admit.
 #[derive(Debug)]
 pub(crate) enum Step {
     /// No rule applies to the request's group and method.
     NoRule,
     Unlimited(&'static Rule),
     Deny(&'static Rule),
-    /// The backend's answer for a limited rule.
-    Decided(&'static Rule, Result<Decision, BackendError>),
+    /// The backend refused the request.
+    Refused(&'static Rule, Denial),
+    /// The backend failed.
+    Failed(&'static Rule, BackendError),
 }
 
-/// The end of the pipeline: who the request is and what its rule said, or why it could not
-/// be authenticated.
-pub(crate) type Checked = Result<(Identity, Step), AuthError>;
+impl Checked {
+    /// The end of a limited rule's check: the backend's answer.
+    #[inline]
+    fn decided(
+        identity: Identity,
+        rule: &'static Rule,
+        decided: Result<Decision, BackendError>,
+    ) -> Self {
+        match decided {
+            Ok(Decision::Allow(quota)) => Self::Allowed(identity, rule, quota),
+            Ok(Decision::Deny(denial)) => Self::Decided(identity, Step::Refused(rule, denial)),
+            Err(error) => Self::Decided(identity, Step::Failed(rule, error)),
+        }
+    }
+}
 
 /// Where [`Core::run`] stopped.
 #[derive(Debug)]
@@ -147,28 +176,30 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                 Some(Ok(identity)) => identity,
                 Some(Err(error)) => {
                     cold_path();
-                    return Ran::Done(Err(error));
+                    return Ran::Done(Checked::Unauthenticated(error));
                 }
                 None => return Ran::AwaitIdentity,
             },
         };
         let Some(rule) = target.select(head.method.as_str(), identity.group()) else {
-            return Ran::Done(Ok((identity, Step::NoRule)));
+            return Ran::Done(Checked::Decided(identity, Step::NoRule));
         };
         let limits = match rule.policy() {
             Policy::Limited(limits) => limits,
-            Policy::Unlimited => return Ran::Done(Ok((identity, Step::Unlimited(rule)))),
+            Policy::Unlimited => {
+                return Ran::Done(Checked::Decided(identity, Step::Unlimited(rule)));
+            }
             Policy::Deny => {
                 cold_path();
-                return Ran::Done(Ok((identity, Step::Deny(rule))));
+                return Ran::Done(Checked::Decided(identity, Step::Deny(rule)));
             }
         };
         let scope = target.scope_of(rule);
-        let decided = self
-            .backend
-            .decide_now(&request(rule, limits, scope.scope(), identity.user()));
+        let decided =
+            self.backend
+                .decide_now(&request(rule, limits, scope.scope(), identity.user()));
         match decided {
-            Some(decided) => Ran::Done(Ok((identity, Step::Decided(rule, decided)))),
+            Some(decided) => Ran::Done(Checked::decided(identity, rule, decided)),
             None => Ran::AwaitDecision(identity, rule, limits),
         }
     }
@@ -180,13 +211,13 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                     Ran::Done(checked) => return checked,
                     Ran::AwaitIdentity => match self.authenticator.authenticate(head).await {
                         Ok(identity) => self.run(head.into(), target, Some(identity)),
-                        Err(error) => Ran::Done(Err(error)),
+                        Err(error) => Ran::Done(Checked::Unauthenticated(error)),
                     },
                     Ran::AwaitDecision(identity, rule, limits) => {
                         let scope = target.scope_of(rule);
                         let request = request(rule, limits, scope.scope(), identity.user());
                         let decided = self.backend.decide(&request).await;
-                        Ran::Done(Ok((identity, Step::Decided(rule, decided))))
+                        Ran::Done(Checked::decided(identity, rule, decided))
                     }
                 };
             }

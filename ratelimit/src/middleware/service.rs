@@ -11,11 +11,9 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::layer::RateLimitLayer;
-use super::limiter::{Conclusion, Limiter, Shared};
-use super::pipeline::Ran;
-use crate::auth::{Authenticate, RequestHead};
+use super::limiter::{Conclusion, Limiter, Shared, Waiting};
+use crate::auth::Authenticate;
 use crate::backend::Backend;
-use crate::path::routed_path;
 use crate::rules::Rules;
 
 /// Applies rate limits to the requests of an inner service.
@@ -88,25 +86,17 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let path = routed_path(request.uri(), request.extensions());
-        let Some(first) = self.shared.first_match(path) else {
-            let headers = self.shared.admit(request.extensions_mut(), None, None);
-            return ResponseFuture::call(self.inner.call(request), headers);
-        };
-        let checked = match self.shared.run(RequestHead::from(&request), path, first) {
-            Ran::Done(checked) => checked,
-            ran => {
-                cold_path();
-                return self.check_later(request, first, ran);
-            }
-        };
-        match self.shared.conclude(checked, request.extensions_mut()) {
-            Conclusion::Proceed(headers) => {
+        match self.shared.check_now(&mut request) {
+            Ok(Conclusion::Proceed(headers)) => {
                 ResponseFuture::call(self.inner.call(request), headers)
             }
-            Conclusion::Respond(response) => {
+            Ok(Conclusion::Respond(response)) => {
                 cold_path();
                 ResponseFuture::respond(response)
+            }
+            Err(waiting) => {
+                cold_path();
+                self.check_later(request, waiting)
             }
         }
     }
@@ -124,8 +114,7 @@ where
     fn check_later<ReqBody>(
         &mut self,
         request: Request<ReqBody>,
-        first: usize,
-        ran: Ran,
+        waiting: Waiting,
     ) -> ResponseFuture<S, ReqBody>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -133,7 +122,7 @@ where
         let (head, body) = request.into_parts();
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let check = Arc::clone(&self.shared).check_later(head, first, ran);
+        let check = Arc::clone(&self.shared).check_later(head, waiting);
         ResponseFuture::check(check, inner, body)
     }
 }
