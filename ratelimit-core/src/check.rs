@@ -10,8 +10,9 @@
 //! - an unknown key, method or duration unit, with the closest valid name;
 //! - a count that is 0, negative, fractional, suffixed or too large; a bad duration;
 //! - a key given twice in a rule; `unlimited` or `deny` mixed with limits or with each other;
-//!   `block_time` or `zone` on a rule without limits; a rule that sets no limit; an empty
-//!   route, rule, zone or group;
+//!   `block_time` or `zone` on a rule without limits; `shadow` on an `unlimited` rule; a value
+//!   given to `unlimited`, `deny` or `shadow`; a rule that sets no limit; an empty route, rule,
+//!   zone or group;
 //! - a limit that can never bind because a longer window admits no more requests;
 //! - a rule that an earlier rule of its route always wins over (same group, and the same
 //!   method or every method);
@@ -38,7 +39,7 @@ const STANDARD_METHODS: [&str; 9] = [
 ];
 
 /// Every key a rule item can start with, in the order error messages list them.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "second",
     "minute",
     "hour",
@@ -49,6 +50,7 @@ const KEYS: [&str; 10] = [
     "block_time",
     "zone",
     "method",
+    "shadow",
 ];
 
 /// The longest block time: 2^53 microseconds, so that every backend computes with it exactly.
@@ -234,6 +236,7 @@ struct RuleDraft<'a> {
     zone: Option<(String, &'a ItemInput)>,
     block_time: Option<(Duration, &'a ItemInput)>,
     method: Option<(RuleMethod, &'a ItemInput)>,
+    shadow: Option<&'a ItemInput>,
     seen: Vec<String>,
 }
 
@@ -259,6 +262,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
             "block_time" => block_time(item).map(|d| draft.block_time = Some((d, item))),
             "zone" => zone(item).map(|z| draft.zone = Some((z, item))),
             "method" => method(item).map(|m| draft.method = Some((m, item))),
+            "shadow" => bare(item).map(|()| draft.shadow = Some(item)),
             name => match Unit::from_name(name) {
                 Some(unit) => {
                     count(item, unit).map(|c| draft.limits.push((Limit::new(unit, c), item)))
@@ -316,6 +320,12 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         )),
         (None, _) => {}
     }
+    if let (Some((Policy::Unlimited, _)), Some(shadow)) = (&draft.flag, draft.shadow) {
+        errors.push(shadow.span().error(
+            "`shadow` on an `unlimited` rule has nothing to try: the rule never refuses; \
+             remove `shadow`",
+        ));
+    }
     check_never_binding(&mut draft.limits, errors);
     if errors.count > errors_before {
         return None;
@@ -330,6 +340,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         policy,
         zone: draft.zone.map(|(z, _)| Cow::Owned(z)),
         block_time: draft.block_time.map(|(d, _)| d),
+        shadow: draft.shadow.is_some(),
     }))
 }
 
@@ -352,16 +363,7 @@ fn check_never_binding(limits: &mut [(Limit, &ItemInput)], errors: &mut Errors) 
 
 /// Records `unlimited` or `deny`, refusing a value or a second such flag.
 fn flag<'a>(item: &'a ItemInput, policy: Policy, draft: &mut RuleDraft<'a>) -> syn::Result<()> {
-    if let Some((eq, value)) = &item.value {
-        return Err(SpanRange {
-            first: eq.span,
-            last: value.span().last,
-        }
-        .error(format!(
-            "`{}` takes no value; write `{}` alone",
-            item.key, item.key
-        )));
-    }
+    bare(item)?;
     if let Some((_, first)) = &draft.flag {
         return Err(item.span().error(format!(
             "`{}` cannot be combined with `{}`; a rule is either `unlimited`, `deny`, or a set \
@@ -371,6 +373,21 @@ fn flag<'a>(item: &'a ItemInput, policy: Policy, draft: &mut RuleDraft<'a>) -> s
     }
     draft.flag = Some((policy, item));
     Ok(())
+}
+
+/// An item that is a key alone (`unlimited`, `deny`, `shadow`): an error when it has a value.
+fn bare(item: &ItemInput) -> syn::Result<()> {
+    match &item.value {
+        Some((eq, value)) => Err(SpanRange {
+            first: eq.span,
+            last: value.span().last,
+        }
+        .error(format!(
+            "`{}` takes no value; write `{}` alone",
+            item.key, item.key
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn count(item: &ItemInput, unit: Unit) -> syn::Result<u64> {
@@ -662,7 +679,8 @@ mod tests {
             [
                 "this pattern can never match: request paths start with `/`; write \"^/towns\"",
                 "unknown key `secnd`; did you mean `second`? the keys are `second`, `minute`, \
-                 `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone` and `method`",
+                 `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone`, `method` and \
+                 `shadow`",
                 "a count of 0 admits nothing; to refuse every request write `deny` instead of \
                  `second = 0`",
                 "a count is a whole number of requests, not `1.5`",
@@ -805,7 +823,36 @@ mod tests {
         assert_eq!(
             one_error(quote!("^/a" => [frobnicate = 1])),
             "unknown key `frobnicate`; the keys are `second`, `minute`, `hour`, `day`, `month`, \
-             `unlimited`, `deny`, `block_time`, `zone` and `method`"
+             `unlimited`, `deny`, `block_time`, `zone`, `method` and `shadow`"
+        );
+    }
+
+    #[test]
+    fn shadow_is_a_bare_item_of_a_rule_that_can_refuse() {
+        let input = parse_routes(quote!(
+            "^/trial"  => [minute = 1 shadow],
+            "^/closed" => [deny shadow],
+            "^/live"   => [minute = 1],
+        ))
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        let shadows: Vec<bool> = routes
+            .iter()
+            .map(|route| route.rules()[0].shadow())
+            .collect();
+        assert_eq!(shadows, [true, true, false]);
+        assert_eq!(
+            one_error(quote!("^/a" => [unlimited shadow])),
+            "`shadow` on an `unlimited` rule has nothing to try: the rule never refuses; remove \
+             `shadow`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 shadow shadow])),
+            "`shadow` is given twice in this rule; keep one"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 shadow = 1])),
+            "`shadow` takes no value; write `shadow` alone"
         );
     }
 

@@ -253,6 +253,8 @@ pub struct RuleParts {
     pub zone: Option<Cow<'static, str>>,
     /// How long a user who exceeds the rule is blocked.
     pub block_time: Option<Duration>,
+    /// Whether the rule runs in shadow: decided and counted as usual, never refusing.
+    pub shadow: bool,
 }
 
 impl Rule {
@@ -285,6 +287,10 @@ impl Rule {
             );
             assert!(limited, "only a rule with limits has a block time");
         }
+        assert!(
+            !(parts.shadow && matches!(parts.policy, Policy::Unlimited)),
+            "an `unlimited` rule never refuses, so it has no shadow"
+        );
         Self { parts }
     }
 
@@ -325,6 +331,14 @@ impl Rule {
     #[must_use]
     pub const fn block_time(&self) -> Option<Duration> {
         self.parts.block_time
+    }
+
+    /// Whether the rule runs in shadow (`shadow` in the DSL): decided and counted exactly as
+    /// if enforced, but a request it would refuse is admitted (and the would-be refusal
+    /// logged and counted).
+    #[must_use]
+    pub const fn shadow(&self) -> bool {
+        self.parts.shadow
     }
 
     /// Whether the rule applies to a request of `group` with `method` (compared without
@@ -458,6 +472,7 @@ mod tests {
             policy: Policy::Unlimited,
             zone: None,
             block_time: None,
+            shadow: false,
         });
         assert!(rule.applies_to("admin", "post"));
         assert!(!rule.applies_to("admin", "GET"));
@@ -468,6 +483,7 @@ mod tests {
             policy: Policy::Deny,
             zone: None,
             block_time: None,
+            shadow: false,
         });
         assert!(any.applies_to("default", "DELETE"));
     }
@@ -479,6 +495,7 @@ mod tests {
             policy: Policy::Unlimited,
             zone: None,
             block_time: None,
+            shadow: false,
         })
     }
 

@@ -84,6 +84,7 @@ pub(crate) fn rule_expr(
         }
         None => none,
     };
+    let shadow = rule.shadow();
     quote! {
         #private::Rule::new(#private::RuleParts {
             group: #private::Cow::Borrowed(#group),
@@ -91,6 +92,7 @@ pub(crate) fn rule_expr(
             policy: #policy,
             zone: #zone,
             block_time: #block_time,
+            shadow: #shadow,
         })
     }
 }

@@ -196,6 +196,7 @@ fn rules_of(pattern: Pattern) -> Rules {
         policy: Policy::Unlimited,
         zone: None,
         block_time: None,
+        shadow: false,
     });
     let route = Route::new(pattern, Cow::Owned(vec![rule]));
     Rules::from_static(Box::leak(vec![route].into_boxed_slice()))

@@ -162,6 +162,13 @@ pub trait Backend: Send + Sync + 'static {
         let _ = request;
         None
     }
+
+    /// The backend's name, the `backend` label of the `ratelimit_backend_seconds` histogram
+    /// (with the `metrics` feature): `"memory"` and `"redis"` for the built-in backends,
+    /// `"custom"` by default.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
 }
 
 /// The future a [`Backend`] returns: already resolved for an in-process backend (no

@@ -118,6 +118,22 @@ impl<ResBody> RateLimitLayer<ResBody> {
         self
     }
 
+    /// Runs every rule in shadow, as if each had `shadow` in the DSL: each request is
+    /// decided and counted exactly as if the rules were enforced, but one they would refuse
+    /// is admitted, without rate-limit headers, and the would-be refusal is logged at warn
+    /// level (at most once per 10 s, with a count) and counted in the metrics
+    /// (`shadow_limited`, `shadow_denied`). Off by default. Try a set of rules on live traffic
+    /// with it before enforcing them.
+    ///
+    /// A would-be refusal by a rule with `block_time` blocks the user as a refusal would: the
+    /// user's later requests are would-be refusals of every rule in shadow, and refusals of
+    /// any rule enforced.
+    #[must_use]
+    pub fn shadow(mut self, shadow: bool) -> Self {
+        self.options_mut().shadow = shadow;
+        self
+    }
+
     /// A handle on this layer's limiter, sharing its backend.
     #[must_use]
     pub fn limiter(&self) -> Limiter<ResBody> {

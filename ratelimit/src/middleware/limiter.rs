@@ -6,12 +6,14 @@ use std::future::Future;
 use std::hint::cold_path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use ratelimit_core::{Route, Rule};
 
 use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
+use super::observe::{self, LogThrottle, Recorder, Site, Verdict};
 use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use super::rejection::Rejection;
 use super::response::{
@@ -125,7 +127,10 @@ impl<ResBody> Limiter<ResBody> {
             Ran::Done(checked) => checked,
             ran => core.resolve(head, target, ran).await,
         };
-        self.shared.outcome(checked)
+        let site = match scope {
+            Scope::Path(scope) | Scope::Zone(scope) => Site::Check(scope),
+        };
+        self.shared.outcome(checked, site).1
     }
 
     /// Adds the rate-limit headers (if the layer sends any) of an admitted request to the
@@ -221,6 +226,12 @@ pub enum Outcome {
     },
     /// Refused: rate limited, blocked, or denied by a `deny` rule.
     Rejected(Rejection),
+    /// A rule in shadow (`shadow` in the DSL, or the layer's
+    /// [`shadow`](super::RateLimitLayer::shadow) option) would have refused the request: it is
+    /// admitted, without rate-limit headers. The backend counted nothing for it, as for a
+    /// refusal, and recorded the block a refusal would have started; the would-be refusal is
+    /// logged at warn level (at most once per 10 s, with a count) and counted in the metrics.
+    ShadowRejected(Rejection),
 }
 
 /// A check failed: nothing was decided. A refusal is not a failure (it is
@@ -267,6 +278,19 @@ pub(crate) struct Shared<ResBody> {
     pub(crate) options: Options<ResBody>,
     /// The `RateLimit-Policy` values of the routes' rules.
     pub(crate) policies: Policies,
+    /// The warnings a flood could repeat, each written at most once per interval.
+    warnings: Arc<Warnings>,
+    /// Where decisions are recorded (`tracing`, metrics).
+    recorder: Arc<Recorder>,
+}
+
+/// The throttles of the warnings a flood could repeat.
+#[derive(Debug, Default)]
+struct Warnings {
+    /// Would-be refusals of rules in shadow.
+    shadow: LogThrottle,
+    /// Backend failures admitted by the failure policy.
+    fail_open: LogThrottle,
 }
 
 impl<ResBody> Clone for Shared<ResBody> {
@@ -276,6 +300,8 @@ impl<ResBody> Clone for Shared<ResBody> {
             core: Arc::clone(&self.core),
             options: self.options.clone(),
             policies: self.policies.clone(),
+            warnings: Arc::clone(&self.warnings),
+            recorder: Arc::clone(&self.recorder),
         }
     }
 }
@@ -312,6 +338,8 @@ impl<ResBody> Shared<ResBody> {
                 ..Options::default()
             },
             policies: Policies::of(rules),
+            warnings: Arc::default(),
+            recorder: Arc::new(Recorder::new(rules)),
         }
     }
 
@@ -332,17 +360,32 @@ impl<ResBody> Shared<ResBody> {
         first_decoded_match(routes, path, raw)
     }
 
-    /// What a check decided, for [`Limiter::check`]: the failure policy applied to what the
-    /// backend said.
-    fn outcome(&self, checked: Checked) -> Result<Outcome, CheckError> {
-        Ok(match checked {
-            Checked::Allowed(_, rule, quota) => Outcome::Allowed { rule, quota },
-            Checked::Decided(identity, step) => self.refusal_or_pass(step, &identity)?,
+    /// What a check decided: the failure policy and shadow mode applied to what the pipeline
+    /// said, the decision recorded ([`Recorder`]) as made at `site`. The identity comes back
+    /// when the request was authenticated.
+    fn outcome(
+        &self,
+        checked: Checked,
+        site: Site<'_>,
+    ) -> (Option<Identity>, Result<Outcome, CheckError>) {
+        let rule = checked.rule();
+        let (identity, result) = match checked {
+            Checked::Allowed(identity, rule, quota) => {
+                (Some(identity), Ok(Outcome::Allowed { rule, quota }))
+            }
+            Checked::Decided(identity, step) => {
+                let result = self.refusal_or_pass(step, &identity);
+                (Some(identity), result)
+            }
             Checked::Unauthenticated(error) => {
                 log_auth_error(&error);
-                return Err(CheckError::Auth(error));
+                (None, Err(CheckError::Auth(error)))
             }
-        })
+        };
+        if let Some((verdict, blocked)) = verdict(&result) {
+            self.recorder.decision(site, rule, verdict, blocked);
+        }
+        (identity, result)
     }
 
     /// [`outcome`](Self::outcome) for a request a limited rule did not simply admit.
@@ -350,16 +393,21 @@ impl<ResBody> Shared<ResBody> {
         Ok(match step {
             Step::NoRule => Outcome::NotLimited,
             Step::Unlimited(rule) => Outcome::Unlimited { rule },
-            Step::Deny(rule) => Outcome::Rejected(Rejection::deny(rule, identity.clone())),
+            Step::Deny(rule) => self.refuse(Rejection::deny(rule, identity.clone())),
             Step::Refused(rule, denial) => {
-                Outcome::Rejected(Rejection::limited(rule, identity.clone(), denial))
+                self.refuse(Rejection::limited(rule, identity.clone(), denial))
             }
             Step::Failed(rule, error) => match self.options.failure {
                 FailurePolicy::Open => {
-                    tracing::warn!(
-                        error = &error as &dyn std::error::Error,
-                        "the rate-limit backend failed; admitting the request uncounted (fail open)"
-                    );
+                    if let Some(held) = self.warnings.fail_open.admit(Instant::now()) {
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            held_back = held,
+                            "the rate-limit backend failed; admitting the request uncounted \
+                             (fail open); the same warning is written at most once per 10 s, \
+                             `held_back` counting the ones not written since"
+                        );
+                    }
                     Outcome::FailedOpen { rule, error }
                 }
                 FailurePolicy::Closed => {
@@ -373,6 +421,25 @@ impl<ResBody> Shared<ResBody> {
         })
     }
 
+    /// A refusal, or, by a rule in shadow, a would-be refusal (logged, at most once per
+    /// interval).
+    fn refuse(&self, rejection: Rejection) -> Outcome {
+        if !(rejection.rule().shadow() || self.options.shadow) {
+            return Outcome::Rejected(rejection);
+        }
+        if let Some(held) = self.warnings.shadow.admit(Instant::now()) {
+            tracing::warn!(
+                group = rejection.group(),
+                zone = rejection.zone().unwrap_or(""),
+                cause = ?rejection.cause(),
+                held_back = held,
+                "a rule in shadow would have refused a request; admitted; the same warning is \
+                 written at most once per 10 s, `held_back` counting the ones not written since"
+            );
+        }
+        Outcome::ShadowRejected(rejection)
+    }
+
     #[inline]
     fn rate_headers(&self, outcome: &Outcome) -> Option<RateHeaders> {
         match outcome {
@@ -382,7 +449,8 @@ impl<ResBody> Shared<ResBody> {
             Outcome::NotLimited
             | Outcome::Unlimited { .. }
             | Outcome::FailedOpen { .. }
-            | Outcome::Rejected(_) => None,
+            | Outcome::Rejected(_)
+            | Outcome::ShadowRejected(_) => None,
         }
     }
 }
@@ -440,7 +508,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
             path,
         };
         match self.core.run(RequestHead::from(&*request), target, None) {
-            Ran::Done(checked) => Ok(self.conclude(checked, request.extensions_mut())),
+            Ran::Done(checked) => Ok(self.conclude(checked, first, request.extensions_mut())),
             ran => {
                 cold_path();
                 Err(Waiting { first, ran })
@@ -465,61 +533,54 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 };
                 self.core.resolve(&head, target, ran).await
             };
-            let conclusion = self.conclude(checked, &mut head.extensions);
+            let conclusion = self.conclude(checked, first, &mut head.extensions);
             (head, conclusion)
         })
     }
 
-    /// The middleware's last step: admits the request (see [`admit`](Self::admit)), with the
-    /// headers its rule adds, or builds the response that refuses it.
+    /// The middleware's last step for a request whose first matching route is
+    /// `routes[first]`: admits the request (see [`admit`](Self::admit)), with the headers its
+    /// rule adds, or builds the response that refuses it.
     #[inline(always)]
     pub(crate) fn conclude(
         self: &Arc<Self>,
         checked: Checked,
+        first: usize,
         extensions: &mut Extensions,
     ) -> Conclusion<Response<ResBody>> {
         match checked {
-            Checked::Allowed(identity, _, _) if self.options.adds_nothing() => {
+            Checked::Allowed(identity, rule, _)
+                if self.options.adds_nothing() && !observe::enabled() =>
+            {
                 // The common case with the default options: nothing to hand on, nothing to add
-                // to the response, nothing to build.
+                // to the response, nothing to build, nothing to record.
+                let _ = rule;
                 drop(identity);
                 Conclusion::Proceed(None)
             }
-            checked => self.conclude_any(checked, extensions),
+            checked => self.conclude_any(checked, first, extensions),
         }
     }
 
-    /// [`conclude`](Self::conclude) when the options add something or the request was not
-    /// simply admitted. Out of line: the common case's code stays small.
+    /// [`conclude`](Self::conclude) when the options add something, the decision is
+    /// recorded, or the request was not simply admitted. Out of line: the common case's code
+    /// stays small.
     #[inline(never)]
     fn conclude_any(
         self: &Arc<Self>,
         checked: Checked,
+        first: usize,
         extensions: &mut Extensions,
     ) -> Conclusion<Response<ResBody>> {
-        let (identity, headers) = match checked {
-            Checked::Allowed(identity, rule, quota) => {
-                let headers =
-                    RateHeaders::admitted(self.options.headers, &self.policies, rule, &quota);
-                (identity, headers)
+        let (identity, outcome) = match self.outcome(checked, Site::Layer { first }) {
+            (_, Ok(Outcome::Rejected(rejection))) => {
+                return Conclusion::Respond(self.rejection_response(&rejection));
             }
-            Checked::Decided(identity, step) => {
-                match self.refusal_or_pass(step, &identity) {
-                    Ok(Outcome::Rejected(rejection)) => {
-                        return Conclusion::Respond(self.rejection_response(&rejection));
-                    }
-                    Err(error) => return Conclusion::Respond(self.error_response(&error)),
-                    // Not limited, unlimited, or failed open: no headers.
-                    Ok(_) => (identity, None),
-                }
-            }
-            Checked::Unauthenticated(error) => {
-                log_auth_error(&error);
-                let error = CheckError::Auth(error);
-                return Conclusion::Respond(self.error_response(&error));
-            }
+            (_, Err(error)) => return Conclusion::Respond(self.error_response(&error)),
+            (identity, Ok(outcome)) => (identity, outcome),
         };
-        Conclusion::Proceed(self.admit(extensions, Some(identity), headers))
+        let headers = self.rate_headers(&outcome);
+        Conclusion::Proceed(self.admit(extensions, identity, headers))
     }
 
     /// Lets a request go on: the limiter goes in its extensions (with the identity, if the
@@ -560,4 +621,39 @@ fn first_decoded_match(routes: &[Route], path: &str, raw: Option<usize>) -> Opti
         .iter()
         .position(|route| route.pattern().is_match(&decoded))
         .or(raw)
+}
+
+/// The outcome label of what a check concluded, and whether it started a block; `None` for a
+/// request no rule applies to (not recorded).
+fn verdict(result: &Result<Outcome, CheckError>) -> Option<(Verdict, bool)> {
+    Some(match result {
+        Ok(Outcome::NotLimited) => return None,
+        Ok(Outcome::Unlimited { .. } | Outcome::Allowed { .. }) => (Verdict::Admitted, false),
+        Ok(Outcome::FailedOpen { .. }) | Err(CheckError::Backend(_)) => {
+            (Verdict::BackendError, false)
+        }
+        Ok(Outcome::Rejected(rejection)) => {
+            let verdict = if rejection.is_permanent() {
+                Verdict::Denied
+            } else {
+                Verdict::Limited
+            };
+            (verdict, starts_block(rejection))
+        }
+        Ok(Outcome::ShadowRejected(rejection)) => {
+            let verdict = if rejection.is_permanent() {
+                Verdict::ShadowDenied
+            } else {
+                Verdict::ShadowLimited
+            };
+            (verdict, starts_block(rejection))
+        }
+        Err(CheckError::Auth(_)) => (Verdict::Unauthenticated, false),
+    })
+}
+
+/// Whether `rejection` started a block: a limit's refusal by a rule with `block_time` (a
+/// refusal of a user already blocked does not start another).
+fn starts_block(rejection: &Rejection) -> bool {
+    rejection.limit().is_some() && rejection.rule().block_time().is_some()
 }

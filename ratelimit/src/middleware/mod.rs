@@ -223,6 +223,7 @@ mod future;
 mod headers;
 mod layer;
 mod limiter;
+mod observe;
 mod pipeline;
 mod rejection;
 mod response;

@@ -16,6 +16,8 @@ use std::pin::Pin;
 use http::request::Parts;
 use ratelimit_core::{Limit, Policy, Route, Rule, RuleMethod};
 
+#[cfg(feature = "metrics")]
+use super::observe;
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
 use crate::backend::{
     Backend, BackendError, Decision, DecisionRequest, Denial, Pool, Quota, Scope,
@@ -117,7 +119,29 @@ pub(crate) enum Step {
     Failed(&'static Rule, BackendError),
 }
 
+impl Step {
+    /// The rule that decided, if one applied.
+    pub(crate) const fn rule(&self) -> Option<&'static Rule> {
+        match self {
+            Self::NoRule => None,
+            Self::Unlimited(rule)
+            | Self::Deny(rule)
+            | Self::Refused(rule, _)
+            | Self::Failed(rule, _) => Some(rule),
+        }
+    }
+}
+
 impl Checked {
+    /// The rule that decided, if one applied.
+    pub(crate) fn rule(&self) -> Option<&'static Rule> {
+        match self {
+            Self::Allowed(_, rule, _) => Some(rule),
+            Self::Decided(_, step) => step.rule(),
+            Self::Unauthenticated(_) => None,
+        }
+    }
+
     /// The end of a limited rule's check: the backend's answer.
     #[inline]
     fn decided(
@@ -195,9 +219,14 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
             }
         };
         let scope = target.scope_of(rule);
-        let decided =
-            self.backend
-                .decide_now(&request(rule, limits, scope.scope(), identity.user()));
+        let request = request(rule, limits, scope.scope(), identity.user());
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let decided = self.backend.decide_now(&request);
+        #[cfg(feature = "metrics")]
+        if let Some(decided) = &decided {
+            observe::backend_call(self.backend.name(), decided, started.elapsed());
+        }
         match decided {
             Some(decided) => Ran::Done(Checked::decided(identity, rule, decided)),
             None => Ran::AwaitDecision(identity, rule, limits),
@@ -216,7 +245,11 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                     Ran::AwaitDecision(identity, rule, limits) => {
                         let scope = target.scope_of(rule);
                         let request = request(rule, limits, scope.scope(), identity.user());
+                        #[cfg(feature = "metrics")]
+                        let started = std::time::Instant::now();
                         let decided = self.backend.decide(&request).await;
+                        #[cfg(feature = "metrics")]
+                        observe::backend_call(self.backend.name(), &decided, started.elapsed());
                         Ran::Done(Checked::decided(identity, rule, decided))
                     }
                 };

@@ -39,6 +39,8 @@ pub(crate) struct Options<ResBody> {
     pub(crate) headers: RateLimitHeaders,
     pub(crate) failure: FailurePolicy,
     pub(crate) extension: bool,
+    /// Every rule runs in shadow.
+    pub(crate) shadow: bool,
     pub(crate) on_blocked: Option<OnBlocked<ResBody>>,
     pub(crate) on_auth_error: Option<OnAuthError<ResBody>>,
     pub(crate) on_backend_error: Option<OnBackendError<ResBody>>,
@@ -59,6 +61,7 @@ impl<ResBody> Default for Options<ResBody> {
             headers: RateLimitHeaders::None,
             failure: FailurePolicy::Open,
             extension: false,
+            shadow: false,
             on_blocked: None,
             on_auth_error: None,
             on_backend_error: None,
@@ -72,6 +75,7 @@ impl<ResBody> Clone for Options<ResBody> {
             headers: self.headers,
             failure: self.failure,
             extension: self.extension,
+            shadow: self.shadow,
             on_blocked: self.on_blocked.clone(),
             on_auth_error: self.on_auth_error.clone(),
             on_backend_error: self.on_backend_error.clone(),
@@ -85,6 +89,7 @@ impl<ResBody> fmt::Debug for Options<ResBody> {
             .field("headers", &self.headers)
             .field("failure", &self.failure)
             .field("extension", &self.extension)
+            .field("shadow", &self.shadow)
             .field("on_blocked", &self.on_blocked.as_ref().map(|_| "<fn>"))
             .field(
                 "on_auth_error",

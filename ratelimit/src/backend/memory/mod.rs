@@ -412,6 +412,10 @@ impl<C: Clock> Backend for MemoryBackend<C> {
     fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
         Some(self.decide_in_memory(request))
     }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
 }
 
 impl<C> fmt::Debug for MemoryBackend<C> {

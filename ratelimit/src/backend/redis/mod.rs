@@ -179,6 +179,10 @@ impl Backend for RedisBackend {
     fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
         DecisionFuture::boxed(self.inner.decide(request))
     }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
 }
 
 impl fmt::Debug for RedisBackend {
