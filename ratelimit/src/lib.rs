@@ -51,6 +51,7 @@
 //! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
 //! | `redis`  | no      | `backend::redis::RedisBackend`: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
+//! | `metrics`| no      | counters and a histogram of the limiter's decisions through the `metrics` facade (any exporter): see [`middleware`](crate::middleware#observing-it) |
 //! | `full`   | no      | every feature above |
 //! | `test-util` | no   | for tests only, not in `full`: a test clock for the Redis backend |
 //!
@@ -104,6 +105,7 @@ pub use rules::{Matching, Rules, Selection};
 ///          | "block_time" "=" DURATION           60, 60s, 10m, 2h, 1d
 ///          | "zone" "=" STRING
 ///          | "method" "=" METHOD                 GET, POST, … (ident or string); default: any
+///          | "shadow"                            decide and count as usual, never refuse
 /// PATTERN  = string literal, `regex` crate syntax
 /// GROUP    = identifier or string literal
 /// ```
@@ -129,8 +131,8 @@ pub use rules::{Matching, Rules, Selection};
 /// - a count of 0 (write `deny`), a negative, fractional, suffixed or overflowing count
 ///   (the largest is 2^53 - 1); a bad `block_time`;
 /// - a key given twice in one rule; `unlimited` or `deny` mixed with limits or with each
-///   other; `block_time` or `zone` on a rule without limits; a rule without any limit; an
-///   empty route, rule, zone or group;
+///   other; `block_time` or `zone` on a rule without limits; `shadow` on an `unlimited`
+///   rule; a rule without any limit; an empty route, rule, zone or group;
 /// - a rule that an earlier rule of the same route always wins over (same group, same or
 ///   every method);
 /// - the same pattern twice, or a route that an earlier route matches every path of, with a

@@ -52,6 +52,37 @@
 //! without them pays nothing for it, and code of your own that reads the limiter turns it
 //! on with `.limiter_extension(true)`.
 //!
+//! # Shadow mode
+//!
+//! A rule with `shadow` in the DSL, or every rule of a layer with
+//! [`shadow(true)`](RateLimitLayer::shadow), is decided and counted exactly as if enforced (a
+//! would-be refusal counts nothing, a would-be block is recorded), but never refuses: the
+//! request is admitted, without rate-limit headers, and the would-be refusal is logged at
+//! warn level and counted (`shadow_limited`, `shadow_denied`). `deny shadow` tries a `deny`.
+//! A handler's check reports it as [`Outcome::ShadowRejected`].
+//!
+//! # Observing it
+//!
+//! Every decision of a limited route is a `tracing` event at debug level, target
+//! `ratelimit::decision`, with the fields `route` (the pattern as written, or a
+//! `#[rate_limited]` handler's path), `group` and `zone` (the rule's, as the rules name them)
+//! and `outcome`. Warnings that a flood would repeat (a would-be refusal in shadow, a backend
+//! failure admitted by [`FailurePolicy::Open`]) are written at most once per 10 s per layer,
+//! with `held_back` counting the ones not written since.
+//!
+//! With the `metrics` feature, the same decisions go to the [`metrics`](https://docs.rs/metrics)
+//! facade, so any exporter (Prometheus, OpenTelemetry, StatsD) shows them:
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `ratelimit_requests_total` | counter | `route`, `group`, `zone` (empty when none), `outcome`: `admitted`, `limited` (429, blocked included), `denied` (403), `shadow_limited`, `shadow_denied`, `unauthenticated` (group empty), `backend_error` |
+//! | `ratelimit_blocks_total` | counter | `route`, `group`, `zone`: refusals that started a block |
+//! | `ratelimit_backend_seconds` | histogram | `backend` (`memory`, `redis`, or a custom backend's [`name`](crate::backend::Backend::name)), `result` (`ok`, `error`, `timeout`) |
+//!
+//! No label is ever a request's path, a user id or a header's value. A layer registers each
+//! counter of its routes once, on first use, and then only increments it: install the
+//! recorder before serving. `BENCHMARKS.md` has what the feature costs a request.
+//!
 //! # Performance
 //!
 //! A request no route matches costs one comparison per route (of the path's first bytes
