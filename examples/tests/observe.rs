@@ -77,7 +77,13 @@ async fn each_outcome_is_counted_per_route_and_metrics_need_no_identity() {
     let cases: [(&str, &[(&str, &str)], u16, &str, &str); 6] = [
         ("/towns", &[user], 200, "^/towns", "admitted"),
         ("/towns", &[user], 429, "^/towns", "limited"),
-        ("/towns", &[user, ("x-group", "admin")], 200, "^/towns", "admitted"),
+        (
+            "/towns",
+            &[user, ("x-group", "admin")],
+            200,
+            "^/towns",
+            "admitted",
+        ),
         ("/towns", &[], 401, "^/towns", "unauthenticated"),
         ("/closed", &[user], 200, "^/closed", "shadow_denied"),
         ("/denied", &[user], 403, "^/denied", "denied"),
@@ -149,7 +155,10 @@ async fn a_hundred_would_be_refusals_in_a_row_log_a_few_lines_not_a_hundred() {
     let _guard = tracing::subscriber::set_default(messages.clone());
     let server = start().await;
     for _ in 0..101 {
-        assert_eq!(server.get("/trial", &[("x-user", "dave")]).await.status, 200);
+        assert_eq!(
+            server.get("/trial", &[("x-user", "dave")]).await.status,
+            200
+        );
     }
     let lines = messages.0.lock().unwrap();
     let warnings = lines

@@ -10,8 +10,9 @@
 //! - an unknown key, method or duration unit, with the closest valid name;
 //! - a count that is 0, negative, fractional, suffixed or too large; a bad duration;
 //! - a key given twice in a rule; `unlimited` or `deny` mixed with limits or with each other;
-//!   `block_time` or `zone` on a rule without limits; `shadow` on an `unlimited` rule; a value
-//!   given to `unlimited`, `deny` or `shadow`; a rule that sets no limit; an empty route, rule,
+//!   `block_time`, `zone` or `global` on a rule without limits; `shadow` on an `unlimited`
+//!   rule; `global` with `block_time`; a value given to `unlimited`, `deny`, `shadow` or
+//!   `global`; a rule that sets no limit; an empty route, rule,
 //!   zone or group;
 //! - a limit that can never bind because a longer window admits no more requests;
 //! - a rule that an earlier rule of its route always wins over (same group, and the same
@@ -39,7 +40,7 @@ const STANDARD_METHODS: [&str; 9] = [
 ];
 
 /// Every key a rule item can start with, in the order error messages list them.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 12] = [
     "second",
     "minute",
     "hour",
@@ -51,6 +52,7 @@ const KEYS: [&str; 11] = [
     "zone",
     "method",
     "shadow",
+    "global",
 ];
 
 /// The longest block time: 2^53 microseconds, so that every backend computes with it exactly.
@@ -237,6 +239,7 @@ struct RuleDraft<'a> {
     block_time: Option<(Duration, &'a ItemInput)>,
     method: Option<(RuleMethod, &'a ItemInput)>,
     shadow: Option<&'a ItemInput>,
+    global: Option<&'a ItemInput>,
     seen: Vec<String>,
 }
 
@@ -263,6 +266,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
             "zone" => zone(item).map(|z| draft.zone = Some((z, item))),
             "method" => method(item).map(|m| draft.method = Some((m, item))),
             "shadow" => bare(item).map(|()| draft.shadow = Some(item)),
+            "global" => bare(item).map(|()| draft.global = Some(item)),
             name => match Unit::from_name(name) {
                 Some(unit) => {
                     count(item, unit).map(|c| draft.limits.push((Limit::new(unit, c), item)))
@@ -306,6 +310,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
             let extras = [
                 draft.block_time.as_ref().map(|(_, item)| *item),
                 draft.zone.as_ref().map(|(_, item)| *item),
+                draft.global,
             ];
             for extra in extras.into_iter().flatten() {
                 errors.push(extra.span().error(format!(
@@ -326,6 +331,13 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
              remove `shadow`",
         ));
     }
+    if let (Some(global), Some((_, block_time))) = (draft.global, &draft.block_time) {
+        errors.push(global.span().error(format!(
+            "`global` cannot be combined with `{}`: a block belongs to a user, and a `global` \
+             rule counts every user together; remove one of them",
+            block_time.key
+        )));
+    }
     check_never_binding(&mut draft.limits, errors);
     if errors.count > errors_before {
         return None;
@@ -341,6 +353,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         zone: draft.zone.map(|(z, _)| Cow::Owned(z)),
         block_time: draft.block_time.map(|(d, _)| d),
         shadow: draft.shadow.is_some(),
+        global: draft.global.is_some(),
     }))
 }
 
@@ -679,8 +692,8 @@ mod tests {
             [
                 "this pattern can never match: request paths start with `/`; write \"^/towns\"",
                 "unknown key `secnd`; did you mean `second`? the keys are `second`, `minute`, \
-                 `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone`, `method` and \
-                 `shadow`",
+                 `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone`, `method`, \
+                 `shadow` and `global`",
                 "a count of 0 admits nothing; to refuse every request write `deny` instead of \
                  `second = 0`",
                 "a count is a whole number of requests, not `1.5`",
@@ -823,7 +836,7 @@ mod tests {
         assert_eq!(
             one_error(quote!("^/a" => [frobnicate = 1])),
             "unknown key `frobnicate`; the keys are `second`, `minute`, `hour`, `day`, `month`, \
-             `unlimited`, `deny`, `block_time`, `zone`, `method` and `shadow`"
+             `unlimited`, `deny`, `block_time`, `zone`, `method`, `shadow` and `global`"
         );
     }
 
@@ -853,6 +866,32 @@ mod tests {
         assert_eq!(
             one_error(quote!("^/a" => [second = 1 shadow = 1])),
             "`shadow` takes no value; write `shadow` alone"
+        );
+    }
+
+    #[test]
+    fn global_is_a_bare_item_of_a_limited_rule_without_a_block() {
+        let input = parse_routes(quote!(
+            "^/search" => [second = 3 global],
+            "^/other"  => [second = 3],
+        ))
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        assert!(routes[0].rules()[0].global());
+        assert!(!routes[1].rules()[0].global());
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 global block_time = 60])),
+            "`global` cannot be combined with `block_time`: a block belongs to a user, and a \
+             `global` rule counts every user together; remove one of them"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [deny global])),
+            "`global` applies only to a rule with limits; remove it, or replace `deny` with \
+             limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 global global])),
+            "`global` is given twice in this rule; keep one"
         );
     }
 

@@ -255,6 +255,8 @@ pub struct RuleParts {
     pub block_time: Option<Duration>,
     /// Whether the rule runs in shadow: decided and counted as usual, never refusing.
     pub shadow: bool,
+    /// Whether the rule counts every user in one pool (`global`): its pool has no user.
+    pub global: bool,
 }
 
 impl Rule {
@@ -291,6 +293,13 @@ impl Rule {
             !(parts.shadow && matches!(parts.policy, Policy::Unlimited)),
             "an `unlimited` rule never refuses, so it has no shadow"
         );
+        if parts.global {
+            assert!(limited, "only a rule with limits is global");
+            assert!(
+                parts.block_time.is_none(),
+                "a global rule has no block time: a block belongs to a user"
+            );
+        }
         Self { parts }
     }
 
@@ -339,6 +348,14 @@ impl Rule {
     #[must_use]
     pub const fn shadow(&self) -> bool {
         self.parts.shadow
+    }
+
+    /// Whether the rule counts every user together (`global` in the DSL): its pool has no
+    /// user, so every identity counts against the same windows. The rule is still chosen by
+    /// the identity's group and the method.
+    #[must_use]
+    pub const fn global(&self) -> bool {
+        self.parts.global
     }
 
     /// Whether the rule applies to a request of `group` with `method` (compared without
@@ -473,6 +490,7 @@ mod tests {
             zone: None,
             block_time: None,
             shadow: false,
+            global: false,
         });
         assert!(rule.applies_to("admin", "post"));
         assert!(!rule.applies_to("admin", "GET"));
@@ -484,6 +502,7 @@ mod tests {
             zone: None,
             block_time: None,
             shadow: false,
+            global: false,
         });
         assert!(any.applies_to("default", "DELETE"));
     }
@@ -496,6 +515,7 @@ mod tests {
             zone: None,
             block_time: None,
             shadow: false,
+            global: false,
         })
     }
 

@@ -229,8 +229,8 @@ impl Parse for RuleInput {
         if !(input.is_empty() || input.peek(Token![,])) {
             return Err(input.error(
                 "expected a rule item (`second = 10`, `unlimited`, `deny`, `block_time = 60`, \
-                 `zone = \"name\"`, `method = GET`, `shadow`), `@group`, or `,` before the next \
-                 rule",
+                 `zone = \"name\"`, `method = GET`, `shadow`, `global`), `@group`, or `,` before \
+                 the next rule",
             ));
         }
         let last = group

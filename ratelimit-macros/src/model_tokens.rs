@@ -85,6 +85,7 @@ pub(crate) fn rule_expr(
         None => none,
     };
     let shadow = rule.shadow();
+    let global = rule.global();
     quote! {
         #private::Rule::new(#private::RuleParts {
             group: #private::Cow::Borrowed(#group),
@@ -93,6 +94,7 @@ pub(crate) fn rule_expr(
             zone: #zone,
             block_time: #block_time,
             shadow: #shadow,
+            global: #global,
         })
     }
 }

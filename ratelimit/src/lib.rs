@@ -106,6 +106,7 @@ pub use rules::{Matching, Rules, Selection};
 ///          | "zone" "=" STRING
 ///          | "method" "=" METHOD                 GET, POST, … (ident or string); default: any
 ///          | "shadow"                            decide and count as usual, never refuse
+///          | "global"                            one pool for every user (no user in the key)
 /// PATTERN  = string literal, `regex` crate syntax
 /// GROUP    = identifier or string literal
 /// ```
@@ -131,8 +132,9 @@ pub use rules::{Matching, Rules, Selection};
 /// - a count of 0 (write `deny`), a negative, fractional, suffixed or overflowing count
 ///   (the largest is 2^53 - 1); a bad `block_time`;
 /// - a key given twice in one rule; `unlimited` or `deny` mixed with limits or with each
-///   other; `block_time` or `zone` on a rule without limits; `shadow` on an `unlimited`
-///   rule; a rule without any limit; an empty route, rule, zone or group;
+///   other; `block_time`, `zone` or `global` on a rule without limits; `shadow` on an
+///   `unlimited` rule; `global` with `block_time`; a rule without any limit; an empty route,
+///   rule, zone or group;
 /// - a rule that an earlier rule of the same route always wins over (same group, same or
 ///   every method);
 /// - the same pattern twice, or a route that an earlier route matches every path of, with a

@@ -197,6 +197,7 @@ fn rules_of(pattern: Pattern) -> Rules {
         zone: None,
         block_time: None,
         shadow: false,
+        global: false,
     });
     let route = Route::new(pattern, Cow::Owned(vec![rule]));
     Rules::from_static(Box::leak(vec![route].into_boxed_slice()))

@@ -219,7 +219,7 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
             }
         };
         let scope = target.scope_of(rule);
-        let request = request(rule, limits, scope.scope(), identity.user());
+        let request = request(rule, limits, scope.scope(), &identity);
         #[cfg(feature = "metrics")]
         let started = std::time::Instant::now();
         let decided = self.backend.decide_now(&request);
@@ -244,7 +244,7 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                     },
                     Ran::AwaitDecision(identity, rule, limits) => {
                         let scope = target.scope_of(rule);
-                        let request = request(rule, limits, scope.scope(), identity.user());
+                        let request = request(rule, limits, scope.scope(), &identity);
                         #[cfg(feature = "metrics")]
                         let started = std::time::Instant::now();
                         let decided = self.backend.decide(&request).await;
@@ -262,15 +262,25 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
     }
 }
 
-/// What the backend is asked for a request of `user` under `rule` (whose limits are
-/// `limits`), counted in `scope`.
+/// The user of a `global` rule's pool: none, the empty id (which no built-in authenticator
+/// gives an identity).
+pub(crate) const GLOBAL_USER: &str = "";
+
+/// What the backend is asked for a request of `identity` under `rule` (whose limits are
+/// `limits`), counted in `scope`: the pool of the identity's user, or, for a `global` rule,
+/// the pool of no user ([`GLOBAL_USER`]).
 #[inline]
 fn request<'r>(
     rule: &'static Rule,
     limits: &'static [Limit],
     scope: Scope<'r>,
-    user: &'r str,
+    identity: &'r Identity,
 ) -> DecisionRequest<'r> {
+    let user = if rule.global() {
+        GLOBAL_USER
+    } else {
+        identity.user()
+    };
     DecisionRequest {
         pool: Pool {
             scope,
