@@ -386,9 +386,7 @@ impl<C: Clock> MemoryBackend<C> {
         nanos(self.inner.clock.now())
     }
 
-    // Out of line: the middleware's pipeline inlines `decide_now` (and so this), and
-    // measured, the request's path costs fewer instructions with the decision apart.
-    #[inline(never)]
+    #[inline]
     fn decide_in_memory(&self, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
         let Inner {
             seed, caps, store, ..
