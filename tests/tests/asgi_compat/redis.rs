@@ -31,7 +31,7 @@ impl RedisHarness {
         let server = shared_server("asgi-ratelimit port on redis")?;
         let backend = RedisBackend::builder(server.url())
             .algorithm(algorithm)
-            .prefix(fresh_prefix("original"))
+            .prefix(fresh_prefix("asgi_compat"))
             // Generous: the cases run in parallel on a loaded machine.
             .timeout(Duration::from_secs(10))
             .frozen_clock_for_tests()
