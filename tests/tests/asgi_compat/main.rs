@@ -25,15 +25,23 @@ mod backends;
 mod construction;
 mod core;
 mod flows;
-#[path = "../conformance/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-mod memory;
-mod redis;
-#[path = "../redis/support.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_support;
 mod support;
+
+/// The ported cases on the in-memory backend (the original's `MemoryBackend`), on a manual
+/// clock.
+mod memory {
+    crate::ported_suite!(ratelimit_tests::harness::MemoryHarness::new);
+}
+
+/// The ported cases on the Redis backend (the original's `test_redis.py` ran its cases on a
+/// real Redis too): a standalone server started by the tests, shared by the cases that run
+/// at the same time, each case with a fresh key prefix, on the backend's frozen test clock
+/// (time moves only by `advance`, exactly, as on the memory harness's manual clock). Every
+/// ported case applies to Redis; none is skipped. Without `redis-server` installed the cases
+/// say they were skipped and pass, unless `RATELIMIT_REQUIRE_REDIS=1`.
+mod redis {
+    crate::ported_suite!(optional ratelimit_tests::harness::RedisHarness::standalone);
+}
 
 /// Generates the ported cases for a harness: one module per algorithm, one `#[tokio::test]`
 /// per case.

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -18,9 +17,9 @@ use ratelimit::{RateLimitLayer, Rules};
 use tower::ServiceExt;
 
 /// A backend under test, with control over its time: the conformance suite's harness
-/// (`tests/conformance/harness.rs`), so that any backend that joins that suite can run the
+/// (`ratelimit_tests::harness`), so that any backend that joins that suite can run the
 /// ported cases too. Each test makes a fresh harness: a backend with no counts.
-pub(crate) use crate::harness::{Harness, per_algorithm};
+pub(crate) use ratelimit_tests::harness::{Harness, ms, per_algorithm, secs};
 
 /// The expected value for a case that runs on the fixed window and GCRA only (see
 /// [`crate::ported_suite`]).
@@ -30,14 +29,6 @@ pub(crate) fn one_window_refill<T>(h: &impl Harness, fixed: T, gcra: T) -> T {
         Algorithm::Gcra => gcra,
         other => panic!("this case does not run on {other:?}"),
     }
-}
-
-pub(crate) const fn secs(secs: u64) -> Duration {
-    Duration::from_secs(secs)
-}
-
-pub(crate) const fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
 }
 
 /// A harness's backend as a [`Backend`] the layer can own.

@@ -16,7 +16,8 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 /// A server running an app on a free loopback port; stopped on drop.
-pub(crate) struct Server {
+#[derive(Debug)]
+pub struct Server {
     addr: SocketAddr,
     task: JoinHandle<()>,
 }
@@ -24,7 +25,7 @@ pub(crate) struct Server {
 impl Server {
     /// Serves `app` on `127.0.0.1`, with the peer address in each request's extensions (as
     /// `axum::serve` with `into_make_service_with_connect_info` does).
-    pub(crate) async fn start(app: Router) -> Self {
+    pub async fn start(app: Router) -> Self {
         watch_panics();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
@@ -36,16 +37,52 @@ impl Server {
     }
 
     /// The server's address.
-    pub(crate) const fn addr(&self) -> SocketAddr {
+    pub const fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// A client of this server from `127.0.0.1`, whose calls time out after `timeout`.
-    pub(crate) const fn client(&self, timeout: Duration) -> Client {
+    pub const fn client(&self, timeout: Duration) -> Client {
         Client {
             server: self.addr,
             source: None,
             timeout,
+        }
+    }
+}
+
+/// How long one request of [`Server::send`], [`Server::get`] and [`Server::head`] may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// Sends `method path` with `headers` from a client of its own (timing out after
+    /// [`REQUEST_TIMEOUT`]), and reads the whole response.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.client(REQUEST_TIMEOUT)
+            .send(method, path, headers)
+            .await
+    }
+
+    /// `GET path` with `headers`, as [`Server::send`].
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send("GET", path, headers).await
+    }
+
+    /// `HEAD path` with `headers`: the response's status (a `HEAD` response has a length
+    /// but no body, which `send` would wait for).
+    pub async fn head(&self, path: &str, headers: &[(&str, &str)]) -> u16 {
+        let mut bytes = format!("HEAD {path} HTTP/1.1\r\nhost: localhost\r\n");
+        for (name, value) in headers {
+            bytes.push_str(&format!("{name}: {value}\r\n"));
+        }
+        bytes.push_str("\r\n");
+        match self
+            .client(REQUEST_TIMEOUT)
+            .raw(bytes.as_bytes(), false)
+            .await
+        {
+            Raw::Reply(reply) => reply.status,
+            Raw::Closed => panic!("no response to HEAD {path}"),
         }
     }
 }
@@ -58,7 +95,7 @@ impl Drop for Server {
 
 /// Sends requests to one server, one connection per request unless [`Client::connect`]ed.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Client {
+pub struct Client {
     server: SocketAddr,
     source: Option<IpAddr>,
     timeout: Duration,
@@ -66,17 +103,20 @@ pub(crate) struct Client {
 
 /// One response, read in full.
 #[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The headers, as (name, value), in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
     /// How long the request took, from connecting to the last byte.
-    pub(crate) took: Duration,
+    pub took: Duration,
 }
 
 impl Reply {
     /// The value of the header `name` (case-insensitive), if present.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -84,14 +124,14 @@ impl Reply {
     }
 
     /// The body as text (lossy).
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// What a raw exchange gave: a response, or the connection closed without one.
 #[derive(Debug)]
-pub(crate) enum Raw {
+pub enum Raw {
     /// A complete response.
     Reply(Reply),
     /// The server closed the connection without writing a byte.
@@ -101,7 +141,7 @@ pub(crate) enum Raw {
 impl Client {
     /// The same client, connecting from `source` (a loopback address such as `127.0.0.7`:
     /// Linux routes all of `127.0.0.0/8` to the loopback interface).
-    pub(crate) const fn from(self, source: IpAddr) -> Self {
+    pub const fn from(self, source: IpAddr) -> Self {
         Self {
             source: Some(source),
             ..self
@@ -109,12 +149,12 @@ impl Client {
     }
 
     /// The client-side timeout of each call.
-    pub(crate) const fn timeout(&self) -> Duration {
+    pub const fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// A new connection to the server (not yet used).
-    pub(crate) async fn connect(&self) -> Connection {
+    pub async fn connect(&self) -> Connection {
         let stream = self.bounded("connecting", self.open()).await;
         Connection {
             stream,
@@ -137,20 +177,20 @@ impl Client {
     }
 
     /// `method path` with `headers`, on a connection of its own; the whole response.
-    pub(crate) async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut connection = self.connect().await;
         connection.send(method, path, headers).await
     }
 
     /// `GET path` with `headers`, on a connection of its own.
-    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
         self.send("GET", path, headers).await
     }
 
     /// Writes `bytes` as they are on a new connection, then reads one response (or the
     /// connection closing without one), within the timeout. With `half_close`, the client
     /// then shuts its side down, so that the server sees the request end there.
-    pub(crate) async fn raw(&self, bytes: &[u8], half_close: bool) -> Raw {
+    pub async fn raw(&self, bytes: &[u8], half_close: bool) -> Raw {
         let start = Instant::now();
         // The response to a `HEAD` has a length but no body.
         let head = bytes.starts_with(b"HEAD ");
@@ -194,7 +234,7 @@ impl Client {
 
 /// A kept-alive connection: requests one after the other.
 #[derive(Debug)]
-pub(crate) struct Connection {
+pub struct Connection {
     stream: TcpStream,
     client: Client,
     buffer: Vec<u8>,
@@ -203,12 +243,7 @@ pub(crate) struct Connection {
 impl Connection {
     /// Sends `method path` with `headers` and reads its response, within the client's
     /// timeout. The connection stays open unless the server closes it.
-    pub(crate) async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> Reply {
+    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: 0\r\n",
             self.client.server
@@ -305,14 +340,14 @@ fn parse(raw: &[u8], took: Duration, eof: bool, head_request: bool) -> Option<Re
 
 /// Panics seen in this process since it started (server tasks included: tokio catches a
 /// task's panic, so the test would only see a dropped connection).
-pub(crate) fn panics() -> usize {
+pub fn panics() -> usize {
     PANICS.load(Ordering::SeqCst)
 }
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts every panic of the process (the default hook still prints it).
-pub(crate) fn watch_panics() {
+pub fn watch_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
@@ -325,13 +360,13 @@ pub(crate) fn watch_panics() {
 
 /// Latencies, for percentiles.
 #[derive(Debug, Default)]
-pub(crate) struct Latencies {
+pub struct Latencies {
     samples: std::sync::Mutex<Vec<Duration>>,
 }
 
 impl Latencies {
     /// Records one.
-    pub(crate) fn record(&self, took: Duration) {
+    pub fn record(&self, took: Duration) {
         self.samples
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -339,7 +374,7 @@ impl Latencies {
     }
 
     /// (count, p50, p99, max).
-    pub(crate) fn summary(&self) -> (usize, Duration, Duration, Duration) {
+    pub fn summary(&self) -> (usize, Duration, Duration, Duration) {
         let mut samples = self
             .samples
             .lock()

@@ -105,7 +105,9 @@ fn scratch_dir(port: u16) -> PathBuf {
 }
 
 /// One `redis-server` on 127.0.0.1, killed on drop.
+#[derive(Debug)]
 pub struct RedisServer {
+    /// The port it listens on.
     pub port: u16,
     child: Option<Child>,
     dir: PathBuf,
@@ -131,6 +133,7 @@ impl RedisServer {
         server
     }
 
+    /// Its URL, `redis://127.0.0.1:port/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
@@ -205,7 +208,9 @@ impl Drop for RedisServer {
 }
 
 /// A 3-node Redis Cluster (no replicas) on 127.0.0.1, killed on drop.
+#[derive(Debug)]
 pub struct RedisCluster {
+    /// Its nodes.
     pub nodes: Vec<RedisServer>,
 }
 
@@ -265,6 +270,7 @@ impl RedisCluster {
         Some(Self { nodes })
     }
 
+    /// The URLs of its nodes.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
@@ -370,12 +376,14 @@ fn read_value(reader: &mut impl BufRead, out: &mut String) -> std::io::Result<()
 }
 
 /// A `MONITOR` connection: every command the server runs, as it runs it.
+#[derive(Debug)]
 pub struct Monitor {
     reader: BufReader<TcpStream>,
     port: u16,
 }
 
 impl Monitor {
+    /// Monitors the server at `port`.
     pub fn start(port: u16) -> Self {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("monitor connects");
         stream
