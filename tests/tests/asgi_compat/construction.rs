@@ -3,18 +3,18 @@
 //!
 //! | original                                         | here                                     |
 //! |--------------------------------------------------|------------------------------------------|
-//! | `{r"??.*": [Rule(group="admin")]}`: `re.error`   | a compile error at the pattern: `ui/fail/invalid_regex.rs` |
+//! | `{r"??.*": [Rule(group="admin")]}`: `re.error`   | a compile error at the pattern: `ui/ratelimit/fail/invalid_regex.rs` |
 //! | `authenticate="123"`: `ValueError`               | `&str` is not an `Authenticate`          |
 //! | `backend=None`: `AssertionError`                 | `Option<MemoryBackend>` is not a `Backend` |
 //!
 //! And a limit of 0, which the original accepts (refusing every request) and we reject with
-//! a hint to write `deny`: `ui/fail/count_zero.rs`.
+//! a hint to write `deny`: `ui/ratelimit/fail/count_zero.rs`.
 //!
-//! The rules' errors are the ui suite's compile-fail cases (`tests/ui/fail/`, run by
-//! `tests/ui.rs`), with their reviewed `.stderr`: not repeated here. The two type errors are rustc's own `E0277`, whose text lists the trait's
-//! implementors and so changes whenever one is added; they are checked here by asking the
-//! compiler whether the types implement the traits (autoref specialisation), with the
-//! types that do as controls.
+//! The rules' errors are the ui suite's compile-fail cases (`tests/ui/ratelimit/fail/`, run
+//! by `tests/ui.rs`), with their reviewed `.stderr`: not repeated here. The two type errors
+//! are rustc's own `E0277`, whose text lists the trait's implementors and so changes whenever
+//! one is added; they are checked here by asking the compiler whether the types implement the
+//! traits (autoref specialisation), with the types that do as controls.
 
 use std::marker::PhantomData;
 
