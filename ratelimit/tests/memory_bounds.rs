@@ -11,7 +11,7 @@
 //! within 1.5× of the figure printed, either way ([`assert_near_printed`]): a change that
 //! makes the backend hold half as much again as the README says fails here.
 //!
-//! `cargo test -p ratelimit-tests --test memory_bounds -- --nocapture`
+//! `cargo test -p ratelimit --test memory_bounds -- --nocapture`
 
 use std::fmt::Write as _;
 use std::future::Future;
