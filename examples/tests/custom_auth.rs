@@ -1,12 +1,6 @@
 //! The `custom_auth` example serves its contract: real HTTP to the example's own app on a
 //! loopback port, on a backend whose clock the test controls.
 
-mod support;
-
-#[path = "../../tests/tests/redis/support.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_support;
-
 #[path = "../custom_auth.rs"]
 #[allow(dead_code)]
 mod example;
@@ -14,7 +8,7 @@ mod example;
 use std::time::Duration;
 
 use ratelimit::backend::{Algorithm, ManualClock, MemoryBackend};
-use support::Server;
+use ratelimit_tests::net::Server;
 
 async fn start(algorithm: Algorithm) -> (Server, ManualClock) {
     let clock = ManualClock::new();
@@ -241,10 +235,10 @@ mod on_redis {
 
     use ratelimit::backend::redis::RedisBackend;
 
-    use super::support::Server;
     use super::{ALICE, example};
+    use ratelimit_tests::net::Server;
 
-    use super::redis_support;
+    use ratelimit_tests::redis_server;
 
     async fn exercise(backend: RedisBackend) {
         let server = Server::start(example::app(backend.clone())).await;
@@ -275,7 +269,7 @@ mod on_redis {
 
     #[tokio::test]
     async fn redis() {
-        let Some(redis) = redis_support::RedisServer::start_or_skip("custom_auth::redis") else {
+        let Some(redis) = redis_server::RedisServer::start_or_skip("custom_auth::redis") else {
             return;
         };
         let backend = RedisBackend::builder(redis.url())
@@ -288,7 +282,7 @@ mod on_redis {
 
     #[tokio::test]
     async fn redis_cluster() {
-        let Some(cluster) = redis_support::RedisCluster::start_or_skip("custom_auth::cluster")
+        let Some(cluster) = redis_server::RedisCluster::start_or_skip("custom_auth::cluster")
         else {
             return;
         };

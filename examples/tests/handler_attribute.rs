@@ -1,8 +1,6 @@
 //! The `handler_attribute` example serves its contract: real HTTP to the example's own app
 //! on a loopback port, on a backend whose clock the test controls.
 
-mod support;
-
 #[path = "../handler_attribute.rs"]
 #[allow(dead_code)]
 mod example;
@@ -10,7 +8,7 @@ mod example;
 use std::time::Duration;
 
 use ratelimit::backend::{ManualClock, MemoryBackend};
-use support::Server;
+use ratelimit_tests::net::Server;
 
 async fn start() -> (Server, ManualClock) {
     let clock = ManualClock::new();
@@ -152,7 +150,8 @@ async fn an_admitted_handler_response_carries_the_handlers_rate_limit_headers() 
                     .limiter_extension(true),
             )
     };
-    let header = |reply: &support::Reply, name: &str| reply.header(name).map(str::to_owned);
+    let header =
+        |reply: &ratelimit_tests::net::Reply, name: &str| reply.header(name).map(str::to_owned);
 
     // The attribute's rule alone.
     let server = Server::start(app(Rules::none(), RateLimitHeaders::Ietf)).await;

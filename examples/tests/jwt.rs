@@ -1,7 +1,5 @@
 //! The `jwt` example serves its contract: real HTTP with real HS256 tokens.
 
-mod support;
-
 #[path = "../jwt.rs"]
 #[allow(dead_code)]
 mod example;
@@ -10,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{EncodingKey, Header};
 use ratelimit::backend::{ManualClock, MemoryBackend};
-use support::Server;
+use ratelimit_tests::net::Server;
 
 const SECRET: &[u8] = b"a secret of at least 32 bytes, please!";
 

@@ -4,8 +4,6 @@
 //! The metrics recorder is global (one per process), so the tests take turns and compare
 //! counts before and after what they send.
 
-mod support;
-
 #[path = "../observe.rs"]
 #[allow(dead_code)]
 mod example;
@@ -14,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use ratelimit::backend::MemoryBackend;
-use support::Server;
+use ratelimit_tests::net::Server;
 
 /// The process's recorder, installed once.
 fn metrics() -> PrometheusHandle {

@@ -1,15 +1,13 @@
 //! The `quickstart` example serves its contract: real HTTP to the example's own app on a
 //! loopback port, identified by client IP.
 
-mod support;
-
 #[path = "../quickstart.rs"]
 #[allow(dead_code)]
 mod example;
 
 use ratelimit::auth::Cidr;
 use ratelimit::backend::{ManualClock, MemoryBackend};
-use support::Server;
+use ratelimit_tests::net::Server;
 
 async fn start(trusted: Vec<Cidr>) -> Server {
     let backend = MemoryBackend::builder().clock(ManualClock::new()).build();

@@ -1,13 +1,11 @@
 //! The `session` example serves its contract: real HTTP with a session cookie.
 
-mod support;
-
 #[path = "../session.rs"]
 #[allow(dead_code)]
 mod example;
 
 use ratelimit::backend::{ManualClock, MemoryBackend};
-use support::Server;
+use ratelimit_tests::net::Server;
 
 #[tokio::test]
 async fn the_session_user_is_limited_until_logout() {

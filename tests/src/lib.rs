@@ -1,1 +1,10 @@
-//! Integration tests of `ratelimit` live in `tests/`; this library is empty.
+//! What the integration tests of `ratelimit` share: real Redis servers started by the tests
+//! ([`redis_server`]), a real axum server on loopback with a raw HTTP/1.1 client ([`net`]),
+//! and the harness the backend suites are written over ([`harness`]).
+//!
+//! The test binaries of this crate (`tests/`) and the examples' contract tests use it; none
+//! of it is part of `ratelimit`.
+
+pub mod harness;
+pub mod net;
+pub mod redis_server;

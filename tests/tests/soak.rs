@@ -23,13 +23,6 @@
 //! was admitted and every other request refused with 429 and `Retry-After`: never a user
 //! admitted beyond a limit, never one refused with room left.
 
-#[path = "e2e/net.rs"]
-#[allow(dead_code)]
-mod net;
-#[path = "redis/support.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +35,7 @@ use ratelimit::backend::redis::RedisBackend;
 use ratelimit::backend::{Algorithm, ManualClock, MemoryBackend};
 use ratelimit::middleware::FailurePolicy;
 use ratelimit::{Policy, RateLimitLayer, Rules, Unit, ratelimit};
-
-use crate::net::{Connection, Latencies, Server, panics};
+use ratelimit_tests::net::{Connection, Latencies, Server, panics};
 
 static RULES: Rules = ratelimit! {
     "^/api/"    => [second = 5 minute = 40, second = 20 minute = 300 @gold, unlimited @admin],
@@ -227,7 +219,9 @@ async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
 
     let mut _redis = None;
     let (layer, clock, memory) = if on_redis {
-        let Some(server) = redis_support::RedisServer::start_or_skip("soak on redis") else {
+        let Some(server) =
+            ratelimit_tests::redis_server::RedisServer::start_or_skip("soak on redis")
+        else {
             return;
         };
         let backend = server

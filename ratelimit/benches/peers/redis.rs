@@ -8,7 +8,7 @@ use ratelimit::backend::redis::RedisBackend;
 use ratelimit::backend::{Backend, Decision};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-#[path = "../../../tests/tests/redis/support.rs"]
+#[path = "../../../tests/src/redis_server.rs"]
 mod support;
 
 /// A private `redis-server` (no persistence, a free loopback port, killed on drop), the

@@ -330,6 +330,8 @@ impl<ResBody> Shared<ResBody> {
             core: Arc::new(Engine {
                 authenticator,
                 backend,
+                #[cfg(feature = "metrics")]
+                timings: observe::BackendTimings::default(),
             }),
             options: Options {
                 // A layer without routes is there for `#[rate_limited]` handlers, and any

@@ -210,25 +210,39 @@ impl Recorder {
     }
 }
 
-/// Records how long one decision of the backend named `backend` took, and its result:
-/// `ok`, `error` or `timeout`.
+/// The `ratelimit_backend_seconds` histograms of one backend, by result (`ok`, `error`,
+/// `timeout`), registered on first use and then only recorded into.
 #[cfg(feature = "metrics")]
-pub(crate) fn backend_call(
-    backend: &'static str,
-    decided: &Result<crate::backend::Decision, crate::backend::BackendError>,
-    took: Duration,
-) {
-    let result = match decided {
-        Ok(_) => "ok",
-        Err(crate::backend::BackendError::Timeout(_)) => "timeout",
-        Err(_) => "error",
-    };
-    metrics::histogram!(
-        "ratelimit_backend_seconds",
-        "backend" => backend,
-        "result" => result
-    )
-    .record(took.as_secs_f64());
+#[derive(Debug, Default)]
+pub(crate) struct BackendTimings {
+    by_result: [std::sync::OnceLock<metrics::Histogram>; 3],
+}
+
+#[cfg(feature = "metrics")]
+impl BackendTimings {
+    /// Records how long one decision of the backend named `backend` took, and its result.
+    pub(crate) fn record(
+        &self,
+        backend: &'static str,
+        decided: &Result<crate::backend::Decision, crate::backend::BackendError>,
+        took: Duration,
+    ) {
+        let (index, result) = match decided {
+            Ok(_) => (0, "ok"),
+            Err(crate::backend::BackendError::Timeout(_)) => (1, "timeout"),
+            Err(_) => (2, "error"),
+        };
+        if let Some(slot) = self.by_result.get(index) {
+            slot.get_or_init(|| {
+                metrics::histogram!(
+                    "ratelimit_backend_seconds",
+                    "backend" => backend,
+                    "result" => result
+                )
+            })
+            .record(took.as_secs_f64());
+        }
+    }
 }
 
 /// How often a warning that a flood could repeat is written: at most once per interval, with

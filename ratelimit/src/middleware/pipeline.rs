@@ -189,6 +189,9 @@ pub(crate) trait Core: Send + Sync {
 pub(crate) struct Engine<A, B> {
     pub(crate) authenticator: A,
     pub(crate) backend: B,
+    /// How long the backend's decisions take (the `metrics` feature).
+    #[cfg(feature = "metrics")]
+    pub(crate) timings: observe::BackendTimings,
 }
 
 impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
@@ -225,7 +228,8 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
         let decided = self.backend.decide_now(&request);
         #[cfg(feature = "metrics")]
         if let Some(decided) = &decided {
-            observe::backend_call(self.backend.name(), decided, started.elapsed());
+            self.timings
+                .record(self.backend.name(), decided, started.elapsed());
         }
         match decided {
             Some(decided) => Ran::Done(Checked::decided(identity, rule, decided)),
@@ -249,7 +253,8 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                         let started = std::time::Instant::now();
                         let decided = self.backend.decide(&request).await;
                         #[cfg(feature = "metrics")]
-                        observe::backend_call(self.backend.name(), &decided, started.elapsed());
+                        self.timings
+                            .record(self.backend.name(), &decided, started.elapsed());
                         Ran::Done(Checked::decided(identity, rule, decided))
                     }
                 };

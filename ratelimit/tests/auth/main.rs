@@ -3,6 +3,9 @@
 mod client_ip;
 mod first_of;
 mod header;
+// It checks `JwtAuth` alongside the others.
+#[cfg(feature = "jwt")]
+mod hostile_headers;
 #[cfg(feature = "jwt")]
 mod jwt;
 #[cfg(feature = "session")]

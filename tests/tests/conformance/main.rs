@@ -1,19 +1,50 @@
 //! The backend conformance suite: one set of cases, run against every backend and every
 //! algorithm.
 //!
-//! A backend joins the suite with a [`Harness`](harness::Harness) (its backend, and a way to
-//! move its time forward) and one line: `conformance_suite!(path::to::async_constructor);`,
-//! which generates a `#[tokio::test]` per case and algorithm. Cases are written once, over
+//! A backend joins the suite with a [`Harness`](ratelimit_tests::harness::Harness) (its
+//! backend, and a way to move its time forward) and one line:
+//! `conformance_suite!(path::to::async_constructor);`, which generates a `#[tokio::test]` per case and algorithm. Cases are written once, over
 //! the harness; where algorithms legitimately differ (the boundary burst, the exact waits),
 //! a case states each algorithm's expected values.
+//!
+//! The harnesses are the support library's ([`ratelimit_tests::harness`]): the memory
+//! backend on a manual clock, and the Redis backend on its frozen test clock (a standalone
+//! server and a 3-node Redis Cluster, started by the tests; without `redis-server` installed
+//! those cases say they were skipped and pass, unless `RATELIMIT_REQUIRE_REDIS=1`).
 
 mod cases;
-mod harness;
-mod memory;
-mod redis;
-#[path = "../redis/support.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_support;
+
+/// The in-memory backend, on a manual clock.
+mod memory {
+    use ratelimit::backend::Algorithm;
+    use ratelimit_tests::harness::MemoryHarness;
+
+    crate::conformance_suite!(ratelimit_tests::harness::MemoryHarness::new);
+
+    /// The same suite on a backend with a cap far above what a case uses: the cap changes
+    /// nothing until it is reached.
+    mod capped {
+        use super::*;
+
+        pub(crate) async fn new(algorithm: Algorithm) -> MemoryHarness {
+            MemoryHarness::capped(algorithm, 1_000).await
+        }
+
+        crate::conformance_suite!(crate::memory::capped::new);
+    }
+}
+
+/// The Redis backend, on a standalone server and on a 3-node Redis Cluster, each case with a
+/// fresh key prefix.
+mod redis {
+    mod standalone {
+        crate::conformance_suite!(optional ratelimit_tests::harness::RedisHarness::standalone);
+    }
+
+    mod cluster {
+        crate::conformance_suite!(optional ratelimit_tests::harness::RedisHarness::cluster);
+    }
+}
 
 /// Generates, for the harness made by `$new` (an `async fn(Algorithm) -> impl Harness`), one
 /// module per algorithm holding one `#[tokio::test]` per case.

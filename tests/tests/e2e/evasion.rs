@@ -14,9 +14,8 @@ use http::HeaderName;
 use ratelimit::auth::HeaderAuth;
 use ratelimit::backend::{Backend, ManualClock, MemoryBackend};
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
-
-use crate::net::{Client, Raw, Server, panics};
-use crate::redis_support::{fresh_prefix, shared_server};
+use ratelimit_tests::net::{Client, Raw, Server, panics};
+use ratelimit_tests::redis_server::{fresh_prefix, shared_server};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 

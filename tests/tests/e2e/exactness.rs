@@ -20,11 +20,10 @@ use ratelimit::auth::{ClientIp, HeaderAuth};
 use ratelimit::backend::{Algorithm, Backend, ManualClock, MemoryBackend};
 use ratelimit::middleware::FailurePolicy;
 use ratelimit::{RateLimitLayer, Rules, rate_limited, ratelimit};
+use ratelimit_tests::net::{Client, Server, panics};
+use ratelimit_tests::redis_server::{fresh_prefix, shared_cluster, shared_server};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
-
-use crate::net::{Client, Server, panics};
-use crate::redis_support::{fresh_prefix, shared_cluster, shared_server};
 
 /// Generous: a burst queues hundreds of requests on a loaded two-core machine.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -33,10 +33,9 @@ use ratelimit::backend::redis::RedisBackend;
 use ratelimit::backend::{ManualClock, MemoryBackend};
 use ratelimit::middleware::FailurePolicy;
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
+use ratelimit_tests::net::{Client, Server, panics};
+use ratelimit_tests::redis_server::{RedisServer, command_on, fresh_prefix};
 use tokio::task::JoinSet;
-
-use crate::net::{Client, Server, panics};
-use crate::redis_support::{RedisServer, command_on, fresh_prefix};
 
 /// The store's deadline for one decision.
 const STORE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -375,7 +374,7 @@ static BURST_RULES: Rules = ratelimit! { "^/burst$" => [minute = 200] };
 /// the tail of the burst cannot meet on one connection: the admitted count and the
 /// statuses.
 async fn overloaded_burst(test: &str, policy: Policy) -> Option<(usize, Vec<u16>)> {
-    let redis = crate::redis_support::shared_server(test)?;
+    let redis = ratelimit_tests::redis_server::shared_server(test)?;
     let fallback = MemoryBackend::builder().clock(ManualClock::new()).build();
     let mut builder = redis
         .builder()

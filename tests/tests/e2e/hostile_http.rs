@@ -19,8 +19,7 @@ use ratelimit::backend::{
 };
 use ratelimit::middleware::RateLimitHeaders;
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
-
-use crate::net::{Client, Raw, Server, panics};
+use ratelimit_tests::net::{Client, Raw, Server, panics};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -19,10 +19,9 @@ use ratelimit::auth::{Algorithm, Authenticate, ClientIp, Identity, JwtAuth};
 use ratelimit::backend::{Backend, ManualClock, MemoryBackend};
 use ratelimit::middleware::{FailurePolicy, Limiter, RejectionCause};
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
+use ratelimit_tests::net::{Client, Reply, Server, panics};
+use ratelimit_tests::redis_server::{fresh_prefix, shared_server};
 use serde_json::json;
-
-use crate::net::{Client, Reply, Server, panics};
-use crate::redis_support::{fresh_prefix, shared_server};
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -7,8 +7,9 @@
 //!
 //! Time is controlled (a `ManualClock`, or the Redis backend's frozen test clock), never
 //! slept, except in the fault tests, where real timeouts are the point and bounds are
-//! generous. Redis tests start their own `redis-server`s (see `../redis/support.rs`); without
-//! Redis installed they say they were skipped and pass, unless `RATELIMIT_REQUIRE_REDIS=1`.
+//! generous. Redis tests start their own `redis-server`s (see
+//! `ratelimit_tests::redis_server`); without Redis installed they say they were skipped and
+//! pass, unless `RATELIMIT_REQUIRE_REDIS=1`.
 //!
 //! `cargo test -p ratelimit-tests --test e2e`
 
@@ -17,9 +18,3 @@ mod exactness;
 mod faults;
 mod hostile_http;
 mod identity_namespaces;
-// Shared with the soak test, which uses other parts of it.
-#[allow(dead_code)]
-mod net;
-#[path = "../redis/support.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod redis_support;

@@ -2,9 +2,9 @@
 //! every node, one EVALSHA per decision, exact counts under concurrency, a lost script.
 
 use ratelimit::Unit::{Hour, Minute, Second};
+use ratelimit_tests::redis_server::{Monitor, RedisCluster};
 
 use crate::semantics::admitted_of;
-use crate::support::{Monitor, RedisCluster};
 use crate::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! The Redis backend against real Redis servers and a real Redis Cluster, which the tests
-//! start themselves (see `support`). Time is moved with the backend's test-only clock (frozen,
-//! for exact times, except where Redis's own clock is the point), never by sleeping; only
-//! outage recovery waits, for real reconnection.
+//! start themselves (see `ratelimit_tests::redis_server`). Time is moved with the backend's
+//! test-only clock (frozen, for exact times, except where Redis's own clock is the point),
+//! never by sleeping; only outage recovery waits, for real reconnection.
 //!
 //! `cargo test -p ratelimit-tests --test redis`. Without `redis-server` installed every test
 //! says it was skipped and passes, unless `RATELIMIT_REQUIRE_REDIS=1`.
@@ -13,9 +13,6 @@ mod outage;
 mod round_trips;
 mod semantics;
 mod setup;
-// Shared with the conformance suite's Redis harness, which uses other parts of it.
-#[allow(dead_code)]
-mod support;
 
 use std::time::Duration;
 

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use ratelimit::Unit::Minute;
 use ratelimit::backend::{BackendError, DecisionFuture};
+use ratelimit_tests::redis_server::RedisServer;
 
-use crate::support::RedisServer;
 use crate::*;
 
 const TIMEOUT: Duration = millis(200);

@@ -3,8 +3,8 @@
 //! with a TTL.
 
 use ratelimit::Unit::{Day, Hour, Minute, Month, Second};
+use ratelimit_tests::redis_server::{Monitor, RedisServer};
 
-use crate::support::{Monitor, RedisServer};
 use crate::*;
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 
 use ratelimit::Unit::{Hour, Minute, Second};
 use ratelimit::backend::Algorithm::{Gcra, SlidingWindow};
+use ratelimit_tests::redis_server::RedisServer;
 
-use crate::support::RedisServer;
 use crate::*;
 
 /// On Redis's own clock (`TIME`): a fixed window starts at the first request.

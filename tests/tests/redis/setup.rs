@@ -3,8 +3,8 @@
 use std::time::Instant;
 
 use ratelimit::backend::redis::{RedisBackend, RedisSetupError};
+use ratelimit_tests::redis_server::{RedisServer, free_port};
 
-use crate::support::{RedisServer, free_port};
 use crate::*;
 
 #[tokio::test]

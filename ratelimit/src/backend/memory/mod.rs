@@ -176,7 +176,7 @@ const MAX_SHARDS: usize = 256;
 /// # Measured
 ///
 /// Heap per pool, tables included, for pools counted under a minute and an hour limit (two
-/// entries each; `tests/tests/memory_bounds.rs`, 64-bit Linux, counted with
+/// entries each; `ratelimit/tests/memory_bounds.rs`, 64-bit Linux, counted with
 /// `allocation-counter`; the figure moves with how full the tables are between two
 /// doublings):
 ///

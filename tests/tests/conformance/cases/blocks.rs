@@ -2,8 +2,7 @@
 
 use ratelimit::backend::DenialCause;
 use ratelimit::{Limit, Unit};
-
-use crate::harness::{Ask, Harness, assert_time, per_algorithm, secs};
+use ratelimit_tests::harness::{Ask, Harness, assert_time, per_algorithm, secs};
 
 const LOGIN: [Limit; 1] = [Limit::new(Unit::Second, 1)];
 const API: [Limit; 1] = [Limit::new(Unit::Minute, 5)];

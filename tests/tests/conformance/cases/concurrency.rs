@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use ratelimit::backend::{Backend, Decision, DecisionRequest, DenialCause, Pool, Scope};
 use ratelimit::{Limit, Unit};
+use ratelimit_tests::harness::{Ask, Harness, per_algorithm, secs};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
-
-use crate::harness::{Ask, Harness, per_algorithm, secs};
 
 /// Runs `tasks` decisions at once, each for user `users[i % users.len()]`; the decisions.
 async fn race(

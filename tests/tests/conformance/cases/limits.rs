@@ -2,8 +2,9 @@
 
 use ratelimit::backend::DenialCause;
 use ratelimit::{Limit, Unit};
-
-use crate::harness::{Ask, Harness, assert_admitted_after, assert_time, per_algorithm, secs};
+use ratelimit_tests::harness::{
+    Ask, Harness, assert_admitted_after, assert_time, per_algorithm, secs,
+};
 
 pub(crate) async fn denied_request_counts_in_no_window(h: &impl Harness) {
     let second = Limit::new(Unit::Second, 2);

@@ -1,4 +1,4 @@
-//! The cases, generic over the [`Harness`](crate::harness::Harness), by theme.
+//! The cases, generic over the [`Harness`](ratelimit_tests::harness::Harness), by theme.
 
 pub(crate) mod blocks;
 pub(crate) mod concurrency;

@@ -1,8 +1,7 @@
 //! What a pool is: zone or path, method, user; and that no two pools collide.
 
 use ratelimit::{Limit, Unit};
-
-use crate::harness::{Ask, Harness};
+use ratelimit_tests::harness::{Ask, Harness};
 
 const ONE: [Limit; 1] = [Limit::new(Unit::Minute, 1)];
 

@@ -2,8 +2,9 @@
 
 use ratelimit::backend::DenialCause;
 use ratelimit::{Limit, Unit};
-
-use crate::harness::{Ask, Harness, assert_admitted_after, assert_time, ms, per_algorithm, secs};
+use ratelimit_tests::harness::{
+    Ask, Harness, assert_admitted_after, assert_time, ms, per_algorithm, secs,
+};
 
 pub(crate) async fn admits_the_count_then_denies(h: &impl Harness) {
     let limits = [Limit::new(Unit::Minute, 3)];
