@@ -24,7 +24,7 @@ pub async fn towns() -> &'static str {
     "towns"
 }
 
-#[rate_limited(minute = 2)]
+#[rate_limited(minute = 2, hour = 100 global shadow @trial)]
 pub(crate) async fn item(Path(id): Path<u32>, State(app): State<App>) -> String {
     format!("{} {id}", app.name)
 }

@@ -1,5 +1,6 @@
 //! Every form the grammar allows: trailing commas, string groups and methods, raw strings,
-//! every unit, every duration suffix, exact and regex patterns.
+//! every unit, every duration suffix, exact and regex patterns, rules in shadow and global
+//! rules.
 use ratelimit::ratelimit;
 
 fn main() {
@@ -9,6 +10,10 @@ fn main() {
         "^/c" => [method = "PURGE" minute = 1 block_time = 10m, second = 2 block_time = 2h @r#type],
         r"^/d/\d+" => [hour = 1 block_time = 1d zone = "d"],
         "(?i)^/e" => [deny],
+        "^/f" => [minute = 1 shadow, deny shadow @banned, second = 3 global zone = "f" @shared],
     };
-    assert_eq!(rules.routes().len(), 5);
+    assert_eq!(rules.routes().len(), 6);
+    let f = rules.routes()[5].rules();
+    assert!(f[0].shadow() && f[1].shadow() && !f[2].shadow());
+    assert!(f[2].global() && !f[0].global());
 }
