@@ -81,6 +81,7 @@ macro_rules! conformance_suite {
             pools::zone_and_path_of_one_name_are_two_pools,
             pools::method_is_part_of_the_pool,
             pools::users_are_isolated,
+            pools::the_pool_of_no_user_is_one_pool_apart_from_every_user,
             pools::pool_parts_never_collide,
             blocks::block_denies_the_user_everywhere_and_counts_nothing,
             blocks::block_is_not_extended_by_requests,

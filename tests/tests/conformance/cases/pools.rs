@@ -44,6 +44,21 @@ pub(crate) async fn users_are_isolated(h: &impl Harness) {
     Ask::zone("z", "bob", &ONE).allow(h).await;
 }
 
+pub(crate) async fn the_pool_of_no_user_is_one_pool_apart_from_every_user(h: &impl Harness) {
+    // A `global` rule's pool: the empty user id, every identity counted together.
+    let limits = [Limit::new(Unit::Minute, 2)];
+    let global = Ask::path("/search", "", &limits);
+    assert_eq!(global.allow(h).await.remaining, 1);
+    assert_eq!(global.allow(h).await.remaining, 0);
+    global.deny(h).await;
+    // Users' own pools of the same path are apart from it, and a user's block is not its.
+    Ask::path("/search", "alice", &limits).allow(h).await;
+    let login = Ask::path("/login", "alice", &ONE).block(ratelimit_tests::harness::secs(60));
+    login.allow(h).await;
+    login.deny(h).await;
+    Ask::zone("catalog", "", &limits).allow(h).await;
+}
+
 pub(crate) async fn pool_parts_never_collide(h: &impl Harness) {
     // Pools a `scope:method:user` key (the original's) would merge, or a `:` in a part
     // would confuse.
