@@ -173,6 +173,23 @@ pub trait Backend: Send + Sync + 'static {
 
 /// The future a [`Backend`] returns: already resolved for an in-process backend (no
 /// allocation), or a boxed future for one that does I/O.
+/// A shared backend is a backend: layers (or tests) holding one `Arc` count in the same
+/// store.
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
+        (**self).decide(request)
+    }
+
+    #[inline]
+    fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
+        (**self).decide_now(request)
+    }
+
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+}
+
 #[must_use = "futures do nothing unless polled"]
 pub struct DecisionFuture<'a> {
     state: FutureState<'a>,
