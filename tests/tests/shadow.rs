@@ -64,7 +64,11 @@ async fn shadow_is_enforcement_that_admits(enforced: &impl Harness, shadowed: &i
 
 #[tokio::test]
 async fn in_memory() {
-    for algorithm in [Algorithm::FixedWindow, Algorithm::SlidingWindow, Algorithm::Gcra] {
+    for algorithm in [
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::Gcra,
+    ] {
         shadow_is_enforcement_that_admits(
             &MemoryHarness::new(algorithm).await,
             &MemoryHarness::new(algorithm).await,
@@ -75,7 +79,11 @@ async fn in_memory() {
 
 #[tokio::test]
 async fn in_redis() {
-    for algorithm in [Algorithm::FixedWindow, Algorithm::SlidingWindow, Algorithm::Gcra] {
+    for algorithm in [
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+        Algorithm::Gcra,
+    ] {
         let (Some(enforced), Some(shadowed)) = (
             RedisHarness::standalone(algorithm).await,
             RedisHarness::standalone(algorithm).await,

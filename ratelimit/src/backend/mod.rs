@@ -171,8 +171,6 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// The future a [`Backend`] returns: already resolved for an in-process backend (no
-/// allocation), or a boxed future for one that does I/O.
 /// A shared backend is a backend: layers (or tests) holding one `Arc` count in the same
 /// store.
 impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
@@ -190,6 +188,8 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
 }
 
+/// The future a [`Backend`] returns: already resolved for an in-process backend (no
+/// allocation), or a boxed future for one that does I/O.
 #[must_use = "futures do nothing unless polled"]
 pub struct DecisionFuture<'a> {
     state: FutureState<'a>,
