@@ -49,6 +49,9 @@ async fn requests(server: &Server, route: &str, outcome: &str) -> u64 {
 
 const ALICE: (&str, &str) = ("x-user", "alice-5be1");
 
+/// A request (path, headers), its status, and the route and outcome it is counted under.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str, &'a str);
+
 #[tokio::test]
 async fn a_shadow_rule_admits_every_request_and_counts_the_ones_it_would_refuse() {
     let _turn = TURN.lock().await;
@@ -72,7 +75,7 @@ async fn each_outcome_is_counted_per_route_and_metrics_need_no_identity() {
     let _turn = TURN.lock().await;
     let server = start().await;
     let user = ("x-user", "bob-77d0");
-    let cases: [(&str, &[(&str, &str)], u16, &str, &str); 6] = [
+    let cases: [Case<'_>; 6] = [
         ("/towns", &[user], 200, "^/towns", "admitted"),
         ("/towns", &[user], 429, "^/towns", "limited"),
         (
