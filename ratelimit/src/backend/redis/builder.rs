@@ -10,7 +10,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, RedisError};
 
-use super::health::{Health, OutagePolicy};
+use super::health::{Breaker, BreakerConfig, OutagePolicy};
 use super::script::Script;
 use super::{Inner, RedisBackend, keys};
 use crate::backend::{Algorithm, Backend};
@@ -21,8 +21,15 @@ pub const DEFAULT_PREFIX: &str = "ratelimit";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
 /// The default deadline for connecting (and for loading the script when the backend is built).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// The default time between two tries of Redis after a failure.
+/// The default time the circuit breaker stays open before one request tries Redis again.
 pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// The default number of failures that opens the circuit breaker, within
+/// [`DEFAULT_FAILURE_WINDOW`].
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+/// The default window in which [`DEFAULT_FAILURE_THRESHOLD`] failures open the breaker.
+pub const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// The default interval between two log lines counting the decisions an outage answered.
+pub const DEFAULT_OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Building a [`RedisBackend`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +59,9 @@ pub struct RedisBackendBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     recheck_interval: Duration,
+    failure_threshold: u32,
+    failure_window: Duration,
+    outage_log_interval: Duration,
     outage: OutagePolicy,
     #[cfg(feature = "test-util")]
     pub(super) frozen_clock: bool,
@@ -103,6 +113,9 @@ impl RedisBackendBuilder {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             recheck_interval: DEFAULT_RECHECK_INTERVAL,
+            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+            failure_window: DEFAULT_FAILURE_WINDOW,
+            outage_log_interval: DEFAULT_OUTAGE_LOG_INTERVAL,
             outage: OutagePolicy::Report,
             #[cfg(feature = "test-util")]
             frozen_clock: false,
@@ -150,12 +163,31 @@ impl RedisBackendBuilder {
         self.on_outage(OutagePolicy::fallback(backend))
     }
 
-    /// How long to leave Redis alone after a failure, 1 s by default: meanwhile decisions
-    /// follow the [`OutagePolicy`] at once, then one request tries Redis again. Zero tries
-    /// Redis on every request (each then waits up to the [timeout](Self::timeout) while it
-    /// is down).
+    /// How long the circuit breaker stays open, 1 s by default: meanwhile decisions follow
+    /// the [`OutagePolicy`] at once, without calling Redis; then one request probes Redis
+    /// (the others keep following the policy until it answers), and its success closes the
+    /// breaker. Zero lets a probe through as soon as the last one answered.
     pub fn recheck_interval(mut self, interval: Duration) -> Self {
         self.recheck_interval = interval;
+        self
+    }
+
+    /// How many failed calls open the circuit breaker: `count` within `within` (a window
+    /// starting at a failure), 5 within 10 s by default. Timeouts, lost connections and error
+    /// replies count; one slow call does not open it. A `count` of 1 opens it on any failure;
+    /// 0 is taken as 1.
+    pub fn failure_threshold(mut self, count: u32, within: Duration) -> Self {
+        self.failure_threshold = count;
+        self.failure_window = within;
+        self
+    }
+
+    /// The interval of the outage's log lines, 10 s by default: an outage logs a warning when
+    /// the breaker opens, at most one line per interval while it lasts (the number of
+    /// decisions that followed the [`OutagePolicy`] in it), and one when it ends; never one
+    /// per request (single failures that do not open the breaker are `debug`).
+    pub fn outage_log_interval(mut self, interval: Duration) -> Self {
+        self.outage_log_interval = interval;
         self
     }
 
@@ -186,7 +218,13 @@ impl RedisBackendBuilder {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 outage: self.outage,
-                health: Health::new(self.recheck_interval),
+                breaker: Breaker::new(BreakerConfig {
+                    threshold: self.failure_threshold,
+                    window: self.failure_window,
+                    open_for: self.recheck_interval,
+                    log_interval: self.outage_log_interval,
+                }),
+                epoch: std::time::Instant::now(),
                 #[cfg(feature = "test-util")]
                 test_clock,
             })
@@ -213,6 +251,9 @@ impl fmt::Debug for RedisBackendBuilder {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("recheck_interval", &self.recheck_interval)
+            .field("failure_threshold", &self.failure_threshold)
+            .field("failure_window", &self.failure_window)
+            .field("outage_log_interval", &self.outage_log_interval)
             .field("outage", &self.outage);
         #[cfg(feature = "test-util")]
         f.field("frozen_clock", &self.frozen_clock);

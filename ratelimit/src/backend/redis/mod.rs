@@ -93,12 +93,30 @@
 //! - [`OutagePolicy::Fallback`]: another backend (an in-memory one) decides while Redis is
 //!   away.
 //!
-//! After a failure the backend stops calling Redis for
-//! [`recheck_interval`](RedisBackendBuilder::recheck_interval) (1 s by default), answering by
-//! the policy at once instead of waiting for the deadline on every request; then one request
-//! tries Redis again, and when it succeeds everything goes back to Redis. The connection
-//! reconnects by itself: the service never needs a restart. The first failure and the return
-//! are logged (`tracing` warn and info), and so is each failed retry.
+//! A circuit breaker ([`RedisBackend::breaker_state`]) keeps a failing Redis from costing
+//! every request its deadline, without letting one slow call switch Redis off:
+//!
+//! - **closed** (the normal state): every decision calls Redis. A failure (timeout, lost
+//!   connection, error reply) is answered by the policy, and counted;
+//! - **open**, once [`failure_threshold`](RedisBackendBuilder::failure_threshold) failures
+//!   (5 within 10 s by default) came within its window: decisions follow the policy at once,
+//!   without calling Redis, for [`recheck_interval`](RedisBackendBuilder::recheck_interval)
+//!   (1 s by default);
+//! - **half-open**, then: one decision (the probe) calls Redis while the others keep following
+//!   the policy; its success closes the breaker, its failure opens it again.
+//!
+//! The breaker is per backend (shared by its clones), not per node of a cluster: redis-rs's
+//! cluster connection routes each command itself and does not say which node failed, so
+//! while one node fails, the failures of its users' decisions count for all. The connection
+//! reconnects by itself: the service never needs a restart. Costs: a closed breaker is one
+//! atomic load per decision; a failure takes a lock.
+//!
+//! An outage is logged, never request by request: one `warn` line when the breaker opens (with
+//! the error), at most one `warn` line per
+//! [`outage_log_interval`](RedisBackendBuilder::outage_log_interval) (10 s by default) while
+//! decisions follow the policy (how many did), and one `info` line when Redis is back (how
+//! long the outage lasted, how many decisions it answered). A failure that does not open the
+//! breaker is logged at `debug`, and counted in the next interval's line.
 //!
 //! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
 //! it, counting a request the service treated as undecided.
@@ -121,7 +139,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Algorithm, Backend, BackendError, DecisionFuture, DecisionRequest};
 
@@ -133,10 +151,11 @@ mod script;
 mod test_clock;
 
 pub use builder::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FAILURE_THRESHOLD, DEFAULT_FAILURE_WINDOW,
+    DEFAULT_OUTAGE_LOG_INTERVAL, DEFAULT_PREFIX, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT,
     RedisBackendBuilder, RedisSetupError,
 };
-pub use health::OutagePolicy;
+pub use health::{BreakerState, OutagePolicy};
 
 /// A [`Backend`] that keeps its counts in Redis or Redis Cluster; see the
 /// [module docs](self).
@@ -156,7 +175,9 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     outage: OutagePolicy,
-    health: health::Health,
+    breaker: health::Breaker,
+    /// The origin of the breaker's clock.
+    epoch: Instant,
     #[cfg(feature = "test-util")]
     test_clock: test_clock::TestClock,
 }
@@ -172,6 +193,15 @@ impl RedisBackend {
     #[must_use]
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
+    }
+
+    /// The state of its circuit breaker: [`BreakerState::Closed`] while Redis decides,
+    /// [`Open`](BreakerState::Open) while decisions follow the [`OutagePolicy`] without calling
+    /// Redis, [`HalfOpen`](BreakerState::HalfOpen) while one decision probes Redis. See
+    /// [Outages](self#outages). One atomic load.
+    #[must_use]
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
     }
 }
 
@@ -189,7 +219,8 @@ impl fmt::Debug for RedisBackend {
             .field("algorithm", &inner.algorithm)
             .field("prefix", &inner.prefix)
             .field("timeout", &inner.timeout)
-            .field("recheck_interval", &inner.health.recheck_interval)
+            .field("breaker", &inner.breaker.config)
+            .field("breaker_state", &inner.breaker.state())
             .field("outage", &inner.outage)
             .finish_non_exhaustive()
     }
