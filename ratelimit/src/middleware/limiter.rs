@@ -12,11 +12,11 @@ use http::{Extensions, HeaderMap, Response, StatusCode};
 use ratelimit_core::{Route, Rule};
 
 use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
+use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use super::rejection::Rejection;
 use super::response::{
     FailurePolicy, Options, default_auth_error, default_rejection, empty, log_auth_error,
 };
-use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
 use crate::backend::{Backend, BackendError, Decision, Quota, Scope};
 use crate::path::routed_path;

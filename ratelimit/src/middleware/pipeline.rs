@@ -164,9 +164,9 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
             }
         };
         let scope = target.scope_of(rule);
-        let decided = self
-            .backend
-            .decide_now(&request(rule, limits, scope.scope(), identity.user()));
+        let decided =
+            self.backend
+                .decide_now(&request(rule, limits, scope.scope(), identity.user()));
         match decided {
             Some(decided) => Ran::Done(Ok((identity, Step::Decided(rule, decided)))),
             None => Ran::AwaitDecision(identity, rule, limits),

@@ -101,9 +101,7 @@ where
             }
         };
         match self.shared.conclude(checked, request.extensions_mut()) {
-            Conclusion::Proceed(headers) => {
-                ResponseFuture::call(self.inner.call(request), headers)
-            }
+            Conclusion::Proceed(headers) => ResponseFuture::call(self.inner.call(request), headers),
             Conclusion::Respond(response) => {
                 cold_path();
                 ResponseFuture::respond(response)

@@ -276,7 +276,11 @@ async fn repeated_failures_open_the_breaker_and_one_probe_closes_it() {
     allowed(decide(&backend, &r).await);
 
     server.pause();
-    for expected in [BreakerState::Closed, BreakerState::Closed, BreakerState::Open] {
+    for expected in [
+        BreakerState::Closed,
+        BreakerState::Closed,
+        BreakerState::Open,
+    ] {
         let start = Instant::now();
         let result = backend.decide(&r).await;
         assert!(

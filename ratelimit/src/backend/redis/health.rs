@@ -141,7 +141,9 @@ impl OutagePolicy {
     /// What decisions do while Redis is away, for the logs.
     fn while_away(&self) -> &'static str {
         match self {
-            Self::Report => "decisions report the failure (the middleware's failure policy applies)",
+            Self::Report => {
+                "decisions report the failure (the middleware's failure policy applies)"
+            }
             Self::Fallback(_) => "the fallback backend decides",
         }
     }
@@ -279,7 +281,10 @@ impl Breaker {
             }
             Call::Redis if self.state.load(Ordering::Acquire) == CLOSED => {
                 if track.failures == 0
-                    || now >= track.window_start.saturating_add(micros(self.config.window))
+                    || now
+                        >= track
+                            .window_start
+                            .saturating_add(micros(self.config.window))
                 {
                     track.window_start = now;
                     track.failures = 0;
