@@ -50,7 +50,8 @@ async fn cluster_one_evalsha_per_decision() {
     let Some(cluster) = RedisCluster::start_or_skip("cluster_one_evalsha_per_decision") else {
         return;
     };
-    let backend = cluster.builder().build().await.unwrap();
+    // Every decision calls Redis: no refusal answered from memory.
+    let backend = cluster.builder().refusal_cache(0).build().await.unwrap();
     let limits = [limit(Second, 1), limit(Minute, 5), limit(Hour, 10)];
     // Warm every node's connection up first.
     for i in 0..30 {

@@ -10,6 +10,7 @@
 
 mod cluster;
 mod outage;
+mod refusal_cache;
 mod round_trips;
 mod semantics;
 mod setup;

@@ -28,6 +28,8 @@ pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 /// The default window in which [`DEFAULT_FAILURE_THRESHOLD`] failures open the breaker.
 pub const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// The default number of refusals the refusal cache holds.
+pub const DEFAULT_REFUSAL_CACHE_CAPACITY: usize = 10_000;
 /// The default interval between two log lines counting the decisions an outage answered.
 pub const DEFAULT_OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -62,6 +64,7 @@ pub struct RedisBackendBuilder {
     failure_threshold: u32,
     failure_window: Duration,
     outage_log_interval: Duration,
+    refusal_cache: usize,
     outage: OutagePolicy,
     #[cfg(feature = "test-util")]
     pub(super) frozen_clock: bool,
@@ -116,6 +119,7 @@ impl RedisBackendBuilder {
             failure_threshold: DEFAULT_FAILURE_THRESHOLD,
             failure_window: DEFAULT_FAILURE_WINDOW,
             outage_log_interval: DEFAULT_OUTAGE_LOG_INTERVAL,
+            refusal_cache: DEFAULT_REFUSAL_CACHE_CAPACITY,
             outage: OutagePolicy::Report,
             #[cfg(feature = "test-util")]
             frozen_clock: false,
@@ -191,6 +195,14 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// How many refusals the [refusal cache](super#the-refusal-cache) holds, 10 000 by
+    /// default (each a pool's key parts and a time: about 100 to 400 bytes with paths of at
+    /// most 129 bytes); 0 turns it off, and every decision calls Redis.
+    pub fn refusal_cache(mut self, capacity: usize) -> Self {
+        self.refusal_cache = capacity;
+        self
+    }
+
     /// Connects, loads the script, and returns the backend.
     ///
     /// # Errors
@@ -225,6 +237,7 @@ impl RedisBackendBuilder {
                     log_interval: self.outage_log_interval,
                 }),
                 epoch: std::time::Instant::now(),
+                cache: super::cache::RefusalCache::new(self.refusal_cache),
                 #[cfg(feature = "test-util")]
                 test_clock,
             })
@@ -254,6 +267,7 @@ impl fmt::Debug for RedisBackendBuilder {
             .field("failure_threshold", &self.failure_threshold)
             .field("failure_window", &self.failure_window)
             .field("outage_log_interval", &self.outage_log_interval)
+            .field("refusal_cache", &self.refusal_cache)
             .field("outage", &self.outage);
         #[cfg(feature = "test-util")]
         f.field("frozen_clock", &self.frozen_clock);

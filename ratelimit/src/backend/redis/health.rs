@@ -69,12 +69,16 @@ impl Inner {
         if request.limits.is_empty() {
             return Err(store_error("a decision needs at least one limit"));
         }
+        let sent = self.cache_now();
+        if let Some(denial) = self.cache.refused(request, sent) {
+            return Ok(Decision::Deny(denial));
+        }
         let call = self.breaker.call(self.health_now());
         if call == Call::Skip {
             return self.outage(request, None).await;
         }
         let error = match tokio::time::timeout(self.timeout, self.run(request)).await {
-            Ok(Ok(decision)) => {
+            Ok(Ok((decision, blocked))) => {
                 if let Some(outage) = self.breaker.succeeded(call, self.health_now()) {
                     tracing::info!(
                         "the redis rate-limit store is back after {:?}: deciding with it again \
@@ -82,6 +86,9 @@ impl Inner {
                         outage.lasted,
                         outage.answered,
                     );
+                }
+                if let Decision::Deny(denial) = &decision {
+                    self.cache.note(request, denial, blocked, sent);
                 }
                 return Ok(decision);
             }
@@ -100,6 +107,11 @@ impl Inner {
             );
         } else {
             tracing::debug!(error = %error, "a call to the redis rate-limit store failed");
+        }
+        // Meanwhile another decision may have learnt that this pool is refused (a burst's
+        // tail that missed the deadline): that is an answer, not a failure.
+        if let Some(denial) = self.cache.refused(request, self.cache_now()) {
+            return Ok(Decision::Deny(denial));
         }
         self.outage(request, Some(error)).await
     }

@@ -20,7 +20,8 @@
 //!
 //! # One round trip per decision
 //!
-//! A decision is one `EVALSHA` of the Lua script of the backend's algorithm, which checks the
+//! A decision that calls Redis (one the [refusal cache](#the-refusal-cache) cannot answer) is
+//! one `EVALSHA` of the Lua script of the backend's algorithm, which checks the
 //! user's block, checks every limit of the rule, counts the request in all of them or none,
 //! and sets a block when the rule has `block_time`: whatever the number of limits, one
 //! command and one reply. The script is loaded (`SCRIPT LOAD`, on every node of a cluster) when the backend is built.
@@ -80,6 +81,29 @@
 //! Lua numbers are doubles: every time and product is exact while count × window (in
 //! microseconds) stays below 2^53, i.e. for counts up to about 9·10^9 a second or 3·10^3 a
 //! month; beyond, comparisons at the very instant of a boundary may round.
+//!
+//! # The refusal cache
+//!
+//! Once Redis refused a request until a time T (a limit of its rule exhausted, or the user
+//! blocked), the backend answers that pool's requests from memory until T, without calling
+//! Redis, as Envoy's local over-limit cache does: an abusive client that keeps asking costs
+//! Redis one script call per refusal period, not one per request. [`Backend::decide_now`]
+//! answers these refusals at once, so the middleware needs no boxed future for them either.
+//!
+//! - It only refuses, never admits: T is counted from when the refused request was sent,
+//!   before Redis ran it, so an entry ends no later than Redis's refusal; then Redis decides
+//!   again. Other instances' requests can only push a refusal further, so the answer holds
+//!   across instances. A block refuses every limited pool of the user until it ends; a rule
+//!   with `block_time` is otherwise answered by Redis (its refusal by a limit blocks again).
+//! - Its `Retry-After` is the longest wait it knows for the request (exactly Redis's for the
+//!   pool Redis refused).
+//! - Bounded: [`refusal_cache`](RedisBackendBuilder::refusal_cache) entries at most (10 000 by
+//!   default; 0 turns the cache off); a full shard drops expired entries, then the one that
+//!   expires soonest. Each entry holds its pool's key parts and a time.
+//! - It does not see counts deleted in Redis by hand: a pool stays refused until T.
+//!
+//! Cost: an atomic load per decision while it is empty; otherwise a hash and a lookup under a
+//! shard's lock per limit of the rule, and one for the user's block.
 //!
 //! # Outages
 //!
@@ -141,9 +165,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Algorithm, Backend, BackendError, DecisionFuture, DecisionRequest};
+use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest};
 
 mod builder;
+mod cache;
 mod health;
 mod keys;
 mod script;
@@ -152,8 +177,8 @@ mod test_clock;
 
 pub use builder::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FAILURE_THRESHOLD, DEFAULT_FAILURE_WINDOW,
-    DEFAULT_OUTAGE_LOG_INTERVAL, DEFAULT_PREFIX, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT,
-    RedisBackendBuilder, RedisSetupError,
+    DEFAULT_OUTAGE_LOG_INTERVAL, DEFAULT_PREFIX, DEFAULT_RECHECK_INTERVAL,
+    DEFAULT_REFUSAL_CACHE_CAPACITY, DEFAULT_TIMEOUT, RedisBackendBuilder, RedisSetupError,
 };
 pub use health::{BreakerState, OutagePolicy};
 
@@ -176,8 +201,10 @@ struct Inner {
     timeout: Duration,
     outage: OutagePolicy,
     breaker: health::Breaker,
-    /// The origin of the breaker's clock.
+    /// The origin of the breaker's and the refusal cache's clock.
     epoch: Instant,
+    /// Pools Redis refused until a time, answered from memory until then.
+    cache: cache::RefusalCache,
     #[cfg(feature = "test-util")]
     test_clock: test_clock::TestClock,
 }
@@ -208,6 +235,32 @@ impl RedisBackend {
 impl Backend for RedisBackend {
     fn decide<'a>(&'a self, request: &'a DecisionRequest<'a>) -> DecisionFuture<'a> {
         DecisionFuture::boxed(self.inner.decide(request))
+    }
+
+    /// A refusal from the [refusal cache](self#the-refusal-cache), when it knows `request` is
+    /// refused: no call to Redis, no boxed future. `None` otherwise ([`decide`](Self::decide)
+    /// then asks Redis). An atomic load when the cache is empty; else a few hashes and
+    /// lookups under a shard's lock.
+    fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
+        let inner = &*self.inner;
+        if inner.cache.is_empty() || request.limits.is_empty() {
+            return None;
+        }
+        let denial = inner.cache.refused(request, inner.cache_now())?;
+        Some(Ok(Decision::Deny(denial)))
+    }
+}
+
+impl Inner {
+    /// Microseconds on the refusal cache's clock: monotonic, since the backend was built (with
+    /// the `test-util` feature, the test clock's time when it was frozen or moved, so that
+    /// a test moving Redis's clock moves the cache's too).
+    pub(super) fn cache_now(&self) -> u64 {
+        #[cfg(feature = "test-util")]
+        if let Some(now) = self.test_clock.local_now(self.epoch) {
+            return now;
+        }
+        micros(self.epoch.elapsed())
     }
 }
 

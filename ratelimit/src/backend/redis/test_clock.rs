@@ -67,6 +67,21 @@ impl TestClock {
     }
 }
 
+impl TestClock {
+    /// The cache's clock when the test clock was frozen or moved: the frozen time, or the
+    /// monotonic time since `epoch` plus the offset. `None` for an untouched clock.
+    pub(super) fn local_now(&self, epoch: std::time::Instant) -> Option<u64> {
+        let offset = self.offset_us.load(Ordering::Relaxed);
+        if self.frozen {
+            Some(offset)
+        } else if offset == 0 {
+            None
+        } else {
+            Some(micros(epoch.elapsed()).saturating_add(offset))
+        }
+    }
+}
+
 impl RedisBackend {
     /// Moves the backend's clock forward by `by`: the test script adds the total to Redis's
     /// `TIME` (or, with [`RedisBackendBuilder::frozen_clock_for_tests`], uses it alone).

@@ -23,9 +23,11 @@
 -- a fraction of the instructions an array of integers takes):
 --        '1:i:remaining:reset'      admitted and counted in every limit; i is the limit with
 --                                   the fewest requests left (the longer reset on a tie)
---        '0:i:retry'                refused, nothing counted; i is the exhausted limit that
---                                   frees up last (the longer window on a tie), or 0 when
---                                   the user is blocked
+--        '0:i:retry'                refused by a limit, nothing counted; i is the exhausted
+--                                   limit that frees up last (the longer window on a tie)
+--        '0:0:retry:rest:i'         refused, the user blocked, nothing counted; rest is the
+--                                   block's rest, i the exhausted limit that frees up last (0
+--                                   when none is; retry is its wait when it outlasts the block)
 
 local n = #KEYS - 1
 -- values[1] is the block, values[1 + i] the state of limit i; false when missing.
@@ -68,7 +70,8 @@ if block then
     if longest > retry then
       retry = longest
     end
-    return string.format('0:0:%d', math.ceil(retry))
+    return string.format('0:0:%d:%d:%d', math.ceil(retry), math.ceil(blocked_until - now),
+      binding)
   end
 end
 
