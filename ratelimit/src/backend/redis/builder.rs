@@ -2,7 +2,8 @@
 //! loading the script.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -19,7 +20,8 @@ use crate::backend::{Algorithm, Backend};
 pub const DEFAULT_PREFIX: &str = "ratelimit";
 /// The default deadline of one call to Redis.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
-/// The default deadline for connecting (and for loading the script when the backend is built).
+/// The default deadline for connecting (and for [`build`](RedisBackendBuilder::build)'s wait for
+/// Redis).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The default time the circuit breaker stays open before one request tries Redis again.
 pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,7 +35,8 @@ pub const DEFAULT_REFUSAL_CACHE_CAPACITY: usize = 10_000;
 /// The default interval between two log lines counting the decisions an outage answered.
 pub const DEFAULT_OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Building a [`RedisBackend`] failed.
+/// Building a [`RedisBackend`] failed: its configuration is invalid. (Redis being
+/// unreachable is not an error: see [`RedisBackendBuilder::build`].)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisSetupError {
@@ -43,12 +46,6 @@ pub enum RedisSetupError {
     /// The URL is not a Redis URL, or the client configuration is invalid.
     #[error("invalid redis configuration")]
     Config(#[source] RedisError),
-    /// Redis could not be reached, or refused to load the script.
-    #[error("could not connect to redis and load the rate-limit script")]
-    Connect(#[source] RedisError),
-    /// Redis did not answer within the connect timeout.
-    #[error("redis did not answer within {0:?}")]
-    Timeout(Duration),
 }
 
 /// Builds a [`RedisBackend`]: see [`RedisBackend::builder`] and
@@ -149,8 +146,9 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The deadline for connecting to Redis, 1 s by default; it also bounds
-    /// [`build`](Self::build) (connecting and loading the script) and each reconnection.
+    /// The deadline for connecting to Redis, 1 s by default; it also bounds how long
+    /// [`build`](Self::build) waits for Redis (to connect and load the script) and each
+    /// reconnection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -203,48 +201,64 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// Connects, loads the script, and returns the backend.
+    /// Returns the backend, connected and with its script loaded when Redis answers within
+    /// the [connect timeout](Self::connect_timeout).
+    ///
+    /// Redis need not be up: when it does not answer in time, the backend is returned all the
+    /// same (after a warning), its decisions follow the [`OutagePolicy`] while it is away (a
+    /// failure each, so the breaker opens), and it connects, and loads its script, when Redis
+    /// comes up (on the first decisions after that, within their deadlines). A service can
+    /// start before its Redis.
     ///
     /// # Errors
     ///
-    /// When the prefix or the configuration is invalid, or Redis cannot be reached or does
-    /// not load the script within the connect timeout.
+    /// When the prefix or the configuration is invalid ([`RedisSetupError`]).
     pub async fn build(self) -> Result<RedisBackend, RedisSetupError> {
         if !keys::valid_prefix(&self.prefix) {
             return Err(RedisSetupError::InvalidPrefix(self.prefix));
         }
         let connect_timeout = self.connect_timeout;
         let algorithm = self.algorithm;
+        let connection = self.target.connect(connect_timeout).await?;
+        let script = Script::new(Script::production(algorithm));
         #[cfg(feature = "test-util")]
-        let frozen_clock = self.frozen_clock;
+        let test_clock = super::test_clock::TestClock::new(algorithm, self.frozen_clock);
         let setup = async {
-            let connection = self.target.connect(connect_timeout).await?;
-            let script = Script::load(&connection, Script::production(algorithm)).await?;
+            script.load(&connection).await?;
             #[cfg(feature = "test-util")]
-            let test_clock =
-                super::test_clock::TestClock::load(&connection, algorithm, frozen_clock).await?;
-            Ok::<_, RedisSetupError>(Inner {
-                connection,
-                script,
-                algorithm,
-                prefix: self.prefix,
-                timeout: self.timeout,
-                outage: self.outage,
-                breaker: Breaker::new(BreakerConfig {
-                    threshold: self.failure_threshold,
-                    window: self.failure_window,
-                    open_for: self.recheck_interval,
-                    log_interval: self.outage_log_interval,
-                }),
-                epoch: std::time::Instant::now(),
-                cache: super::cache::RefusalCache::new(self.refusal_cache),
-                #[cfg(feature = "test-util")]
-                test_clock,
-            })
+            test_clock.load(&connection).await?;
+            Ok::<_, RedisError>(())
         };
-        let inner = tokio::time::timeout(connect_timeout, setup)
-            .await
-            .map_err(|_| RedisSetupError::Timeout(connect_timeout))??;
+        match tokio::time::timeout(connect_timeout, setup).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(
+                error = %error,
+                "the redis rate-limit store is unreachable: starting without it; decisions \
+                 follow the outage policy until it answers"
+            ),
+            Err(_) => tracing::warn!(
+                "the redis rate-limit store did not answer within {connect_timeout:?}: \
+                 starting without it; decisions follow the outage policy until it answers"
+            ),
+        }
+        let inner = Inner {
+            connection,
+            script,
+            algorithm,
+            prefix: self.prefix,
+            timeout: self.timeout,
+            outage: self.outage,
+            breaker: Breaker::new(BreakerConfig {
+                threshold: self.failure_threshold,
+                window: self.failure_window,
+                open_for: self.recheck_interval,
+                log_interval: self.outage_log_interval,
+            }),
+            epoch: std::time::Instant::now(),
+            cache: super::cache::RefusalCache::new(self.refusal_cache),
+            #[cfg(feature = "test-util")]
+            test_clock,
+        };
         Ok(RedisBackend {
             inner: Arc::new(inner),
         })
@@ -276,6 +290,8 @@ impl fmt::Debug for RedisBackendBuilder {
 }
 
 impl Target {
+    /// The connection: for one server, a connection manager that connects on first use; for
+    /// a cluster, connected now if it answers within `connect_timeout`, else on a later call.
     async fn connect(self, connect_timeout: Duration) -> Result<Connection, RedisSetupError> {
         let client = match self {
             Self::Url(url) => Ok(Client::open(url).map_err(RedisSetupError::Config)?),
@@ -297,18 +313,21 @@ impl Target {
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_secs(1))
                     .set_number_of_retries(8);
-                let manager = ConnectionManager::new_with_config(client, config)
-                    .await
-                    .map_err(RedisSetupError::Connect)?;
+                let manager = ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(RedisSetupError::Config)?;
                 Ok(Connection::Single(manager))
             }
             Err(client) => {
-                let config = ClusterConfig::new().set_connection_timeout(connect_timeout);
-                let connection = client
-                    .get_async_connection_with_config(config)
-                    .await
-                    .map_err(RedisSetupError::Connect)?;
-                Ok(Connection::Cluster(connection))
+                let cluster = Arc::new(LazyCluster {
+                    client,
+                    config: ClusterConfig::new().set_connection_timeout(connect_timeout),
+                    connect_timeout,
+                    connection: OnceLock::new(),
+                    connecting: AtomicBool::new(false),
+                });
+                // Connected now when the cluster answers in time; else on a later call.
+                let _ = tokio::time::timeout(connect_timeout, cluster.try_connect()).await;
+                Ok(Connection::Cluster(cluster))
             }
         }
     }
@@ -318,15 +337,59 @@ impl Target {
 #[derive(Clone)]
 pub(super) enum Connection {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<LazyCluster>),
+}
+
+/// A cluster connection made when the cluster first answers: redis-rs's cluster connection
+/// needs the cluster up to be made (and then reconnects by itself).
+pub(super) struct LazyCluster {
+    client: ClusterClient,
+    config: ClusterConfig,
+    connect_timeout: Duration,
+    connection: OnceLock<ClusterConnection>,
+    /// Whether an attempt is under way (in the background).
+    connecting: AtomicBool,
+}
+
+impl LazyCluster {
+    /// One attempt to connect; the connection, once made, is kept.
+    async fn try_connect(&self) -> Result<ClusterConnection, RedisError> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        let connection = self
+            .client
+            .get_async_connection_with_config(self.config.clone())
+            .await?;
+        Ok(self.connection.get_or_init(|| connection).clone())
+    }
+
+    /// The connection, or an error (and an attempt to connect started in the background,
+    /// unless one is under way) while there is none.
+    fn get(self: &Arc<Self>) -> Result<ClusterConnection, RedisError> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        if !self.connecting.swap(true, Ordering::AcqRel) {
+            let cluster = Arc::clone(self);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(cluster.connect_timeout, cluster.try_connect()).await;
+                cluster.connecting.store(false, Ordering::Release);
+            });
+        }
+        Err(RedisError::from((
+            redis::ErrorKind::Io,
+            "not connected to the redis cluster yet",
+        )))
+    }
 }
 
 impl Connection {
     /// Sends `cmd` (on a clone, as redis-rs's `query_async` wants `&mut`).
     pub(super) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
-        match self.clone() {
-            Self::Single(mut connection) => cmd.query_async(&mut connection).await,
-            Self::Cluster(mut connection) => cmd.query_async(&mut connection).await,
+        match self {
+            Self::Single(connection) => cmd.query_async(&mut connection.clone()).await,
+            Self::Cluster(cluster) => cmd.query_async(&mut cluster.get()?).await,
         }
     }
 

@@ -24,8 +24,9 @@
 //! one `EVALSHA` of the Lua script of the backend's algorithm, which checks the
 //! user's block, checks every limit of the rule, counts the request in all of them or none,
 //! and sets a block when the rule has `block_time`: whatever the number of limits, one
-//! command and one reply. The script is loaded (`SCRIPT LOAD`, on every node of a cluster) when the backend is built.
-//! When Redis has lost it (a restart, a fail-over, `SCRIPT FLUSH`), the `NOSCRIPT` reply is
+//! command and one reply. The script is loaded (`SCRIPT LOAD`, on every node of a cluster)
+//! when the backend is built, or, when Redis was not up then, by the first decision that
+//! reaches it (that one takes two round trips). When Redis has lost it (a restart, a fail-over, `SCRIPT FLUSH`), the `NOSCRIPT` reply is
 //! answered by running the script with `EVAL`, which also caches it again: that request
 //! takes two round trips and still gets its decision.
 //!
@@ -141,6 +142,19 @@
 //! decisions follow the policy (how many did), and one `info` line when Redis is back (how
 //! long the outage lasted, how many decisions it answered). A failure that does not open the
 //! breaker is logged at `debug`, and counted in the next interval's line.
+//!
+//! # Starting without Redis
+//!
+//! [`build`](RedisBackendBuilder::build) does not need Redis: it waits for it at most the
+//! [connect timeout](RedisBackendBuilder::connect_timeout) (to connect and load the script),
+//! and when Redis does not answer, returns the backend all the same, with a warning. Its
+//! decisions then fail (the [`OutagePolicy`] answers them, and the breaker opens as for any
+//! outage) until Redis comes up; the connection is made then, by the decisions themselves
+//! (one server: redis-rs's connection manager, retrying at least once a second; a cluster: an
+//! attempt in the background, one at a time, started by a decision that finds no connection),
+//! and the script loaded by the first decision that reaches Redis. Measured in the tests: a
+//! server started after its backend was limiting within 0.9 s; a cluster thawed after, within
+//! 0.1 s.
 //!
 //! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
 //! it, counting a request the service treated as undecided.

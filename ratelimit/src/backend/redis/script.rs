@@ -1,11 +1,12 @@
 //! The decision scripts, one per algorithm, and their replies: the command of one decision,
 //! `EVALSHA` (or `EVAL` when Redis lost the script), and the reply parsed into a [`Decision`].
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use redis::{Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 
-use super::builder::{Connection, RedisSetupError};
+use super::builder::Connection;
 use super::cache::Blocked;
 use super::{Inner, keys, micros, store_error};
 use crate::backend::{
@@ -30,11 +31,11 @@ const FIXED_WINDOW: &str = script!("clock.lua", "fixed_window.lua");
 const SLIDING_WINDOW: &str = script!("clock.lua", "sliding_window.lua");
 const GCRA: &str = script!("clock.lua", "gcra.lua");
 
-/// A decision script, loaded in Redis.
+/// A decision script, loaded in Redis when it first answers.
 pub(super) struct Script {
     text: &'static str,
-    /// Its SHA-1, as `SCRIPT LOAD` returned it.
-    sha: String,
+    /// Its SHA-1, as `SCRIPT LOAD` returned it; unset until Redis answered it.
+    sha: OnceLock<String>,
 }
 
 impl Script {
@@ -47,27 +48,38 @@ impl Script {
         }
     }
 
-    /// Loads `text` (`SCRIPT LOAD`, on every node of a cluster).
-    pub(super) async fn load(
-        connection: &Connection,
-        text: &'static str,
-    ) -> Result<Self, RedisSetupError> {
+    /// The script `text`, not loaded yet.
+    pub(super) const fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            sha: OnceLock::new(),
+        }
+    }
+
+    /// Loads it (`SCRIPT LOAD`, on every node of a cluster) and keeps its SHA.
+    pub(super) async fn load(&self, connection: &Connection) -> Result<&str, RedisError> {
+        if let Some(sha) = self.sha.get() {
+            return Ok(sha);
+        }
         let sha = connection
-            .query::<String>(redis::cmd("SCRIPT").arg("LOAD").arg(text))
-            .await
-            .map_err(RedisSetupError::Connect)?;
-        Ok(Self { text, sha })
+            .query::<String>(redis::cmd("SCRIPT").arg("LOAD").arg(self.text))
+            .await?;
+        Ok(self.sha.get_or_init(|| sha))
     }
 
     /// Runs the script: `command(name, body)` is the command `name` (`EVALSHA` or `EVAL`) of
     /// `body` (the SHA or the text). One `EVALSHA`, plus one `EVAL` when Redis lost the
-    /// script (which caches it again).
+    /// script (which caches it again), or, until Redis first answered, a `SCRIPT LOAD` first.
     pub(super) async fn run(
         &self,
         connection: &Connection,
         command: impl Fn(&str, &str) -> Cmd,
     ) -> Result<Value, BackendError> {
-        match connection.query(&command("EVALSHA", &self.sha)).await {
+        let sha = self
+            .load(connection)
+            .await
+            .map_err(|error| BackendError::Store(Box::new(error)))?;
+        match connection.query(&command("EVALSHA", sha)).await {
             Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::debug!("redis lost the rate-limit script; running it with EVAL");
                 connection.query(&command("EVAL", self.text)).await

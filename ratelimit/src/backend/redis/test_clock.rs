@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
-use super::builder::{Connection, RedisBackendBuilder, RedisSetupError};
+use super::builder::{Connection, RedisBackendBuilder};
 use super::script::{Script, script};
 use super::{RedisBackend, micros};
 use crate::backend::{Algorithm, BackendError};
@@ -29,22 +29,24 @@ pub(super) struct TestClock {
 }
 
 impl TestClock {
-    /// The test clock of a backend of `algorithm`, its script loaded.
-    pub(super) async fn load(
-        connection: &Connection,
-        algorithm: Algorithm,
-        frozen: bool,
-    ) -> Result<Self, RedisSetupError> {
+    /// The test clock of a backend of `algorithm` (its script loaded by [`load`](Self::load)
+    /// or on first use).
+    pub(super) fn new(algorithm: Algorithm, frozen: bool) -> Self {
         let text = match algorithm {
             Algorithm::FixedWindow => FIXED_WINDOW,
             Algorithm::SlidingWindow => SLIDING_WINDOW,
             Algorithm::Gcra => GCRA,
         };
-        Ok(Self {
-            script: Script::load(connection, text).await?,
+        Self {
+            script: Script::new(text),
             offset_us: AtomicU64::new(if frozen { FROZEN_START_US } else { 0 }),
             frozen,
-        })
+        }
+    }
+
+    /// Loads its script.
+    pub(super) async fn load(&self, connection: &Connection) -> Result<(), redis::RedisError> {
+        self.script.load(connection).await.map(|_| ())
     }
 
     /// Runs the test script, with the clock's two arguments after `command`'s, when the
