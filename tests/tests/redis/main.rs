@@ -8,6 +8,7 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+mod clock_steps;
 mod cluster;
 mod outage;
 mod refusal_cache;

@@ -32,12 +32,29 @@
 //!
 //! Inside Redis the script makes at most three calls: `TIME`, one `MGET` of the block and
 //! every limit's state, and, when it admits, one `SET … PX` per limit (each state is one
-//! string); a refusal writes nothing but the block, when the rule sets one.
+//! string); a refusal writes nothing but the block, when the rule sets one (and, after
+//! Redis's clock stepped back, the states and block it brought back to now, once).
 //!
 //! Time is Redis's own (`TIME` inside the script, in integer microseconds), so the clocks of
 //! the service's instances do not matter. Every key the script writes gets its expiry in the
 //! same command (`SET … PX`), so none is ever left without one; state is always judged
 //! against the script's clock, so expiry only collects garbage.
+//!
+//! # When Redis's clock steps
+//!
+//! - **Back** (a fail-over to a replica whose clock is behind, NTP): no window or block lasts
+//!   longer than it was set to. A state whose time is ahead of Redis's is brought back to now
+//!   (a window ends at most its length from now, a GCRA arrival time is at most a window
+//!   ahead, a block ends at most its length from now: a block holds its end and its length,
+//!   `end.length`), and kept so, by a `SET` of that state even when the request is refused.
+//!   The time before the step counts for nothing: a window 10 s into a minute when the clock
+//!   steps back ends a minute after the step.
+//! - **Forward**: every live window and block ends that much sooner (a step of a minute frees
+//!   every per-minute window at once), and states written before it are judged on the new
+//!   time; nothing else happens, and nothing is lengthened.
+//!
+//! The refusal cache runs on the instance's monotonic clock, not Redis's, and holds a refusal
+//! no longer than Redis said it lasts.
 //!
 //! # Keys
 //!
@@ -172,7 +189,8 @@
 //!
 //! Redis's clock cannot be paused. The `test-util` feature (for dev-dependencies only) adds a
 //! test clock: `RedisBackend::advance_clock_for_tests` moves the backend's clock forward, and
-//! `RedisBackendBuilder::frozen_clock_for_tests` stops it between a test's steps. A backend
+//! `RedisBackendBuilder::frozen_clock_for_tests` stops it between a test's steps, and
+//! `RedisBackend::step_clock_back_for_tests` steps it back, as a fail-over could. A backend
 //! whose clock was neither moved nor frozen runs the production script, unchanged.
 
 use std::fmt;

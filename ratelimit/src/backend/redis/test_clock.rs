@@ -25,6 +25,9 @@ pub(super) struct TestClock {
     script: Script,
     /// Microseconds added to Redis's `TIME`, or, when `frozen`, the time itself.
     offset_us: AtomicU64,
+    /// Microseconds taken off the script's clock (not the refusal cache's, which is monotonic
+    /// in production): a step back of Redis's clock.
+    rewound_us: AtomicU64,
     frozen: bool,
 }
 
@@ -40,6 +43,7 @@ impl TestClock {
         Self {
             script: Script::new(text),
             offset_us: AtomicU64::new(if frozen { FROZEN_START_US } else { 0 }),
+            rewound_us: AtomicU64::new(0),
             frozen,
         }
     }
@@ -57,12 +61,15 @@ impl TestClock {
         command: impl Fn(&str, &str) -> Cmd,
     ) -> Option<Result<Value, BackendError>> {
         let offset = self.offset_us.load(Ordering::Relaxed);
-        if offset == 0 && !self.frozen {
+        let rewound = self.rewound_us.load(Ordering::Relaxed);
+        if offset == 0 && rewound == 0 && !self.frozen {
             return None;
         }
+        // Signed: a clock stepped back may be behind Redis's.
+        let offset = i128::from(offset) - i128::from(rewound);
         let command = |name: &str, body: &str| {
             let mut cmd = command(name, body);
-            cmd.arg(offset).arg(u8::from(self.frozen));
+            cmd.arg(offset.to_string()).arg(u8::from(self.frozen));
             cmd
         };
         Some(self.script.run(connection, command).await)
@@ -97,6 +104,21 @@ impl RedisBackend {
         self.inner
             .test_clock
             .offset_us
+            .fetch_add(micros(by), Ordering::Relaxed);
+    }
+}
+
+impl RedisBackend {
+    /// Steps the clock the backend's script reads back by `by`, as a Redis fail-over to a
+    /// replica whose clock is behind, or NTP, would (its refusal cache's clock, monotonic in
+    /// production, does not move).
+    ///
+    /// For tests only (the `test-util` feature).
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn step_clock_back_for_tests(&self, by: Duration) {
+        self.inner
+            .test_clock
+            .rewound_us
             .fetch_add(micros(by), Ordering::Relaxed);
     }
 }
