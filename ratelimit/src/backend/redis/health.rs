@@ -196,6 +196,8 @@ pub(super) struct Breaker {
     pub(super) config: BreakerConfig,
     /// `CLOSED`, `OPEN` or `HALF_OPEN`: read without the lock on every decision.
     state: AtomicU8,
+    /// When the open breaker lets a probe through: read without the lock while open.
+    open_until: AtomicU64,
     track: Mutex<Track>,
     pub(super) log: OutageLog,
 }
@@ -206,8 +208,6 @@ struct Track {
     /// Failures in the current window, while closed.
     failures: u32,
     window_start: u64,
-    /// When the open breaker lets a probe through.
-    open_until: u64,
     /// When the outage began (the breaker opened).
     outage_start: u64,
 }
@@ -227,6 +227,7 @@ impl Breaker {
                 ..config
             },
             state: AtomicU8::new(CLOSED),
+            open_until: AtomicU64::new(0),
             track: Mutex::new(Track::default()),
             log: OutageLog::new(config.log_interval),
         }
@@ -244,15 +245,14 @@ impl Breaker {
         self.track.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether a decision at `now` calls Redis. Closed: yes, without a lock. Open: no, until
+    /// Whether a decision at `now` calls Redis, without a lock. Closed: yes. Open: no, until
     /// `open_for` has passed; then this one is the probe and the breaker is half-open.
     /// Half-open: no (the probe is out).
     pub(super) fn call(&self, now: u64) -> Call {
         match self.state.load(Ordering::Acquire) {
             CLOSED => Call::Redis,
             OPEN => {
-                let track = self.track();
-                if now >= track.open_until
+                if now >= self.open_until.load(Ordering::Acquire)
                     && self
                         .state
                         .compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire)
@@ -287,7 +287,10 @@ impl Breaker {
         let mut track = self.track();
         match call {
             Call::Probe => {
-                track.open_until = now.saturating_add(micros(self.config.open_for));
+                self.open_until.store(
+                    now.saturating_add(micros(self.config.open_for)),
+                    Ordering::Release,
+                );
                 self.state.store(OPEN, Ordering::Release);
                 None
             }
@@ -308,7 +311,10 @@ impl Breaker {
                 let failures = track.failures;
                 track.failures = 0;
                 track.outage_start = now;
-                track.open_until = now.saturating_add(micros(self.config.open_for));
+                self.open_until.store(
+                    now.saturating_add(micros(self.config.open_for)),
+                    Ordering::Release,
+                );
                 self.state.store(OPEN, Ordering::Release);
                 self.log.began(now);
                 Some(failures)
