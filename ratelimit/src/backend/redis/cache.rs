@@ -5,8 +5,10 @@
 //! It only ever refuses, and only until the time Redis gave, counted from when the refused
 //! request was *sent* (before Redis ran it), so an entry never outlives what Redis would
 //! have answered; then Redis decides again. Other instances' requests can only push a pool's
-//! refusal further, never end it sooner, so the answer holds across instances. What it does
-//! not see: counts deleted in Redis by hand (the cache refuses until its time all the same).
+//! refusal further, never end it sooner, so the answer holds across instances. A Redis that
+//! lost the script (a restart, a fail-over, `SCRIPT FLUSH`) has likely lost its counts: the
+//! first decision that meets it empties the cache. What it does not see: counts deleted in
+//! Redis by hand, the scripts kept (the cache refuses until its time all the same).
 //!
 //! Two kinds of entries: a limit of a pool (the Redis key of that limit's state and its
 //! count: a rule with the same window and another count is not refused by it), and a user's
@@ -147,6 +149,15 @@ impl RefusalCache {
         self.shards[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Forgets everything.
+    pub(super) fn clear(&self) {
+        for shard in &*self.shards {
+            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            self.len.fetch_sub(shard.len(), Ordering::Relaxed);
+            shard.clear();
+        }
     }
 
     /// Until when the entry of `hash` matching `is` refuses, if it does at `now` (an expired
@@ -475,6 +486,17 @@ mod tests {
                 .refused(&request("user999", &limits, None), 1)
                 .is_some()
         );
+    }
+
+    #[test]
+    fn clearing_forgets_every_refusal() {
+        let cache = RefusalCache::new(100);
+        let limits = [MINUTE];
+        let r = request("u", &limits, None);
+        cache.note(&r, &denial(60, DenialCause::Limit(MINUTE)), None, 0);
+        cache.clear();
+        assert!(cache.is_empty());
+        assert_eq!(cache.refused(&r, 1), None);
     }
 
     #[test]

@@ -118,7 +118,9 @@
 //! - Bounded: [`refusal_cache`](RedisBackendBuilder::refusal_cache) entries at most (10 000 by
 //!   default; 0 turns the cache off); a full shard drops expired entries, then the one that
 //!   expires soonest. Each entry holds its pool's key parts and a time.
-//! - It does not see counts deleted in Redis by hand: a pool stays refused until T.
+//! - A Redis that lost the script (a restart, a fail-over, `SCRIPT FLUSH`) has likely lost
+//!   its counts: the first decision that meets it empties the cache. Counts deleted by hand,
+//!   the script kept, it does not see: such a pool stays refused until T.
 //!
 //! Cost: an atomic load per decision while it is empty; otherwise a hash and a lookup under a
 //! shard's lock per limit of the rule, and one for the user's block.

@@ -70,10 +70,12 @@ impl Script {
     /// Runs the script: `command(name, body)` is the command `name` (`EVALSHA` or `EVAL`) of
     /// `body` (the SHA or the text). One `EVALSHA`, plus one `EVAL` when Redis lost the
     /// script (which caches it again), or, until Redis first answered, a `SCRIPT LOAD` first.
+    /// `lost` is called when Redis had lost the script.
     pub(super) async fn run(
         &self,
         connection: &Connection,
         command: impl Fn(&str, &str) -> Cmd,
+        lost: impl FnOnce(),
     ) -> Result<Value, BackendError> {
         let sha = self
             .load(connection)
@@ -82,6 +84,7 @@ impl Script {
         match connection.query(&command("EVALSHA", sha)).await {
             Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::debug!("redis lost the rate-limit script; running it with EVAL");
+                lost();
                 connection.query(&command("EVAL", self.text)).await
             }
             reply => reply,
@@ -98,11 +101,14 @@ impl Inner {
         request: &DecisionRequest<'_>,
     ) -> Result<(Decision, Option<Blocked>), BackendError> {
         let command = |name: &str, body: &str| self.command(name, body, request);
+        // A Redis that lost its scripts (a restart, a fail-over, `SCRIPT FLUSH`) has likely
+        // lost its counts too: what the refusal cache learnt from them goes.
+        let lost = || self.cache.clear();
         #[cfg(feature = "test-util")]
-        if let Some(reply) = self.test_clock.run(&self.connection, command).await {
+        if let Some(reply) = self.test_clock.run(&self.connection, command, lost).await {
             return parse_reply(&reply?, request);
         }
-        let reply = self.script.run(&self.connection, command).await?;
+        let reply = self.script.run(&self.connection, command, lost).await?;
         parse_reply(&reply, request)
     }
 

@@ -59,6 +59,7 @@ impl TestClock {
         &self,
         connection: &Connection,
         command: impl Fn(&str, &str) -> Cmd,
+        lost: impl FnOnce(),
     ) -> Option<Result<Value, BackendError>> {
         let offset = self.offset_us.load(Ordering::Relaxed);
         let rewound = self.rewound_us.load(Ordering::Relaxed);
@@ -72,7 +73,7 @@ impl TestClock {
             cmd.arg(offset.to_string()).arg(u8::from(self.frozen));
             cmd
         };
-        Some(self.script.run(connection, command).await)
+        Some(self.script.run(connection, command, lost).await)
     }
 }
 
