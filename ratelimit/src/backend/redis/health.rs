@@ -79,7 +79,9 @@ impl Inner {
         }
         let error = match tokio::time::timeout(self.timeout, self.run(request)).await {
             Ok(Ok((decision, blocked))) => {
-                if let Some(outage) = self.breaker.succeeded(call, self.health_now()) {
+                if call == Call::Probe
+                    && let Some(outage) = self.breaker.succeeded(call, self.health_now())
+                {
                     tracing::info!(
                         "the redis rate-limit store is back after {:?}: deciding with it again \
                          ({} decisions followed the outage policy meanwhile)",
