@@ -133,7 +133,7 @@
 //!
 //! - [`OutagePolicy::Report`] (the default): the decision is a [`BackendError`], and the
 //!   middleware's failure policy answers: it fails open by default (the request is admitted
-//!   uncounted and a warning logged) or closed (503);
+//!   uncounted) or closed (503);
 //! - [`OutagePolicy::Fallback`]: another backend (an in-memory one) decides while Redis is
 //!   away.
 //!
@@ -162,6 +162,9 @@
 //! long the outage lasted, how many decisions it answered). A failure that does not open the
 //! breaker is logged at `debug`, and counted in the next interval's line.
 //!
+//! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
+//! it, counting a request the service treated as undecided.
+//!
 //! # Starting without Redis
 //!
 //! [`build`](RedisBackendBuilder::build) does not need Redis: it waits for it at most the
@@ -171,13 +174,7 @@
 //! outage) until Redis comes up; the connection is made then, by the decisions themselves
 //! (one server: redis-rs's connection manager, retrying at least once a second; a cluster: an
 //! attempt in the background, one at a time, started by a decision that finds no connection),
-//! and the script loaded by the first decision that reaches Redis. Measured in the tests: a
-//! server started after its backend was limiting within 0.9 s; a cluster thawed after, within
-//! 0.1 s.
-//!
-//! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
-//! it, counting a request the service treated as undecided.
-//!
+//! and the script loaded by the first decision that reaches Redis.
 //!
 //! [`Denial::retry_after`]: crate::backend::Denial::retry_after
 //! [`Quota`]: crate::backend::Quota
