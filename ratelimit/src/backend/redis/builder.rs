@@ -194,8 +194,9 @@ impl RedisBackendBuilder {
     }
 
     /// How many refusals the [refusal cache](super#the-refusal-cache) holds, 10 000 by
-    /// default (each a pool's key parts and a time: about 100 to 400 bytes with paths of at
-    /// most 129 bytes); 0 turns it off, and every decision calls Redis.
+    /// default; 0 turns it off, and every decision calls Redis. Each holds a pool's key parts
+    /// and a time: measured, 293 bytes of heap with a 129-byte path (the longest a pool key
+    /// holds) and a 16-byte user id, so 2.9 MB for a full cache of 10 000.
     pub fn refusal_cache(mut self, capacity: usize) -> Self {
         self.refusal_cache = capacity;
         self

@@ -499,6 +499,39 @@ mod tests {
         assert_eq!(cache.refused(&r, 1), None);
     }
 
+    /// The heap a full cache holds, with the longest paths a pool key has (129 bytes) and
+    /// 16-byte user ids: twice its capacity in refusals noted, measured.
+    #[test]
+    fn a_full_cache_holds_a_bounded_heap() {
+        let capacity = 10_000;
+        let cache = RefusalCache::new(capacity);
+        let path = "/".repeat(129);
+        let limits = [MINUTE];
+        let users: Vec<String> = (0..2 * capacity).map(|i| format!("user-{i:011}")).collect();
+        let info = allocation_counter::measure(|| {
+            for (i, user) in users.iter().enumerate() {
+                let mut r = request(user, &limits, None);
+                r.pool.scope = Scope::Path(&path);
+                r.pool.method = Some("GET");
+                cache.note(&r, &denial(60, DenialCause::Limit(MINUTE)), None, i as u64);
+            }
+        });
+        assert!(cache.len.load(Ordering::Relaxed) <= capacity);
+        let held = usize::try_from(info.bytes_current).unwrap();
+        let per_entry = held / capacity;
+        println!(
+            "{} entries: {} bytes held ({per_entry} an entry), {} at the peak",
+            cache.len.load(Ordering::Relaxed),
+            info.bytes_current,
+            info.bytes_max
+        );
+        assert!(per_entry <= 400, "{per_entry} bytes an entry");
+        assert!(
+            usize::try_from(info.bytes_max).unwrap() <= 500 * capacity,
+            "{info:?}"
+        );
+    }
+
     #[test]
     fn a_capacity_of_zero_keeps_nothing() {
         let cache = RefusalCache::new(0);
