@@ -293,4 +293,238 @@ mod on_redis {
             .expect("connect");
         exercise(backend).await;
     }
+
+    // The checks of Redis under load and outage (#19), on the example's own app.
+
+    /// The script calls the server ran so far (`EVALSHA` and `EVAL`), from `INFO
+    /// commandstats`.
+    fn script_calls(redis: &redis_server::RedisServer) -> u64 {
+        let info = redis.command(&["INFO", "commandstats"]);
+        info.lines()
+            .filter(|line| {
+                line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:")
+            })
+            .filter_map(|line| {
+                line.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+
+    async fn frozen(redis: &redis_server::RedisServer) -> RedisBackend {
+        RedisBackend::builder(redis.url())
+            .frozen_clock_for_tests()
+            .build()
+            .await
+            .expect("built")
+    }
+
+    #[tokio::test]
+    async fn a_user_over_its_limit_costs_redis_at_most_a_couple_of_script_calls() {
+        let Some(redis) = redis_server::RedisServer::start_or_skip("custom_auth::over_limit")
+        else {
+            return;
+        };
+        let server = Server::start(example::app(frozen(&redis).await)).await;
+        assert_eq!(server.get("/forests", &[ALICE]).await.status, 200);
+        let before = script_calls(&redis);
+        for _ in 0..50 {
+            let refused = server.get("/forests", &[ALICE]).await;
+            assert_eq!(
+                (refused.status, refused.header("retry-after")),
+                (429, Some("60"))
+            );
+        }
+        let calls = script_calls(&redis) - before;
+        assert!(calls <= 2, "{calls} script calls for 50 refusals");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn four_hundred_concurrent_requests_on_multiple_admit_at_most_three_and_none_fails() {
+        let Some(redis) = redis_server::RedisServer::start_or_skip("custom_auth::burst") else {
+            return;
+        };
+        // The example's own backend: the default 50 ms deadline, Redis's clock.
+        let backend = RedisBackend::builder(redis.url())
+            .build()
+            .await
+            .expect("built");
+        let server = Server::start(example::app(backend)).await;
+        let client = server.client(Duration::from_secs(30));
+        let tasks: Vec<_> = (0..400)
+            .map(|_| {
+                tokio::spawn(
+                    async move { client.get("/multiple", &[("x-user", "burst")]).await.status },
+                )
+            })
+            .collect();
+        let mut statuses = std::collections::BTreeMap::new();
+        for task in tasks {
+            *statuses.entry(task.await.expect("a reply")).or_insert(0) += 1;
+        }
+        println!("/multiple burst: {statuses:?}");
+        let admitted = statuses.get(&200).copied().unwrap_or(0);
+        assert!((1..=3).contains(&admitted), "{statuses:?}");
+        assert_eq!(
+            statuses.get(&429).copied().unwrap_or(0),
+            400 - admitted,
+            "{statuses:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn right_after_a_call_that_missed_its_deadline_forests_is_still_429() {
+        let Some(redis) = redis_server::RedisServer::start_or_skip("custom_auth::deadline") else {
+            return;
+        };
+        let backend = RedisBackend::builder(redis.url())
+            .build()
+            .await
+            .expect("built");
+        let server = Server::start(example::app(backend)).await;
+        assert_eq!(server.get("/forests", &[ALICE]).await.status, 200);
+        let port = redis.port;
+        let sleep =
+            std::thread::spawn(move || redis_server::command_on(port, &["DEBUG", "SLEEP", "0.3"]));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Redis asleep: this call misses its 50 ms deadline (admitted, failing open).
+        assert_eq!(
+            server.get("/forests", &[("x-user", "bob")]).await.status,
+            200
+        );
+        sleep.join().expect("DEBUG SLEEP returns");
+        let refused = server.get("/forests", &[ALICE]).await;
+        assert_eq!(
+            refused.status, 429,
+            "Redis still decides after one missed deadline"
+        );
+    }
+
+    /// The lines the crate logged, by thread (a test's current-thread runtime runs the
+    /// server on the test's thread): the process's global `tracing` subscriber.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, String)>>>);
+
+    impl Logs {
+        fn global() -> Self {
+            static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+            LOGS.get_or_init(|| {
+                let logs = Self::default();
+                tracing::subscriber::set_global_default(logs.clone()).expect("one subscriber");
+                logs
+            })
+            .clone()
+        }
+
+        /// This thread's lines, as "target LEVEL".
+        fn lines(&self) -> Vec<String> {
+            let me = std::thread::current().id();
+            let lines = self.0.lock().unwrap();
+            lines
+                .iter()
+                .filter(|(thread, _)| *thread == me)
+                .map(|(_, line)| line.clone())
+                .collect()
+        }
+    }
+
+    impl tracing::Subscriber for Logs {
+        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+            metadata.target().starts_with("ratelimit") && *metadata.level() <= tracing::Level::INFO
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            let line = format!("{} {}", event.metadata().target(), event.metadata().level());
+            self.0
+                .lock()
+                .unwrap()
+                .push((std::thread::current().id(), line));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test]
+    async fn three_hundred_requests_during_an_outage_log_a_few_lines() {
+        let Some(mut redis) = redis_server::RedisServer::start_or_skip("custom_auth::outage")
+        else {
+            return;
+        };
+        let logs = Logs::global();
+        let backend = RedisBackend::builder(redis.url())
+            .build()
+            .await
+            .expect("built");
+        let server = Server::start(example::app(backend)).await;
+        assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+        redis.stop();
+        for i in 0..300 {
+            let user = format!("user{i}");
+            // Failing open, the example's policy.
+            assert_eq!(
+                server
+                    .get("/towns", &[("x-user", user.as_str())])
+                    .await
+                    .status,
+                200
+            );
+        }
+        let lines = logs.lines();
+        let backend_lines = lines
+            .iter()
+            .filter(|line| line.starts_with("ratelimit::backend"))
+            .count();
+        println!(
+            "outage: {} lines in all, {backend_lines} from the backend: {:?}",
+            lines.len(),
+            lines.iter().collect::<std::collections::BTreeSet<_>>()
+        );
+        assert!(backend_lines <= 3, "{lines:#?}");
+        // Every other line is the middleware's per-request warning, which is to go (#19).
+        assert!(
+            lines
+                .iter()
+                .all(|line| line.starts_with("ratelimit::backend")
+                    || line.starts_with("ratelimit::middleware")),
+            "{lines:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn started_with_redis_down_it_answers_by_its_policy_then_limits_when_redis_comes_up() {
+        let Some(mut redis) = redis_server::RedisServer::start_or_skip("custom_auth::late_redis")
+        else {
+            return;
+        };
+        redis.stop();
+        let backend = RedisBackend::builder(redis.url())
+            .build()
+            .await
+            .expect("built without redis");
+        let server = Server::start(example::app(backend)).await;
+        for _ in 0..3 {
+            // The example's policy: fail open.
+            assert_eq!(server.get("/forests", &[ALICE]).await.status, 200);
+        }
+        redis.restart();
+        let up = std::time::Instant::now();
+        while server.get("/forests", &[ALICE]).await.status != 429 {
+            assert!(up.elapsed() < Duration::from_secs(10), "never limited");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!("limiting {:?} after redis came up", up.elapsed());
+        assert!(
+            up.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            up.elapsed()
+        );
+    }
 }

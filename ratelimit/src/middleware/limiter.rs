@@ -289,8 +289,8 @@ pub(crate) struct Shared<ResBody> {
 struct Warnings {
     /// Would-be refusals of rules in shadow.
     shadow: LogThrottle,
-    /// Backend failures admitted by the failure policy.
-    fail_open: LogThrottle,
+    /// Backend failures (admitted or refused by the failure policy).
+    backend_failed: LogThrottle,
 }
 
 impl<ResBody> Clone for Shared<ResBody> {
@@ -401,7 +401,7 @@ impl<ResBody> Shared<ResBody> {
             }
             Step::Failed(rule, error) => match self.options.failure {
                 FailurePolicy::Open => {
-                    if let Some(held) = self.warnings.fail_open.admit(Instant::now()) {
+                    if let Some(held) = self.warnings.backend_failed.admit(Instant::now()) {
                         tracing::warn!(
                             error = &error as &dyn std::error::Error,
                             held_back = held,
@@ -413,10 +413,15 @@ impl<ResBody> Shared<ResBody> {
                     Outcome::FailedOpen { rule, error }
                 }
                 FailurePolicy::Closed => {
-                    tracing::error!(
-                        error = &error as &dyn std::error::Error,
-                        "the rate-limit backend failed; refusing the request (fail closed)"
-                    );
+                    if let Some(held) = self.warnings.backend_failed.admit(Instant::now()) {
+                        tracing::error!(
+                            error = &error as &dyn std::error::Error,
+                            held_back = held,
+                            "the rate-limit backend failed; refusing the request (fail closed); \
+                             the same error is written at most once per 10 s, `held_back` \
+                             counting the ones not written since"
+                        );
+                    }
                     return Err(CheckError::Backend(error));
                 }
             },

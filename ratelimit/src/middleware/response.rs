@@ -19,13 +19,14 @@ use crate::backend::BackendError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailurePolicy {
-    /// Admit the request, uncounted, and log the failure with `tracing::warn!` (the default,
-    /// and the industry's: a limiter outage should not become a service outage).
+    /// Admit the request, uncounted, and log the failure with `tracing::warn!`, at most once
+    /// per 10 s per layer with a count of the others (the default, and the industry's: a
+    /// limiter outage should not become a service outage).
     #[default]
     Open,
     /// Refuse the request: `503 Service Unavailable` with an empty body, or the response of
     /// [`on_backend_error`](super::RateLimitLayer::on_backend_error). The failure is logged
-    /// with `tracing::error!`.
+    /// with `tracing::error!`, at most once per 10 s per layer with a count of the others.
     Closed,
 }
 

@@ -279,7 +279,17 @@ async fn scenario(test: &str, fault: Fault, policy: Policy) {
             assert!(rig.redis.command(&["SCRIPT", "FLUSH"]).starts_with("+OK"));
             assert!(rig.redis.command(&["FLUSHALL"]).starts_with("+OK"));
             // Not an outage: Redis decides at once, the counts gone (`before` starts
-            // afresh), the script run again.
+            // afresh), the script run again. The first decision that reaches Redis (this
+            // fresh user's, or the load's) finds the script gone, which empties the refusal
+            // cache: `before`'s refusals are Redis's to answer again.
+            assert_eq!(
+                rig.client()
+                    .get("/limited", &[("x-user", "flushed")])
+                    .await
+                    .status,
+                200,
+                "{label}"
+            );
             assert_eq!(rig.six("before", probe_bound).await, LIMITED, "{label}");
             assert!(rig.redis_counted("before"), "{label}");
             assert_eq!(

@@ -50,7 +50,8 @@ async fn cluster_one_evalsha_per_decision() {
     let Some(cluster) = RedisCluster::start_or_skip("cluster_one_evalsha_per_decision") else {
         return;
     };
-    let backend = cluster.builder().build().await.unwrap();
+    // Every decision calls Redis: no refusal answered from memory.
+    let backend = cluster.builder().refusal_cache(0).build().await.unwrap();
     let limits = [limit(Second, 1), limit(Minute, 5), limit(Hour, 10)];
     // Warm every node's connection up first.
     for i in 0..30 {
@@ -104,4 +105,46 @@ async fn cluster_recovers_a_flushed_script() {
         assert_eq!(allowed(decide(&backend, &r).await).remaining, 2);
         assert_eq!(allowed(decide(&backend, &r).await).remaining, 1);
     }
+}
+
+/// A cluster down when the backend is built (every node frozen: killing them would free their
+/// ports for other tests' servers): the backend builds, the policy answers, and it limits
+/// once the cluster is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_down_at_start_up_is_used_once_it_comes_up() {
+    let Some(cluster) =
+        RedisCluster::start_or_skip("cluster_down_at_start_up_is_used_once_it_comes_up")
+    else {
+        return;
+    };
+    for node in &cluster.nodes {
+        node.pause();
+    }
+    let backend = cluster
+        .builder()
+        .connect_timeout(millis(300))
+        .recheck_interval(millis(100))
+        .build()
+        .await
+        .expect("built without the cluster");
+    let limits = [limit(Minute, 2)];
+    let r = request("/late", "user", &limits, None);
+    assert!(backend.decide(&r).await.is_err());
+    for node in &cluster.nodes {
+        node.resume();
+    }
+    let up = std::time::Instant::now();
+    let first = loop {
+        match backend.decide(&r).await {
+            Ok(decision) => break decision,
+            Err(_) => {
+                assert!(up.elapsed() < secs(30), "never limited");
+                tokio::time::sleep(millis(50)).await;
+            }
+        }
+    };
+    println!("cluster: limiting {:?} after it came up", up.elapsed());
+    assert_eq!(allowed(first).remaining, 1);
+    allowed(decide(&backend, &r).await);
+    denied(decide(&backend, &r).await);
 }

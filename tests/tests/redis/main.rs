@@ -8,8 +8,10 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+mod clock_steps;
 mod cluster;
 mod outage;
+mod refusal_cache;
 mod round_trips;
 mod semantics;
 mod setup;

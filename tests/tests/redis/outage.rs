@@ -7,18 +7,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ratelimit::Unit::Minute;
+use ratelimit::backend::redis::BreakerState;
 use ratelimit::backend::{BackendError, DecisionFuture};
 use ratelimit_tests::redis_server::RedisServer;
 
 use crate::*;
+use ratelimit_tests::redis_server::command_on;
 
 const TIMEOUT: Duration = millis(200);
 const RECHECK: Duration = millis(300);
 /// What a loaded machine may add to a bound.
 const SLACK: Duration = millis(800);
 
+/// A backend whose breaker opens on the first failure, so that a test sees it at once.
 fn outage_builder(server: &RedisServer) -> ratelimit::backend::redis::RedisBackendBuilder {
-    server.builder().timeout(TIMEOUT).recheck_interval(RECHECK)
+    server
+        .builder()
+        .timeout(TIMEOUT)
+        .recheck_interval(RECHECK)
+        .failure_threshold(1, secs(10))
 }
 
 /// Decides until Redis answers again (each call bounded), for at most 15 s.
@@ -68,6 +75,7 @@ async fn a_killed_server_is_an_error_and_a_restarted_one_is_used_again() {
     );
 
     // Until the recheck interval has passed, failures are answered at once.
+    assert_eq!(backend.breaker_state(), BreakerState::Open);
     let start = Instant::now();
     assert!(backend.decide(&r).await.is_err());
     assert!(start.elapsed() < millis(100), "took {:?}", start.elapsed());
@@ -194,6 +202,7 @@ async fn a_zero_recheck_interval_tries_redis_every_time() {
         .builder()
         .timeout(TIMEOUT)
         .recheck_interval(Duration::ZERO)
+        .failure_threshold(1, secs(10))
         .build()
         .await
         .unwrap();
@@ -212,4 +221,200 @@ async fn a_zero_recheck_interval_tries_redis_every_time() {
     }
     server.resume();
     allowed(until_recovered(&backend, &r).await);
+}
+
+/// `DEBUG SLEEP` on a connection of its own: Redis answers nothing for `seconds`.
+fn debug_sleep(port: u16, seconds: &'static str) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || command_on(port, &["DEBUG", "SLEEP", seconds]))
+}
+
+/// The issue's burst: one call that missed its deadline used to leave Redis alone for a
+/// second, admitting everything meanwhile. One failure is below the breaker's threshold.
+#[tokio::test]
+async fn one_call_that_missed_its_deadline_leaves_redis_deciding() {
+    let Some(server) =
+        RedisServer::start_or_skip("one_call_that_missed_its_deadline_leaves_redis_deciding")
+    else {
+        return;
+    };
+    let backend = server.builder().timeout(TIMEOUT).build().await.unwrap();
+    let limits = [limit(Minute, 1)];
+    let r = request("/forests", "user", &limits, None);
+    allowed(decide(&backend, &r).await);
+
+    let sleep = debug_sleep(server.port, "0.5");
+    tokio::time::sleep(millis(50)).await;
+    let other = request("/forests", "other", &limits, None);
+    let result = backend.decide(&other).await;
+    assert!(
+        matches!(result, Err(BackendError::Timeout(_))),
+        "{result:?}"
+    );
+    sleep.join().expect("DEBUG SLEEP returns");
+    assert_eq!(backend.breaker_state(), BreakerState::Closed);
+    // Right after: the user over the limit is still refused, by Redis.
+    let denial = denied(decide(&backend, &r).await);
+    assert_eq!(denial.cause, DenialCause::Limit(limits[0]));
+}
+
+#[tokio::test]
+async fn repeated_failures_open_the_breaker_and_one_probe_closes_it() {
+    let Some(server) =
+        RedisServer::start_or_skip("repeated_failures_open_the_breaker_and_one_probe_closes_it")
+    else {
+        return;
+    };
+    let backend = server
+        .builder()
+        .timeout(TIMEOUT)
+        .recheck_interval(RECHECK)
+        .failure_threshold(3, secs(10))
+        .build()
+        .await
+        .unwrap();
+    let limits = [limit(Minute, 100)];
+    let r = request("/breaker", "user", &limits, None);
+    allowed(decide(&backend, &r).await);
+
+    server.pause();
+    for expected in [
+        BreakerState::Closed,
+        BreakerState::Closed,
+        BreakerState::Open,
+    ] {
+        let start = Instant::now();
+        let result = backend.decide(&r).await;
+        assert!(
+            matches!(result, Err(BackendError::Timeout(_))),
+            "{result:?}"
+        );
+        assert!(start.elapsed() >= TIMEOUT, "took {:?}", start.elapsed());
+        assert_eq!(backend.breaker_state(), expected);
+    }
+    // Open: answered at once, without calling Redis.
+    for _ in 0..50 {
+        let start = Instant::now();
+        assert!(backend.decide(&r).await.is_err());
+        assert!(start.elapsed() < millis(100), "took {:?}", start.elapsed());
+    }
+    // Half-open: one probe, while the others are answered at once.
+    tokio::time::sleep(RECHECK).await;
+    let probe = backend.decide(&r);
+    let (probe, others) = tokio::join!(probe, async {
+        tokio::time::sleep(millis(20)).await;
+        let state = backend.breaker_state();
+        let start = Instant::now();
+        let result = backend.decide(&r).await;
+        (state, result.is_err(), start.elapsed())
+    });
+    assert!(probe.is_err(), "the probe times out: {probe:?}");
+    assert_eq!(others.0, BreakerState::HalfOpen);
+    assert!(others.1 && others.2 < millis(100), "{others:?}");
+    assert_eq!(backend.breaker_state(), BreakerState::Open);
+
+    server.resume();
+    allowed(until_recovered(&backend, &r).await);
+    assert_eq!(backend.breaker_state(), BreakerState::Closed);
+}
+
+/// A `tracing` subscriber that keeps the crate's lines at `info` and above, as "LEVEL
+/// message", with the thread that wrote them. The process's global one (a scoped subscriber
+/// misses events whose callsite another test's thread registered first), so a test reads
+/// the lines of its own thread: a `#[tokio::test]` runs its futures on it.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, String)>>>);
+
+impl Logs {
+    /// The process's subscriber, installed on first use.
+    fn global() -> Self {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Self::default();
+            tracing::subscriber::set_global_default(logs.clone()).expect("the only subscriber");
+            logs
+        })
+        .clone()
+    }
+
+    /// The lines this thread wrote.
+    fn lines(&self) -> Vec<String> {
+        let me = std::thread::current().id();
+        let lines = self.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|(thread, _)| *thread == me)
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+}
+
+impl tracing::Subscriber for Logs {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("ratelimit") && *metadata.level() <= tracing::Level::INFO
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Line(String);
+        impl tracing::field::Visit for Line {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0.push_str(&format!(" {value:?}"));
+                }
+            }
+        }
+        let mut line = Line(event.metadata().level().to_string());
+        event.record(&mut line);
+        self.0
+            .lock()
+            .unwrap()
+            .push((std::thread::current().id(), line.0));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// 300 decisions during an outage: a line when it starts and one when it ends, not 300.
+#[tokio::test]
+async fn an_outage_logs_when_it_starts_and_ends_not_per_request() {
+    let Some(mut server) =
+        RedisServer::start_or_skip("an_outage_logs_when_it_starts_and_ends_not_per_request")
+    else {
+        return;
+    };
+    let logs = Logs::global();
+    let backend = server
+        .builder()
+        .timeout(TIMEOUT)
+        .recheck_interval(RECHECK)
+        .build()
+        .await
+        .unwrap();
+    let limits = [limit(Minute, 1_000)];
+    let r = request("/logs", "user", &limits, None);
+    allowed(decide(&backend, &r).await);
+
+    server.stop();
+    for _ in 0..300 {
+        assert!(backend.decide(&r).await.is_err());
+    }
+    assert_eq!(backend.breaker_state(), BreakerState::Open);
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("WARN") && lines[0].contains("failed 5 times"),
+        "{lines:#?}"
+    );
+
+    server.restart();
+    allowed(until_recovered(&backend, &r).await);
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[1].starts_with("INFO") && lines[1].contains("is back"),
+        "{lines:#?}"
+    );
 }

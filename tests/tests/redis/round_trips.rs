@@ -14,10 +14,12 @@ async fn one_evalsha_per_decision_whatever_the_rule() {
         return;
     };
     for algorithm in ALGORITHMS {
+        // Every decision calls Redis: no refusal answered from memory.
         let backend = server
             .builder()
             .algorithm(algorithm)
             .prefix(format!("rt-{algorithm:?}"))
+            .refusal_cache(0)
             .build()
             .await
             .unwrap();

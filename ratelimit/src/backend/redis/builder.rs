@@ -2,7 +2,8 @@
 //! loading the script.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -10,7 +11,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, RedisError};
 
-use super::health::{Health, OutagePolicy};
+use super::health::{Breaker, BreakerConfig, OutagePolicy};
 use super::script::Script;
 use super::{Inner, RedisBackend, keys};
 use crate::backend::{Algorithm, Backend};
@@ -19,12 +20,23 @@ use crate::backend::{Algorithm, Backend};
 pub const DEFAULT_PREFIX: &str = "ratelimit";
 /// The default deadline of one call to Redis.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
-/// The default deadline for connecting (and for loading the script when the backend is built).
+/// The default deadline for connecting (and for [`build`](RedisBackendBuilder::build)'s wait for
+/// Redis).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// The default time between two tries of Redis after a failure.
+/// The default time the circuit breaker stays open before one request tries Redis again.
 pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// The default number of failures that opens the circuit breaker, within
+/// [`DEFAULT_FAILURE_WINDOW`].
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+/// The default window in which [`DEFAULT_FAILURE_THRESHOLD`] failures open the breaker.
+pub const DEFAULT_FAILURE_WINDOW: Duration = Duration::from_secs(10);
+/// The default number of refusals the refusal cache holds.
+pub const DEFAULT_REFUSAL_CACHE_CAPACITY: usize = 10_000;
+/// The default interval between two log lines counting the decisions an outage answered.
+pub const DEFAULT_OUTAGE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Building a [`RedisBackend`] failed.
+/// Building a [`RedisBackend`] failed: its configuration is invalid. (Redis being
+/// unreachable is not an error: see [`RedisBackendBuilder::build`].)
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisSetupError {
@@ -34,12 +46,6 @@ pub enum RedisSetupError {
     /// The URL is not a Redis URL, or the client configuration is invalid.
     #[error("invalid redis configuration")]
     Config(#[source] RedisError),
-    /// Redis could not be reached, or refused to load the script.
-    #[error("could not connect to redis and load the rate-limit script")]
-    Connect(#[source] RedisError),
-    /// Redis did not answer within the connect timeout.
-    #[error("redis did not answer within {0:?}")]
-    Timeout(Duration),
 }
 
 /// Builds a [`RedisBackend`]: see [`RedisBackend::builder`] and
@@ -52,6 +58,10 @@ pub struct RedisBackendBuilder {
     timeout: Duration,
     connect_timeout: Duration,
     recheck_interval: Duration,
+    failure_threshold: u32,
+    failure_window: Duration,
+    outage_log_interval: Duration,
+    refusal_cache: usize,
     outage: OutagePolicy,
     #[cfg(feature = "test-util")]
     pub(super) frozen_clock: bool,
@@ -103,6 +113,10 @@ impl RedisBackendBuilder {
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             recheck_interval: DEFAULT_RECHECK_INTERVAL,
+            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+            failure_window: DEFAULT_FAILURE_WINDOW,
+            outage_log_interval: DEFAULT_OUTAGE_LOG_INTERVAL,
+            refusal_cache: DEFAULT_REFUSAL_CACHE_CAPACITY,
             outage: OutagePolicy::Report,
             #[cfg(feature = "test-util")]
             frozen_clock: false,
@@ -132,8 +146,9 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// The deadline for connecting to Redis, 1 s by default; it also bounds
-    /// [`build`](Self::build) (connecting and loading the script) and each reconnection.
+    /// The deadline for connecting to Redis, 1 s by default; it also bounds how long
+    /// [`build`](Self::build) waits for Redis (to connect and load the script) and each
+    /// reconnection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -150,50 +165,101 @@ impl RedisBackendBuilder {
         self.on_outage(OutagePolicy::fallback(backend))
     }
 
-    /// How long to leave Redis alone after a failure, 1 s by default: meanwhile decisions
-    /// follow the [`OutagePolicy`] at once, then one request tries Redis again. Zero tries
-    /// Redis on every request (each then waits up to the [timeout](Self::timeout) while it
-    /// is down).
+    /// How long the circuit breaker stays open, 1 s by default: meanwhile decisions follow
+    /// the [`OutagePolicy`] at once, without calling Redis; then one request probes Redis
+    /// (the others keep following the policy until it answers), and its success closes the
+    /// breaker. Zero lets a probe through as soon as the last one answered.
     pub fn recheck_interval(mut self, interval: Duration) -> Self {
         self.recheck_interval = interval;
         self
     }
 
-    /// Connects, loads the script, and returns the backend.
+    /// How many failed calls open the circuit breaker: `count` within `within` (a window
+    /// starting at a failure), 5 within 10 s by default. Timeouts, lost connections and error
+    /// replies count; one slow call does not open it. A `count` of 1 opens it on any failure;
+    /// 0 is taken as 1.
+    pub fn failure_threshold(mut self, count: u32, within: Duration) -> Self {
+        self.failure_threshold = count;
+        self.failure_window = within;
+        self
+    }
+
+    /// The interval of the outage's log lines, 10 s by default: an outage logs a warning when
+    /// the breaker opens, at most one line per interval while it lasts (the number of
+    /// decisions that followed the [`OutagePolicy`] in it), and one when it ends; never one
+    /// per request (single failures that do not open the breaker are `debug`).
+    pub fn outage_log_interval(mut self, interval: Duration) -> Self {
+        self.outage_log_interval = interval;
+        self
+    }
+
+    /// How many refusals the [refusal cache](super#the-refusal-cache) holds, 10 000 by
+    /// default; 0 turns it off, and every decision calls Redis. Each holds a pool's key parts
+    /// and a time: measured, 293 bytes of heap with a 129-byte path (the longest a pool key
+    /// holds) and a 16-byte user id, so 2.9 MB for a full cache of 10 000.
+    pub fn refusal_cache(mut self, capacity: usize) -> Self {
+        self.refusal_cache = capacity;
+        self
+    }
+
+    /// Returns the backend, connected and with its script loaded when Redis answers within
+    /// the [connect timeout](Self::connect_timeout).
+    ///
+    /// Redis need not be up: when it does not answer in time, the backend is returned all the
+    /// same (after a warning), its decisions follow the [`OutagePolicy`] while it is away (a
+    /// failure each, so the breaker opens), and it connects, and loads its script, when Redis
+    /// comes up (on the first decisions after that, within their deadlines). A service can
+    /// start before its Redis.
     ///
     /// # Errors
     ///
-    /// When the prefix or the configuration is invalid, or Redis cannot be reached or does
-    /// not load the script within the connect timeout.
+    /// When the prefix or the configuration is invalid ([`RedisSetupError`]).
     pub async fn build(self) -> Result<RedisBackend, RedisSetupError> {
         if !keys::valid_prefix(&self.prefix) {
             return Err(RedisSetupError::InvalidPrefix(self.prefix));
         }
         let connect_timeout = self.connect_timeout;
         let algorithm = self.algorithm;
+        let connection = self.target.connect(connect_timeout).await?;
+        let script = Script::new(Script::production(algorithm));
         #[cfg(feature = "test-util")]
-        let frozen_clock = self.frozen_clock;
+        let test_clock = super::test_clock::TestClock::new(algorithm, self.frozen_clock);
         let setup = async {
-            let connection = self.target.connect(connect_timeout).await?;
-            let script = Script::load(&connection, Script::production(algorithm)).await?;
+            script.load(&connection).await?;
             #[cfg(feature = "test-util")]
-            let test_clock =
-                super::test_clock::TestClock::load(&connection, algorithm, frozen_clock).await?;
-            Ok::<_, RedisSetupError>(Inner {
-                connection,
-                script,
-                algorithm,
-                prefix: self.prefix,
-                timeout: self.timeout,
-                outage: self.outage,
-                health: Health::new(self.recheck_interval),
-                #[cfg(feature = "test-util")]
-                test_clock,
-            })
+            test_clock.load(&connection).await?;
+            Ok::<_, RedisError>(())
         };
-        let inner = tokio::time::timeout(connect_timeout, setup)
-            .await
-            .map_err(|_| RedisSetupError::Timeout(connect_timeout))??;
+        match tokio::time::timeout(connect_timeout, setup).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(
+                error = %error,
+                "the redis rate-limit store is unreachable: starting without it; decisions \
+                 follow the outage policy until it answers"
+            ),
+            Err(_) => tracing::warn!(
+                "the redis rate-limit store did not answer within {connect_timeout:?}: \
+                 starting without it; decisions follow the outage policy until it answers"
+            ),
+        }
+        let inner = Inner {
+            connection,
+            script,
+            algorithm,
+            prefix: self.prefix,
+            timeout: self.timeout,
+            outage: self.outage,
+            breaker: Breaker::new(BreakerConfig {
+                threshold: self.failure_threshold,
+                window: self.failure_window,
+                open_for: self.recheck_interval,
+                log_interval: self.outage_log_interval,
+            }),
+            epoch: std::time::Instant::now(),
+            cache: super::cache::RefusalCache::new(self.refusal_cache),
+            #[cfg(feature = "test-util")]
+            test_clock,
+        };
         Ok(RedisBackend {
             inner: Arc::new(inner),
         })
@@ -213,6 +279,10 @@ impl fmt::Debug for RedisBackendBuilder {
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("recheck_interval", &self.recheck_interval)
+            .field("failure_threshold", &self.failure_threshold)
+            .field("failure_window", &self.failure_window)
+            .field("outage_log_interval", &self.outage_log_interval)
+            .field("refusal_cache", &self.refusal_cache)
             .field("outage", &self.outage);
         #[cfg(feature = "test-util")]
         f.field("frozen_clock", &self.frozen_clock);
@@ -221,6 +291,8 @@ impl fmt::Debug for RedisBackendBuilder {
 }
 
 impl Target {
+    /// The connection: for one server, a connection manager that connects on first use; for
+    /// a cluster, connected now if it answers within `connect_timeout`, else on a later call.
     async fn connect(self, connect_timeout: Duration) -> Result<Connection, RedisSetupError> {
         let client = match self {
             Self::Url(url) => Ok(Client::open(url).map_err(RedisSetupError::Config)?),
@@ -242,18 +314,21 @@ impl Target {
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_secs(1))
                     .set_number_of_retries(8);
-                let manager = ConnectionManager::new_with_config(client, config)
-                    .await
-                    .map_err(RedisSetupError::Connect)?;
+                let manager = ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(RedisSetupError::Config)?;
                 Ok(Connection::Single(manager))
             }
             Err(client) => {
-                let config = ClusterConfig::new().set_connection_timeout(connect_timeout);
-                let connection = client
-                    .get_async_connection_with_config(config)
-                    .await
-                    .map_err(RedisSetupError::Connect)?;
-                Ok(Connection::Cluster(connection))
+                let cluster = Arc::new(LazyCluster {
+                    client,
+                    config: ClusterConfig::new().set_connection_timeout(connect_timeout),
+                    connect_timeout,
+                    connection: OnceLock::new(),
+                    connecting: AtomicBool::new(false),
+                });
+                // Connected now when the cluster answers in time; else on a later call.
+                let _ = tokio::time::timeout(connect_timeout, cluster.try_connect()).await;
+                Ok(Connection::Cluster(cluster))
             }
         }
     }
@@ -263,15 +338,59 @@ impl Target {
 #[derive(Clone)]
 pub(super) enum Connection {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<LazyCluster>),
+}
+
+/// A cluster connection made when the cluster first answers: redis-rs's cluster connection
+/// needs the cluster up to be made (and then reconnects by itself).
+pub(super) struct LazyCluster {
+    client: ClusterClient,
+    config: ClusterConfig,
+    connect_timeout: Duration,
+    connection: OnceLock<ClusterConnection>,
+    /// Whether an attempt is under way (in the background).
+    connecting: AtomicBool,
+}
+
+impl LazyCluster {
+    /// One attempt to connect; the connection, once made, is kept.
+    async fn try_connect(&self) -> Result<ClusterConnection, RedisError> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        let connection = self
+            .client
+            .get_async_connection_with_config(self.config.clone())
+            .await?;
+        Ok(self.connection.get_or_init(|| connection).clone())
+    }
+
+    /// The connection, or an error (and an attempt to connect started in the background,
+    /// unless one is under way) while there is none.
+    fn get(self: &Arc<Self>) -> Result<ClusterConnection, RedisError> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        if !self.connecting.swap(true, Ordering::AcqRel) {
+            let cluster = Arc::clone(self);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(cluster.connect_timeout, cluster.try_connect()).await;
+                cluster.connecting.store(false, Ordering::Release);
+            });
+        }
+        Err(RedisError::from((
+            redis::ErrorKind::Io,
+            "not connected to the redis cluster yet",
+        )))
+    }
 }
 
 impl Connection {
     /// Sends `cmd` (on a clone, as redis-rs's `query_async` wants `&mut`).
     pub(super) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
-        match self.clone() {
-            Self::Single(mut connection) => cmd.query_async(&mut connection).await,
-            Self::Cluster(mut connection) => cmd.query_async(&mut connection).await,
+        match self {
+            Self::Single(connection) => cmd.query_async(&mut connection.clone()).await,
+            Self::Cluster(cluster) => cmd.query_async(&mut cluster.get()?).await,
         }
     }
 

@@ -1,10 +1,11 @@
-//! Redis's health: what a decision does while Redis fails ([`OutagePolicy`]), and when to
-//! try Redis again after a failure.
+//! Redis's health: what a decision does while Redis fails ([`OutagePolicy`]), the circuit
+//! breaker that decides when to ask Redis ([`Breaker`]), and the outage's log lines
+//! ([`OutageLog`]): one when it starts, a count per interval while it lasts, one when it ends.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::{Inner, micros, store_error};
 use crate::backend::{Backend, BackendError, Decision, DecisionRequest};
@@ -41,8 +42,26 @@ impl fmt::Debug for OutagePolicy {
     }
 }
 
+/// The state of a [`RedisBackend`](super::RedisBackend)'s circuit breaker, from
+/// [`RedisBackend::breaker_state`](super::RedisBackend::breaker_state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BreakerState {
+    /// Redis decides: every decision calls it (the normal state).
+    Closed,
+    /// Redis failed [`failure_threshold`](super::RedisBackendBuilder::failure_threshold) times
+    /// within its window: decisions follow the [`OutagePolicy`] at once, without calling
+    /// Redis, until the [`recheck_interval`](super::RedisBackendBuilder::recheck_interval) has
+    /// passed. It stays `Open` after that until a decision comes to probe.
+    Open,
+    /// One decision (the probe) is asking Redis; the others follow the policy until it
+    /// answers. Its success closes the breaker, its failure opens it again.
+    HalfOpen,
+}
+
 impl Inner {
-    /// One decision: in Redis while it works, else by the outage policy.
+    /// One decision: from the refusal cache when it knows the pool is refused, else in Redis
+    /// while the breaker lets it, else by the outage policy.
     pub(super) async fn decide(
         &self,
         request: &DecisionRequest<'_>,
@@ -50,116 +69,472 @@ impl Inner {
         if request.limits.is_empty() {
             return Err(store_error("a decision needs at least one limit"));
         }
-        if !self.health.try_store() {
+        let sent = self.cache_now();
+        if let Some(denial) = self.cache.refused(request, sent) {
+            return Ok(Decision::Deny(denial));
+        }
+        let call = self.breaker.call(self.health_now());
+        if call == Call::Skip {
             return self.outage(request, None).await;
         }
         let error = match tokio::time::timeout(self.timeout, self.run(request)).await {
-            Ok(Ok(decision)) => {
-                if self.health.succeeded() {
-                    tracing::info!("the redis rate-limit store is back; deciding with it again");
+            Ok(Ok((decision, blocked))) => {
+                if call == Call::Probe
+                    && let Some(outage) = self.breaker.succeeded(call, self.health_now())
+                {
+                    tracing::info!(
+                        "the redis rate-limit store is back after {:?}: deciding with it again \
+                         ({} decisions followed the outage policy meanwhile)",
+                        outage.lasted,
+                        outage.answered,
+                    );
+                }
+                if let Decision::Deny(denial) = &decision {
+                    self.cache.note(request, denial, blocked, sent);
                 }
                 return Ok(decision);
             }
             Ok(Err(error)) => error,
             Err(_) => BackendError::Timeout(self.timeout),
         };
-        let first = self.health.failed();
-        let next = match self.outage {
-            OutagePolicy::Report => "reporting failures",
-            OutagePolicy::Fallback(_) => "deciding with the fallback backend",
-        };
-        if first {
+        let now = self.health_now();
+        if let Some(failures) = self.breaker.failed(call, now) {
             tracing::warn!(
                 error = %error,
-                "the redis rate-limit store failed; {next}, retrying in {:?}",
-                self.health.recheck_interval,
+                "the redis rate-limit store failed {failures} times within {:?}: {}, without \
+                 calling redis for {:?}, then trying it with one request",
+                self.breaker.config.window,
+                self.outage.while_away(),
+                self.breaker.config.open_for,
             );
         } else {
-            tracing::warn!(
-                error = %error,
-                "the redis rate-limit store is still failing; {next}, retrying in {:?}",
-                self.health.recheck_interval,
-            );
+            tracing::debug!(error = %error, "a call to the redis rate-limit store failed");
+        }
+        // Meanwhile another decision may have learnt that this pool is refused (a burst's
+        // tail that missed the deadline): that is an answer, not a failure.
+        if let Some(denial) = self.cache.refused(request, self.cache_now()) {
+            return Ok(Decision::Deny(denial));
         }
         self.outage(request, Some(error)).await
     }
 
-    /// The decision while Redis cannot give one.
+    /// The decision while Redis cannot give one; counted for the outage's log lines.
     async fn outage(
         &self,
         request: &DecisionRequest<'_>,
         error: Option<BackendError>,
     ) -> Result<Decision, BackendError> {
+        if let Some(report) = self.breaker.log.answered(self.health_now()) {
+            tracing::warn!(
+                "the redis rate-limit store is still failing: {} decisions in the last {:?} \
+                 followed the outage policy ({}); breaker {:?}",
+                report.answered,
+                report.over,
+                self.outage.while_away(),
+                self.breaker.state(),
+            );
+        }
         match &self.outage {
             OutagePolicy::Report => Err(error.unwrap_or_else(|| {
                 store_error(
-                    "the redis rate-limit store failed recently and is not retried until the \
-                     recheck interval has passed",
+                    "the redis rate-limit store is failing (circuit breaker open) and is not \
+                     called until the recheck interval has passed",
                 )
             })),
             OutagePolicy::Fallback(fallback) => fallback.decide(request).await,
         }
     }
-}
 
-/// When to call Redis: always while it works; after a failure, once per recheck interval.
-pub(super) struct Health {
-    epoch: Instant,
-    pub(super) recheck_interval: Duration,
-    /// Microseconds since `epoch` until which Redis is left alone; 0 while it works.
-    down_until: AtomicU64,
-}
-
-impl Health {
-    pub(super) fn new(recheck_interval: Duration) -> Self {
-        Self {
-            epoch: Instant::now(),
-            recheck_interval,
-            down_until: AtomicU64::new(0),
-        }
-    }
-
-    fn now(&self) -> u64 {
+    /// Microseconds on the breaker's clock (monotonic, since the backend was built).
+    fn health_now(&self) -> u64 {
         micros(self.epoch.elapsed())
     }
+}
 
-    /// Whether this request should call Redis. After a failure, the first request once the
-    /// interval has passed does (and pushes the next try one interval further); the others
-    /// do not.
-    fn try_store(&self) -> bool {
-        if self.recheck_interval.is_zero() {
-            return true;
+impl OutagePolicy {
+    /// What decisions do while Redis is away, for the logs.
+    fn while_away(&self) -> &'static str {
+        match self {
+            Self::Report => {
+                "decisions report the failure (the middleware's failure policy applies)"
+            }
+            Self::Fallback(_) => "the fallback backend decides",
         }
-        let down_until = self.down_until.load(Ordering::Acquire);
-        if down_until == 0 {
-            return true;
+    }
+}
+
+/// The breaker's settings.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BreakerConfig {
+    /// Failures within `window` that open the breaker (at least 1).
+    pub(super) threshold: u32,
+    pub(super) window: Duration,
+    /// How long the breaker stays open before one request probes Redis.
+    pub(super) open_for: Duration,
+    /// The interval of the outage's count lines.
+    pub(super) log_interval: Duration,
+}
+
+/// What the breaker lets a decision do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Call {
+    /// Call Redis.
+    Redis,
+    /// Call Redis as the half-open breaker's one probe.
+    Probe,
+    /// Do not call Redis: follow the outage policy.
+    Skip,
+}
+
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const HALF_OPEN: u8 = 2;
+
+/// The circuit breaker: closed while Redis works; open, for `open_for`, once it failed
+/// `threshold` times within `window` (a window starting at the first failure after the last
+/// one ended); then half-open: one request probes, and its answer closes or opens it again.
+/// Every time is microseconds on a monotonic clock, passed in (tests pass their own).
+pub(super) struct Breaker {
+    pub(super) config: BreakerConfig,
+    /// `CLOSED`, `OPEN` or `HALF_OPEN`: read without the lock on every decision.
+    state: AtomicU8,
+    /// When the open breaker lets a probe through: read without the lock while open.
+    open_until: AtomicU64,
+    track: Mutex<Track>,
+    pub(super) log: OutageLog,
+}
+
+/// The breaker's counts, changed under its lock (only on failures and transitions).
+#[derive(Default)]
+struct Track {
+    /// Failures in the current window, while closed.
+    failures: u32,
+    window_start: u64,
+    /// When the outage began (the breaker opened).
+    outage_start: u64,
+}
+
+/// An outage that ended: how long it lasted, and the decisions the policy answered in it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Ended {
+    pub(super) lasted: Duration,
+    pub(super) answered: u64,
+}
+
+impl Breaker {
+    pub(super) fn new(config: BreakerConfig) -> Self {
+        Self {
+            config: BreakerConfig {
+                threshold: config.threshold.max(1),
+                ..config
+            },
+            state: AtomicU8::new(CLOSED),
+            open_until: AtomicU64::new(0),
+            track: Mutex::new(Track::default()),
+            log: OutageLog::new(config.log_interval),
         }
-        let now = self.now();
-        now >= down_until
-            && self
-                .down_until
-                .compare_exchange(
-                    down_until,
-                    self.next_try(now),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
+    }
+
+    pub(super) fn state(&self) -> BreakerState {
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => BreakerState::Closed,
+            OPEN => BreakerState::Open,
+            _ => BreakerState::HalfOpen,
+        }
+    }
+
+    fn track(&self) -> std::sync::MutexGuard<'_, Track> {
+        self.track.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a decision at `now` calls Redis, without a lock. Closed: yes. Open: no, until
+    /// `open_for` has passed; then this one is the probe and the breaker is half-open.
+    /// Half-open: no (the probe is out).
+    pub(super) fn call(&self, now: u64) -> Call {
+        match self.state.load(Ordering::Acquire) {
+            CLOSED => Call::Redis,
+            OPEN => {
+                if now >= self.open_until.load(Ordering::Acquire)
+                    && self
+                        .state
+                        .compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                {
+                    Call::Probe
+                } else {
+                    Call::Skip
+                }
+            }
+            _ => Call::Skip,
+        }
+    }
+
+    /// Records a call that succeeded at `now`; the outage that ended when it was the probe.
+    pub(super) fn succeeded(&self, call: Call, now: u64) -> Option<Ended> {
+        if call != Call::Probe {
+            return None;
+        }
+        let mut track = self.track();
+        track.failures = 0;
+        self.state.store(CLOSED, Ordering::Release);
+        Some(Ended {
+            lasted: Duration::from_micros(now.saturating_sub(track.outage_start)),
+            answered: self.log.ended(),
+        })
+    }
+
+    /// Records a call that failed at `now`; the failures that opened the breaker when this one
+    /// did (the outage begins).
+    pub(super) fn failed(&self, call: Call, now: u64) -> Option<u32> {
+        let mut track = self.track();
+        match call {
+            Call::Probe => {
+                self.open_until.store(
+                    now.saturating_add(micros(self.config.open_for)),
+                    Ordering::Release,
+                );
+                self.state.store(OPEN, Ordering::Release);
+                None
+            }
+            Call::Redis if self.state.load(Ordering::Acquire) == CLOSED => {
+                if track.failures == 0
+                    || now
+                        >= track
+                            .window_start
+                            .saturating_add(micros(self.config.window))
+                {
+                    track.window_start = now;
+                    track.failures = 0;
+                }
+                track.failures += 1;
+                if track.failures < self.config.threshold {
+                    return None;
+                }
+                let failures = track.failures;
+                track.failures = 0;
+                track.outage_start = now;
+                self.open_until.store(
+                    now.saturating_add(micros(self.config.open_for)),
+                    Ordering::Release,
+                );
+                self.state.store(OPEN, Ordering::Release);
+                self.log.began(now);
+                Some(failures)
+            }
+            // A call sent before the breaker opened.
+            Call::Redis | Call::Skip => None,
+        }
+    }
+}
+
+/// The outage's count lines: while decisions follow the outage policy, at most one line per
+/// interval, with the number of them since the last line.
+pub(super) struct OutageLog {
+    interval: u64,
+    /// Decisions the policy answered since the last line.
+    answered: AtomicU64,
+    /// Decisions the policy answered since the outage began.
+    total: AtomicU64,
+    /// When the next line is due; 0 until a decision after the last line or the outage's end.
+    next_line: AtomicU64,
+    /// When the last line was written (or the count started).
+    last_line: AtomicU64,
+}
+
+/// A count line: `answered` decisions followed the policy `over` the last interval.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Report {
+    pub(super) answered: u64,
+    pub(super) over: Duration,
+}
+
+impl OutageLog {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval: micros(interval).max(1),
+            answered: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            next_line: AtomicU64::new(0),
+            last_line: AtomicU64::new(0),
+        }
+    }
+
+    /// The outage began at `now` (its own line is written): the count starts afresh.
+    fn began(&self, now: u64) {
+        self.answered.store(0, Ordering::Relaxed);
+        self.total.store(0, Ordering::Relaxed);
+        self.last_line.store(now, Ordering::Relaxed);
+        self.next_line
+            .store(now.saturating_add(self.interval).max(1), Ordering::Release);
+    }
+
+    /// The outage ended: the decisions the policy answered since it began.
+    fn ended(&self) -> u64 {
+        self.next_line.store(0, Ordering::Release);
+        self.answered.store(0, Ordering::Relaxed);
+        self.total.swap(0, Ordering::Relaxed)
+    }
+
+    /// Counts a decision the policy answered at `now`; the line to write, when one is due (the
+    /// first decision after an interval has passed writes it).
+    pub(super) fn answered(&self, now: u64) -> Option<Report> {
+        self.answered.fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        let next = self.next_line.load(Ordering::Acquire);
+        let due = now.saturating_add(self.interval).max(1);
+        if next == 0 {
+            // The first since the last line: the interval starts now.
+            if self
+                .next_line
+                .compare_exchange(0, due, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+            {
+                self.last_line.store(now, Ordering::Relaxed);
+            }
+            return None;
+        }
+        if now < next
+            || self
+                .next_line
+                .compare_exchange(next, due, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return None;
+        }
+        let since = self.last_line.swap(now, Ordering::Relaxed);
+        Some(Report {
+            answered: self.answered.swap(0, Ordering::Relaxed),
+            over: Duration::from_micros(now.saturating_sub(since)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000;
+    const S: u64 = 1_000_000;
+
+    fn breaker(threshold: u32) -> Breaker {
+        Breaker::new(BreakerConfig {
+            threshold,
+            window: Duration::from_secs(1),
+            open_for: Duration::from_secs(2),
+            log_interval: Duration::from_secs(10),
+        })
     }
 
-    /// Records a failure; true when Redis was taken to work until now.
-    fn failed(&self) -> bool {
-        let next = self.next_try(self.now());
-        self.down_until.swap(next, Ordering::AcqRel) == 0
+    #[test]
+    fn one_failure_does_not_open_the_breaker() {
+        let breaker = breaker(3);
+        assert_eq!(breaker.call(0), Call::Redis);
+        assert_eq!(breaker.failed(Call::Redis, 0), None);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert_eq!(breaker.call(1), Call::Redis);
     }
 
-    /// Records a success; true when Redis was taken to be down until now.
-    fn succeeded(&self) -> bool {
-        self.down_until.load(Ordering::Acquire) != 0
-            && self.down_until.swap(0, Ordering::AcqRel) != 0
+    #[test]
+    fn the_threshold_within_the_window_opens_it() {
+        let breaker = breaker(3);
+        assert_eq!(breaker.failed(Call::Redis, 0), None);
+        assert_eq!(breaker.failed(Call::Redis, 500 * MS), None);
+        assert_eq!(breaker.failed(Call::Redis, 999 * MS), Some(3));
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert_eq!(breaker.call(S), Call::Skip);
     }
 
-    fn next_try(&self, now: u64) -> u64 {
-        now.saturating_add(micros(self.recheck_interval)).max(1)
+    #[test]
+    fn failures_spread_over_more_than_the_window_do_not() {
+        let breaker = breaker(3);
+        assert_eq!(breaker.failed(Call::Redis, 0), None);
+        assert_eq!(breaker.failed(Call::Redis, 900 * MS), None);
+        // A new window starts with this one.
+        assert_eq!(breaker.failed(Call::Redis, S), None);
+        assert_eq!(breaker.failed(Call::Redis, 1_500 * MS), None);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert_eq!(breaker.failed(Call::Redis, 1_900 * MS), Some(3));
+    }
+
+    #[test]
+    fn the_open_breaker_lets_one_probe_through_after_its_time() {
+        let breaker = breaker(1);
+        assert_eq!(breaker.failed(Call::Redis, 0), Some(1));
+        assert_eq!(breaker.call(2 * S - 1), Call::Skip);
+        assert_eq!(breaker.call(2 * S), Call::Probe);
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        // Only one: the others follow the policy while it is out.
+        assert_eq!(breaker.call(2 * S), Call::Skip);
+        assert_eq!(breaker.call(3 * S), Call::Skip);
+    }
+
+    #[test]
+    fn a_failed_probe_opens_it_again_and_a_good_one_closes_it() {
+        let breaker = breaker(1);
+        breaker.failed(Call::Redis, 0);
+        assert_eq!(breaker.call(2 * S), Call::Probe);
+        assert_eq!(breaker.failed(Call::Probe, 2 * S), None);
+        assert_eq!(breaker.state(), BreakerState::Open);
+        assert_eq!(breaker.call(4 * S - 1), Call::Skip);
+        assert_eq!(breaker.call(4 * S), Call::Probe);
+        let ended = breaker.succeeded(Call::Probe, 4 * S + 10 * MS);
+        assert_eq!(
+            ended.map(|ended| ended.lasted),
+            Some(Duration::from_micros(4 * S + 10 * MS))
+        );
+        assert_eq!(breaker.state(), BreakerState::Closed);
+        assert_eq!(breaker.call(4 * S + 11 * MS), Call::Redis);
+    }
+
+    #[test]
+    fn a_success_that_is_not_the_probe_changes_nothing() {
+        let breaker = breaker(2);
+        breaker.failed(Call::Redis, 0);
+        assert_eq!(breaker.succeeded(Call::Redis, 1), None);
+        assert_eq!(breaker.failed(Call::Redis, 2), Some(2));
+        // A call sent before it opened, answering late.
+        assert_eq!(breaker.succeeded(Call::Redis, 3), None);
+        assert_eq!(breaker.failed(Call::Redis, 4), None);
+        assert_eq!(breaker.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn an_outage_writes_a_count_line_per_interval_and_not_one_per_decision() {
+        let breaker = breaker(1);
+        assert_eq!(breaker.failed(Call::Redis, 0), Some(1));
+        let mut lines = Vec::new();
+        // 1 000 decisions a second for 35 s.
+        for ms in 0..35_000 {
+            if let Some(report) = breaker.log.answered(ms * MS) {
+                lines.push(report);
+            }
+        }
+        assert_eq!(
+            lines,
+            [10, 20, 30].map(|s| Report {
+                answered: if s == 10 { 10_001 } else { 10_000 },
+                over: Duration::from_secs(10),
+            })
+        );
+        breaker.call(35 * S);
+        let ended = breaker.succeeded(Call::Probe, 35 * S).unwrap();
+        assert_eq!(ended.answered, 35_000);
+        assert_eq!(ended.lasted, Duration::from_secs(35));
+    }
+
+    #[test]
+    fn stray_failures_are_counted_in_a_line_an_interval_later() {
+        let breaker = breaker(5);
+        let log = &breaker.log;
+        assert_eq!(log.answered(0), None);
+        assert_eq!(log.answered(3 * S), None);
+        assert_eq!(
+            log.answered(10 * S),
+            Some(Report {
+                answered: 3,
+                over: Duration::from_secs(10)
+            })
+        );
+        assert_eq!(log.answered(11 * S), None);
     }
 }

@@ -26,7 +26,9 @@
 //! instead of one meeting the other's type (`WRONGTYPE` for the first version's `HMGET` on a
 //! string), and the first layout's keys expire by themselves. The block has been a string
 //! holding the time it ends in both, and keeps its name: a block set by either version holds
-//! for both.
+//! for both. Since it also holds its length (`end.length`, so that a step back of Redis's
+//! clock cannot lengthen it), the first versions read it as a number a fraction of a
+//! microsecond past its end.
 
 use std::fmt::Write as _;
 

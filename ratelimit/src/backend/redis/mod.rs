@@ -20,22 +20,41 @@
 //!
 //! # One round trip per decision
 //!
-//! A decision is one `EVALSHA` of the Lua script of the backend's algorithm, which checks the
+//! A decision that calls Redis (one the [refusal cache](#the-refusal-cache) cannot answer) is
+//! one `EVALSHA` of the Lua script of the backend's algorithm, which checks the
 //! user's block, checks every limit of the rule, counts the request in all of them or none,
 //! and sets a block when the rule has `block_time`: whatever the number of limits, one
-//! command and one reply. The script is loaded (`SCRIPT LOAD`, on every node of a cluster) when the backend is built.
-//! When Redis has lost it (a restart, a fail-over, `SCRIPT FLUSH`), the `NOSCRIPT` reply is
+//! command and one reply. The script is loaded (`SCRIPT LOAD`, on every node of a cluster)
+//! when the backend is built, or, when Redis was not up then, by the first decision that
+//! reaches it (that one takes two round trips). When Redis has lost it (a restart, a fail-over, `SCRIPT FLUSH`), the `NOSCRIPT` reply is
 //! answered by running the script with `EVAL`, which also caches it again: that request
 //! takes two round trips and still gets its decision.
 //!
 //! Inside Redis the script makes at most three calls: `TIME`, one `MGET` of the block and
 //! every limit's state, and, when it admits, one `SET … PX` per limit (each state is one
-//! string); a refusal writes nothing but the block, when the rule sets one.
+//! string); a refusal writes nothing but the block, when the rule sets one (and, after
+//! Redis's clock stepped back, the states and block it brought back to now, once).
 //!
 //! Time is Redis's own (`TIME` inside the script, in integer microseconds), so the clocks of
 //! the service's instances do not matter. Every key the script writes gets its expiry in the
 //! same command (`SET … PX`), so none is ever left without one; state is always judged
 //! against the script's clock, so expiry only collects garbage.
+//!
+//! # When Redis's clock steps
+//!
+//! - **Back** (a fail-over to a replica whose clock is behind, NTP): no window or block lasts
+//!   longer than it was set to. A state whose time is ahead of Redis's is brought back to now
+//!   (a window ends at most its length from now, a GCRA arrival time is at most a window
+//!   ahead, a block ends at most its length from now: a block holds its end and its length,
+//!   `end.length`), and kept so, by a `SET` of that state even when the request is refused.
+//!   The time before the step counts for nothing: a window 10 s into a minute when the clock
+//!   steps back ends a minute after the step.
+//! - **Forward**: every live window and block ends that much sooner (a step of a minute frees
+//!   every per-minute window at once), and states written before it are judged on the new
+//!   time; nothing else happens, and nothing is lengthened.
+//!
+//! The refusal cache runs on the instance's monotonic clock, not Redis's, and holds a refusal
+//! no longer than Redis said it lasts.
 //!
 //! # Keys
 //!
@@ -81,6 +100,31 @@
 //! microseconds) stays below 2^53, i.e. for counts up to about 9·10^9 a second or 3·10^3 a
 //! month; beyond, comparisons at the very instant of a boundary may round.
 //!
+//! # The refusal cache
+//!
+//! Once Redis refused a request until a time T (a limit of its rule exhausted, or the user
+//! blocked), the backend answers that pool's requests from memory until T, without calling
+//! Redis, as Envoy's local over-limit cache does: an abusive client that keeps asking costs
+//! Redis one script call per refusal period, not one per request. [`Backend::decide_now`]
+//! answers these refusals at once, so the middleware needs no boxed future for them either.
+//!
+//! - It only refuses, never admits: T is counted from when the refused request was sent,
+//!   before Redis ran it, so an entry ends no later than Redis's refusal; then Redis decides
+//!   again. Other instances' requests can only push a refusal further, so the answer holds
+//!   across instances. A block refuses every limited pool of the user until it ends; a rule
+//!   with `block_time` is otherwise answered by Redis (its refusal by a limit blocks again).
+//! - Its `Retry-After` is the longest wait it knows for the request (exactly Redis's for the
+//!   pool Redis refused).
+//! - Bounded: [`refusal_cache`](RedisBackendBuilder::refusal_cache) entries at most (10 000 by
+//!   default; 0 turns the cache off); a full shard drops expired entries, then the one that
+//!   expires soonest. Each entry holds its pool's key parts and a time.
+//! - A Redis that lost the script (a restart, a fail-over, `SCRIPT FLUSH`) has likely lost
+//!   its counts: the first decision that meets it empties the cache. Counts deleted by hand,
+//!   the script kept, it does not see: such a pool stays refused until T.
+//!
+//! Cost: an atomic load per decision while it is empty; otherwise a hash and a lookup under a
+//! shard's lock per limit of the rule, and one for the user's block.
+//!
 //! # Outages
 //!
 //! Every call to Redis has a deadline ([`RedisBackendBuilder::timeout`], 50 ms by default),
@@ -89,20 +133,48 @@
 //!
 //! - [`OutagePolicy::Report`] (the default): the decision is a [`BackendError`], and the
 //!   middleware's failure policy answers: it fails open by default (the request is admitted
-//!   uncounted and a warning logged) or closed (503);
+//!   uncounted) or closed (503);
 //! - [`OutagePolicy::Fallback`]: another backend (an in-memory one) decides while Redis is
 //!   away.
 //!
-//! After a failure the backend stops calling Redis for
-//! [`recheck_interval`](RedisBackendBuilder::recheck_interval) (1 s by default), answering by
-//! the policy at once instead of waiting for the deadline on every request; then one request
-//! tries Redis again, and when it succeeds everything goes back to Redis. The connection
-//! reconnects by itself: the service never needs a restart. The first failure and the return
-//! are logged (`tracing` warn and info), and so is each failed retry.
+//! A circuit breaker ([`RedisBackend::breaker_state`]) keeps a failing Redis from costing
+//! every request its deadline, without letting one slow call switch Redis off:
+//!
+//! - **closed** (the normal state): every decision calls Redis. A failure (timeout, lost
+//!   connection, error reply) is answered by the policy, and counted;
+//! - **open**, once [`failure_threshold`](RedisBackendBuilder::failure_threshold) failures
+//!   (5 within 10 s by default) came within its window: decisions follow the policy at once,
+//!   without calling Redis, for [`recheck_interval`](RedisBackendBuilder::recheck_interval)
+//!   (1 s by default);
+//! - **half-open**, then: one decision (the probe) calls Redis while the others keep following
+//!   the policy; its success closes the breaker, its failure opens it again.
+//!
+//! The breaker is per backend (shared by its clones), not per node of a cluster: redis-rs's
+//! cluster connection routes each command itself and does not say which node failed, so
+//! while one node fails, the failures of its users' decisions count for all. The connection
+//! reconnects by itself: the service never needs a restart. Costs: a closed breaker is one
+//! atomic load per decision; a failure takes a lock.
+//!
+//! An outage is logged, never request by request: one `warn` line when the breaker opens (with
+//! the error), at most one `warn` line per
+//! [`outage_log_interval`](RedisBackendBuilder::outage_log_interval) (10 s by default) while
+//! decisions follow the policy (how many did), and one `info` line when Redis is back (how
+//! long the outage lasted, how many decisions it answered). A failure that does not open the
+//! breaker is logged at `debug`, and counted in the next interval's line.
 //!
 //! A decision that timed out was not necessarily lost: Redis may still run it when it gets to
 //! it, counting a request the service treated as undecided.
 //!
+//! # Starting without Redis
+//!
+//! [`build`](RedisBackendBuilder::build) does not need Redis: it waits for it at most the
+//! [connect timeout](RedisBackendBuilder::connect_timeout) (to connect and load the script),
+//! and when Redis does not answer, returns the backend all the same, with a warning. Its
+//! decisions then fail (the [`OutagePolicy`] answers them, and the breaker opens as for any
+//! outage) until Redis comes up; the connection is made then, by the decisions themselves
+//! (one server: redis-rs's connection manager, retrying at least once a second; a cluster: an
+//! attempt in the background, one at a time, started by a decision that finds no connection),
+//! and the script loaded by the first decision that reaches Redis.
 //!
 //! [`Denial::retry_after`]: crate::backend::Denial::retry_after
 //! [`Quota`]: crate::backend::Quota
@@ -116,16 +188,18 @@
 //!
 //! Redis's clock cannot be paused. The `test-util` feature (for dev-dependencies only) adds a
 //! test clock: `RedisBackend::advance_clock_for_tests` moves the backend's clock forward, and
-//! `RedisBackendBuilder::frozen_clock_for_tests` stops it between a test's steps. A backend
+//! `RedisBackendBuilder::frozen_clock_for_tests` stops it between a test's steps, and
+//! `RedisBackend::step_clock_back_for_tests` steps it back, as a fail-over could. A backend
 //! whose clock was neither moved nor frozen runs the production script, unchanged.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{Algorithm, Backend, BackendError, DecisionFuture, DecisionRequest};
+use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest};
 
 mod builder;
+mod cache;
 mod health;
 mod keys;
 mod script;
@@ -133,10 +207,11 @@ mod script;
 mod test_clock;
 
 pub use builder::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RECHECK_INTERVAL, DEFAULT_TIMEOUT,
-    RedisBackendBuilder, RedisSetupError,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FAILURE_THRESHOLD, DEFAULT_FAILURE_WINDOW,
+    DEFAULT_OUTAGE_LOG_INTERVAL, DEFAULT_PREFIX, DEFAULT_RECHECK_INTERVAL,
+    DEFAULT_REFUSAL_CACHE_CAPACITY, DEFAULT_TIMEOUT, RedisBackendBuilder, RedisSetupError,
 };
-pub use health::OutagePolicy;
+pub use health::{BreakerState, OutagePolicy};
 
 /// A [`Backend`] that keeps its counts in Redis or Redis Cluster; see the
 /// [module docs](self).
@@ -156,7 +231,11 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     outage: OutagePolicy,
-    health: health::Health,
+    breaker: health::Breaker,
+    /// The origin of the breaker's and the refusal cache's clock.
+    epoch: Instant,
+    /// Pools Redis refused until a time, answered from memory until then.
+    cache: cache::RefusalCache,
     #[cfg(feature = "test-util")]
     test_clock: test_clock::TestClock,
 }
@@ -173,6 +252,15 @@ impl RedisBackend {
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
     }
+
+    /// The state of its circuit breaker: [`BreakerState::Closed`] while Redis decides,
+    /// [`Open`](BreakerState::Open) while decisions follow the [`OutagePolicy`] without calling
+    /// Redis, [`HalfOpen`](BreakerState::HalfOpen) while one decision probes Redis. See
+    /// [Outages](self#outages). One atomic load.
+    #[must_use]
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
+    }
 }
 
 impl Backend for RedisBackend {
@@ -180,8 +268,34 @@ impl Backend for RedisBackend {
         DecisionFuture::boxed(self.inner.decide(request))
     }
 
+    /// A refusal from the [refusal cache](self#the-refusal-cache), when it knows `request` is
+    /// refused: no call to Redis, no boxed future. `None` otherwise ([`decide`](Self::decide)
+    /// then asks Redis). An atomic load when the cache is empty; else a few hashes and
+    /// lookups under a shard's lock.
+    fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
+        let inner = &*self.inner;
+        if inner.cache.is_empty() || request.limits.is_empty() {
+            return None;
+        }
+        let denial = inner.cache.refused(request, inner.cache_now())?;
+        Some(Ok(Decision::Deny(denial)))
+    }
+
     fn name(&self) -> &'static str {
         "redis"
+    }
+}
+
+impl Inner {
+    /// Microseconds on the refusal cache's clock: monotonic, since the backend was built (with
+    /// the `test-util` feature, the test clock's time when it was frozen or moved, so that
+    /// a test moving Redis's clock moves the cache's too).
+    pub(super) fn cache_now(&self) -> u64 {
+        #[cfg(feature = "test-util")]
+        if let Some(now) = self.test_clock.local_now(self.epoch) {
+            return now;
+        }
+        micros(self.epoch.elapsed())
     }
 }
 
@@ -193,7 +307,8 @@ impl fmt::Debug for RedisBackend {
             .field("algorithm", &inner.algorithm)
             .field("prefix", &inner.prefix)
             .field("timeout", &inner.timeout)
-            .field("recheck_interval", &inner.health.recheck_interval)
+            .field("breaker", &inner.breaker.config)
+            .field("breaker_state", &inner.breaker.state())
             .field("outage", &inner.outage)
             .finish_non_exhaustive()
     }

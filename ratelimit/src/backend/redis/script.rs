@@ -1,11 +1,13 @@
 //! The decision scripts, one per algorithm, and their replies: the command of one decision,
 //! `EVALSHA` (or `EVAL` when Redis lost the script), and the reply parsed into a [`Decision`].
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use redis::{Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
 
-use super::builder::{Connection, RedisSetupError};
+use super::builder::Connection;
+use super::cache::Blocked;
 use super::{Inner, keys, micros, store_error};
 use crate::backend::{
     Algorithm, BackendError, Decision, DecisionRequest, Denial, DenialCause, Quota, Scope,
@@ -29,11 +31,11 @@ const FIXED_WINDOW: &str = script!("clock.lua", "fixed_window.lua");
 const SLIDING_WINDOW: &str = script!("clock.lua", "sliding_window.lua");
 const GCRA: &str = script!("clock.lua", "gcra.lua");
 
-/// A decision script, loaded in Redis.
+/// A decision script, loaded in Redis when it first answers.
 pub(super) struct Script {
     text: &'static str,
-    /// Its SHA-1, as `SCRIPT LOAD` returned it.
-    sha: String,
+    /// Its SHA-1, as `SCRIPT LOAD` returned it; unset until Redis answered it.
+    sha: OnceLock<String>,
 }
 
 impl Script {
@@ -46,29 +48,43 @@ impl Script {
         }
     }
 
-    /// Loads `text` (`SCRIPT LOAD`, on every node of a cluster).
-    pub(super) async fn load(
-        connection: &Connection,
-        text: &'static str,
-    ) -> Result<Self, RedisSetupError> {
+    /// The script `text`, not loaded yet.
+    pub(super) const fn new(text: &'static str) -> Self {
+        Self {
+            text,
+            sha: OnceLock::new(),
+        }
+    }
+
+    /// Loads it (`SCRIPT LOAD`, on every node of a cluster) and keeps its SHA.
+    pub(super) async fn load(&self, connection: &Connection) -> Result<&str, RedisError> {
+        if let Some(sha) = self.sha.get() {
+            return Ok(sha);
+        }
         let sha = connection
-            .query::<String>(redis::cmd("SCRIPT").arg("LOAD").arg(text))
-            .await
-            .map_err(RedisSetupError::Connect)?;
-        Ok(Self { text, sha })
+            .query::<String>(redis::cmd("SCRIPT").arg("LOAD").arg(self.text))
+            .await?;
+        Ok(self.sha.get_or_init(|| sha))
     }
 
     /// Runs the script: `command(name, body)` is the command `name` (`EVALSHA` or `EVAL`) of
     /// `body` (the SHA or the text). One `EVALSHA`, plus one `EVAL` when Redis lost the
-    /// script (which caches it again).
+    /// script (which caches it again), or, until Redis first answered, a `SCRIPT LOAD` first.
+    /// `lost` is called when Redis had lost the script.
     pub(super) async fn run(
         &self,
         connection: &Connection,
         command: impl Fn(&str, &str) -> Cmd,
+        lost: impl FnOnce(),
     ) -> Result<Value, BackendError> {
-        match connection.query(&command("EVALSHA", &self.sha)).await {
+        let sha = self
+            .load(connection)
+            .await
+            .map_err(|error| BackendError::Store(Box::new(error)))?;
+        match connection.query(&command("EVALSHA", sha)).await {
             Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::debug!("redis lost the rate-limit script; running it with EVAL");
+                lost();
                 connection.query(&command("EVAL", self.text)).await
             }
             reply => reply,
@@ -78,17 +94,21 @@ impl Script {
 }
 
 impl Inner {
-    /// One decision in Redis: one `EVALSHA` (plus one `EVAL` when Redis lost the script).
+    /// One decision in Redis: one `EVALSHA` (plus one `EVAL` when Redis lost the script); with
+    /// a refusal of a blocked user, what Redis said of the block.
     pub(super) async fn run(
         &self,
         request: &DecisionRequest<'_>,
-    ) -> Result<Decision, BackendError> {
+    ) -> Result<(Decision, Option<Blocked>), BackendError> {
         let command = |name: &str, body: &str| self.command(name, body, request);
+        // A Redis that lost its scripts (a restart, a fail-over, `SCRIPT FLUSH`) has likely
+        // lost its counts too: what the refusal cache learnt from them goes.
+        let lost = || self.cache.clear();
         #[cfg(feature = "test-util")]
-        if let Some(reply) = self.test_clock.run(&self.connection, command).await {
+        if let Some(reply) = self.test_clock.run(&self.connection, command, lost).await {
             return parse_reply(&reply?, request);
         }
-        let reply = self.script.run(&self.connection, command).await?;
+        let reply = self.script.run(&self.connection, command, lost).await?;
         parse_reply(&reply, request)
     }
 
@@ -129,7 +149,7 @@ impl Inner {
 }
 
 /// The most fields a reply of the script has.
-const REPLY_FIELDS: usize = 4;
+const REPLY_FIELDS: usize = 5;
 
 /// The fields of the script's reply: one string of decimal integers joined by `:` (parsed here
 /// in a fraction of what redis-rs takes for an array of integers: `BENCHMARKS.md`). `None` for anything else: another
@@ -159,8 +179,12 @@ fn reply_fields(reply: &Value) -> Option<([u64; REPLY_FIELDS], usize)> {
     (digits > 0).then_some((fields, index + 1))
 }
 
-/// Turns the script's reply into a decision (see `lua/decide.lua`).
-fn parse_reply(reply: &Value, request: &DecisionRequest<'_>) -> Result<Decision, BackendError> {
+/// Turns the script's reply into a decision (see `lua/decide.lua`), and, for a blocked user,
+/// what Redis said of the block.
+fn parse_reply(
+    reply: &Value,
+    request: &DecisionRequest<'_>,
+) -> Result<(Decision, Option<Blocked>), BackendError> {
     let Some((fields, count)) = reply_fields(reply) else {
         return Err(store_error("unexpected reply from the rate-limit script"));
     };
@@ -174,26 +198,41 @@ fn parse_reply(reply: &Value, request: &DecisionRequest<'_>) -> Result<Decision,
     };
     match *reply {
         [1, index, remaining, reset] => match limit(index) {
-            Some(limit) => Ok(Decision::Allow(Quota {
-                limit,
-                remaining,
-                reset: Duration::from_micros(reset),
-            })),
+            Some(limit) => Ok((
+                Decision::Allow(Quota {
+                    limit,
+                    remaining,
+                    reset: Duration::from_micros(reset),
+                }),
+                None,
+            )),
             None => Err(store_error("unexpected reply from the rate-limit script")),
         },
-        [0, index, retry] => {
-            let cause = match index {
-                0 => DenialCause::Blocked,
-                index => match limit(index) {
-                    Some(limit) => DenialCause::Limit(limit),
-                    None => return Err(store_error("unexpected reply from the rate-limit script")),
-                },
-            };
-            Ok(Decision::Deny(Denial {
+        [0, 0, retry, rest, outlasting] => Ok((
+            Decision::Deny(Denial {
                 retry_after: Duration::from_micros(retry.max(1)),
-                cause,
-            }))
-        }
+                cause: DenialCause::Blocked,
+            }),
+            Some(Blocked {
+                rest: Duration::from_micros(rest),
+                outlasting: match outlasting {
+                    0 => None,
+                    index => Some(limit(index).ok_or_else(|| {
+                        store_error("unexpected reply from the rate-limit script")
+                    })?),
+                },
+            }),
+        )),
+        [0, index, retry] if index > 0 => match limit(index) {
+            Some(limit) => Ok((
+                Decision::Deny(Denial {
+                    retry_after: Duration::from_micros(retry.max(1)),
+                    cause: DenialCause::Limit(limit),
+                }),
+                None,
+            )),
+            None => Err(store_error("unexpected reply from the rate-limit script")),
+        },
         _ => Err(store_error("unexpected reply from the rate-limit script")),
     }
 }
@@ -221,6 +260,7 @@ mod tests {
 
     fn parse(reply: &str) -> Result<Decision, BackendError> {
         parse_reply(&Value::BulkString(reply.as_bytes().to_vec()), &request())
+            .map(|(decision, _)| decision)
     }
 
     #[test]
@@ -240,11 +280,20 @@ mod tests {
         };
         assert_eq!(denial.cause, DenialCause::Limit(LIMITS[0]));
         assert_eq!(denial.retry_after, Duration::from_millis(250));
-        let Ok(Decision::Deny(denial)) = parse("0:0:0") else {
+        let Ok(Decision::Deny(denial)) = parse("0:0:0:0:0") else {
             panic!("a refusal");
         };
         assert_eq!(denial.cause, DenialCause::Blocked);
         assert_eq!(denial.retry_after, Duration::from_micros(1), "never zero");
+        let reply = Value::BulkString(b"0:0:3000000:2000000:2".to_vec());
+        assert_eq!(
+            parse_reply(&reply, &request()).unwrap().1,
+            Some(Blocked {
+                rest: Duration::from_secs(2),
+                outlasting: Some(LIMITS[1]),
+            }),
+            "a blocked user's refusal says the rest of the block, and the limit outlasting it"
+        );
     }
 
     #[test]
@@ -268,7 +317,12 @@ mod tests {
             "1::2:3",
             "1:2:3",
             "0:1",
+            "0:0:1",
+            "0:0:1:1",
+            "0:1:1:1",
+            "0:0:1:1:3",
             "1:1:2:3:4",
+            "0:0:1:1:1:1",
             "1:3:2:3",
             "0:3:1",
             "2:1:2:3",

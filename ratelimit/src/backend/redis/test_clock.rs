@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redis::{Cmd, Value};
 
-use super::builder::{Connection, RedisBackendBuilder, RedisSetupError};
+use super::builder::{Connection, RedisBackendBuilder};
 use super::script::{Script, script};
 use super::{RedisBackend, micros};
 use crate::backend::{Algorithm, BackendError};
@@ -25,26 +25,32 @@ pub(super) struct TestClock {
     script: Script,
     /// Microseconds added to Redis's `TIME`, or, when `frozen`, the time itself.
     offset_us: AtomicU64,
+    /// Microseconds taken off the script's clock (not the refusal cache's, which is monotonic
+    /// in production): a step back of Redis's clock.
+    rewound_us: AtomicU64,
     frozen: bool,
 }
 
 impl TestClock {
-    /// The test clock of a backend of `algorithm`, its script loaded.
-    pub(super) async fn load(
-        connection: &Connection,
-        algorithm: Algorithm,
-        frozen: bool,
-    ) -> Result<Self, RedisSetupError> {
+    /// The test clock of a backend of `algorithm` (its script loaded by [`load`](Self::load)
+    /// or on first use).
+    pub(super) fn new(algorithm: Algorithm, frozen: bool) -> Self {
         let text = match algorithm {
             Algorithm::FixedWindow => FIXED_WINDOW,
             Algorithm::SlidingWindow => SLIDING_WINDOW,
             Algorithm::Gcra => GCRA,
         };
-        Ok(Self {
-            script: Script::load(connection, text).await?,
+        Self {
+            script: Script::new(text),
             offset_us: AtomicU64::new(if frozen { FROZEN_START_US } else { 0 }),
+            rewound_us: AtomicU64::new(0),
             frozen,
-        })
+        }
+    }
+
+    /// Loads its script.
+    pub(super) async fn load(&self, connection: &Connection) -> Result<(), redis::RedisError> {
+        self.script.load(connection).await.map(|_| ())
     }
 
     /// Runs the test script, with the clock's two arguments after `command`'s, when the
@@ -53,17 +59,36 @@ impl TestClock {
         &self,
         connection: &Connection,
         command: impl Fn(&str, &str) -> Cmd,
+        lost: impl FnOnce(),
     ) -> Option<Result<Value, BackendError>> {
         let offset = self.offset_us.load(Ordering::Relaxed);
-        if offset == 0 && !self.frozen {
+        let rewound = self.rewound_us.load(Ordering::Relaxed);
+        if offset == 0 && rewound == 0 && !self.frozen {
             return None;
         }
+        // Signed: a clock stepped back may be behind Redis's.
+        let offset = i128::from(offset) - i128::from(rewound);
         let command = |name: &str, body: &str| {
             let mut cmd = command(name, body);
-            cmd.arg(offset).arg(u8::from(self.frozen));
+            cmd.arg(offset.to_string()).arg(u8::from(self.frozen));
             cmd
         };
-        Some(self.script.run(connection, command).await)
+        Some(self.script.run(connection, command, lost).await)
+    }
+}
+
+impl TestClock {
+    /// The cache's clock when the test clock was frozen or moved: the frozen time, or the
+    /// monotonic time since `epoch` plus the offset. `None` for an untouched clock.
+    pub(super) fn local_now(&self, epoch: std::time::Instant) -> Option<u64> {
+        let offset = self.offset_us.load(Ordering::Relaxed);
+        if self.frozen {
+            Some(offset)
+        } else if offset == 0 {
+            None
+        } else {
+            Some(micros(epoch.elapsed()).saturating_add(offset))
+        }
     }
 }
 
@@ -80,6 +105,21 @@ impl RedisBackend {
         self.inner
             .test_clock
             .offset_us
+            .fetch_add(micros(by), Ordering::Relaxed);
+    }
+}
+
+impl RedisBackend {
+    /// Steps the clock the backend's script reads back by `by`, as a Redis fail-over to a
+    /// replica whose clock is behind, or NTP, would (its refusal cache's clock, monotonic in
+    /// production, does not move).
+    ///
+    /// For tests only (the `test-util` feature).
+    #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+    pub fn step_clock_back_for_tests(&self, by: Duration) {
+        self.inner
+            .test_clock
+            .rewound_us
             .fetch_add(micros(by), Ordering::Relaxed);
     }
 }

@@ -9,12 +9,18 @@ local match = string.match
 -- What counting one more request in a limit of `count` per `window` (microseconds) would
 -- leave, from its state `v` (false when missing): see decide.lua.
 local function check(v, count, window)
-  local start, used
+  local start, used, fixed
   if v then
     start, used = match(v, '^(%d+):(%d+)$')
   end
   if start then
     start, used = start + 0, used + 0
+    if start > now then
+      -- Redis's clock stepped back: the window ends a window from now at the latest (kept,
+      -- refused or not, so that it ends then).
+      start = now
+      fixed = string.format(format, start, used)
+    end
     if now >= start + window then
       start, used = now, 0
     end
@@ -26,5 +32,5 @@ local function check(v, count, window)
   if used + 1 > count then
     wait = reset
   end
-  return wait, count - used - 1, reset, start, used + 1
+  return wait, count - used - 1, reset, start, used + 1, nil, fixed
 end

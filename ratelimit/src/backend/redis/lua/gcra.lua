@@ -12,7 +12,7 @@ local match, floor, ceil = string.match, math.floor, math.ceil
 -- What counting one more request in a limit of `count` per `window` (microseconds) would
 -- leave, from its state `v` (false when missing): see decide.lua.
 local function check(v, count, window)
-  local q, r, reckoned
+  local q, r, reckoned, fixed
   if v then
     q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
   end
@@ -31,6 +31,11 @@ local function check(v, count, window)
   end
   if q < now then
     q, r = now, 0
+  elseif (q - now) * count + r > count * window then
+    -- Redis's clock stepped back: TAT is never more than a window ahead of now (kept,
+    -- refused or not).
+    q, r = now + window, 0
+    fixed = string.format(format, q, r, count)
   end
   local tolerance = (count - 1) * window
   local ahead = (q - now) * count + r
@@ -48,5 +53,5 @@ local function check(v, count, window)
   end
   local carried = r + window
   local whole = floor(carried / count)
-  return wait, remaining, ceil(after / count), q + whole, carried - whole * count, count
+  return wait, remaining, ceil(after / count), q + whole, carried - whole * count, count, fixed
 end

@@ -12,12 +12,18 @@ local match, floor, ceil = string.match, math.floor, math.ceil
 -- What counting one more request in a limit of `count` per `window` (microseconds) would
 -- leave, from its state `v` (false when missing): see decide.lua.
 local function check(v, count, window)
-  local start, cur, prev
+  local start, cur, prev, fixed
   if v then
     start, cur, prev = match(v, '^(%d+):(%d+):(%d+)$')
   end
   if start then
     start, cur, prev = start + 0, cur + 0, prev + 0
+    if start > now then
+      -- Redis's clock stepped back: the current window starts now at the latest (kept,
+      -- refused or not).
+      start = now
+      fixed = string.format(format, start, cur, prev)
+    end
     if now >= start + 2 * window then
       start, cur, prev = now, 0, 0
     elseif now >= start + window then
@@ -40,5 +46,5 @@ local function check(v, count, window)
     wait = window - floor((count - cur - 1) * window / prev) - elapsed
   end
   local remaining = count - cur - 1 - ceil(prev * left / window)
-  return wait, remaining, start + 2 * window - now, start, cur + 1, prev
+  return wait, remaining, start + 2 * window - now, start, cur + 1, prev, fixed
 end

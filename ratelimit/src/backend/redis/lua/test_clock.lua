@@ -3,7 +3,7 @@
 -- with it, used only by a backend whose test clock was frozen or moved.
 --
 -- Two arguments follow those of decide.lua:
--- ARGV[#ARGV - 1]  an offset in microseconds
+-- ARGV[#ARGV - 1]  an offset in microseconds (negative: a clock stepped back)
 -- ARGV[#ARGV]      '1': the clock is frozen, `now` is the offset alone; '0': `now` is Redis
 --                  TIME plus the offset
 
