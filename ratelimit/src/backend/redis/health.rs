@@ -260,6 +260,7 @@ impl Breaker {
                         .compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
+                    publish(HALF_OPEN);
                     Call::Probe
                 } else {
                     Call::Skip
@@ -277,6 +278,7 @@ impl Breaker {
         let mut track = self.track();
         track.failures = 0;
         self.state.store(CLOSED, Ordering::Release);
+        publish(CLOSED);
         Some(Ended {
             lasted: Duration::from_micros(now.saturating_sub(track.outage_start)),
             answered: self.log.ended(),
@@ -294,6 +296,7 @@ impl Breaker {
                     Ordering::Release,
                 );
                 self.state.store(OPEN, Ordering::Release);
+                publish(OPEN);
                 None
             }
             Call::Redis if self.state.load(Ordering::Acquire) == CLOSED => {
@@ -318,6 +321,7 @@ impl Breaker {
                     Ordering::Release,
                 );
                 self.state.store(OPEN, Ordering::Release);
+                publish(OPEN);
                 self.log.began(now);
                 Some(failures)
             }
@@ -325,6 +329,19 @@ impl Breaker {
             Call::Redis | Call::Skip => None,
         }
     }
+}
+
+/// Sets the breaker's gauge, `ratelimit_breaker_state{backend="redis"}`: 0 closed, 1
+/// half-open, 2 open (with the `metrics` feature; nothing without). Called on a change only.
+fn publish(state: u8) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("ratelimit_breaker_state", "backend" => "redis").set(match state {
+        CLOSED => 0.0,
+        OPEN => 2.0,
+        _ => 1.0,
+    });
+    #[cfg(not(feature = "metrics"))]
+    let _ = state;
 }
 
 /// The outage's count lines: while decisions follow the outage policy, at most one line per
@@ -423,6 +440,33 @@ mod tests {
             open_for: Duration::from_secs(2),
             log_interval: Duration::from_secs(10),
         })
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn the_gauge_follows_the_breaker() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let gauge = || {
+            snapshotter
+                .snapshot()
+                .into_vec()
+                .into_iter()
+                .find_map(|(key, _, _, value)| match (key.key().name(), value) {
+                    ("ratelimit_breaker_state", DebugValue::Gauge(value)) => Some(value.0),
+                    _ => None,
+                })
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let breaker = breaker(1);
+            assert_eq!(breaker.failed(Call::Redis, 0), Some(1));
+            assert_eq!(gauge(), Some(2.0), "open");
+            assert_eq!(breaker.call(3 * S), Call::Probe);
+            assert_eq!(gauge(), Some(1.0), "half-open");
+            assert!(breaker.succeeded(Call::Probe, 3 * S).is_some());
+            assert_eq!(gauge(), Some(0.0), "closed");
+        });
     }
 
     #[test]
