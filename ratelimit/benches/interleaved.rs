@@ -15,7 +15,8 @@
 //! - `redis` (with `--features redis`): `ratelimit/c1 / floor/c1`, each round 200 of each,
 //!   on a private `redis-server` (see `--bench redis`).
 //!
-//! `cargo bench -p ratelimit --all-features --bench interleaved` (about a minute); a filter
+//! `cargo bench -p ratelimit --features redis --bench interleaved` (about a minute; the
+//! targets are measured without the `metrics` feature, which `--all-features` turns on); a filter
 //! (`-- middleware`, `-- memory`, `-- redis`) runs one part.
 
 use std::hint::black_box;
