@@ -396,6 +396,7 @@ mod tests {
         assert_eq!(value.value(), None);
     }
 
+    #[cfg(feature = "macros")]
     #[test]
     fn a_routes_rule_has_its_policy_made_once_and_any_other_rule_now() {
         static ROUTES: Rules = crate::ratelimit! {
