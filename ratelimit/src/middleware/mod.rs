@@ -82,7 +82,9 @@
 //!
 //! No label is ever a request's path, a user id or a header's value. A layer registers each
 //! counter of its routes once, on first use, and then only increments it: install the
-//! recorder before serving. `BENCHMARKS.md` has what the feature costs a request.
+//! recorder before serving. A `#[rate_limited]` handler's check (whose label is its path)
+//! asks the facade for its counter each time. `BENCHMARKS.md` has what the feature costs a
+//! request.
 //!
 //! # Performance
 //!
