@@ -104,10 +104,14 @@ impl<ResBody> Limiter<ResBody> {
     /// 3. `unlimited` is [`Outcome::Unlimited`] and `deny` a permanent
     ///    [`Outcome::Rejected`], without asking the backend. A limited rule is decided by the
     ///    backend on the pool (the rule's zone, or else `scope`; the rule's method; the
-    ///    user). A backend failure is [`Outcome::FailedOpen`] or
+    ///    user; no user for a `global` rule). A backend failure is [`Outcome::FailedOpen`] or
     ///    [`CheckError::Backend`], by the [`FailurePolicy`].
+    /// 4. A refusal by a rule in shadow (or by any rule of a layer in
+    ///    [`shadow`](super::RateLimitLayer::shadow)) is [`Outcome::ShadowRejected`]: admit the
+    ///    request.
     ///
-    /// Turn the result into a response with [`rejection_response`](Self::rejection_response),
+    /// The decision is recorded (a `tracing` event; with the `metrics` feature, counters)
+    /// under the route label of `scope`. Turn the result into a response with [`rejection_response`](Self::rejection_response),
     /// [`error_response`](Self::error_response) and [`add_headers`](Self::add_headers).
     ///
     /// # Errors
