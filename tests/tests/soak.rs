@@ -1,7 +1,8 @@
-//! A bounded soak test (opt-in): a real server and many concurrent keep-alive clients for a
-//! minute, over mixed routes (path pools, a shared zone, a method rule, unlimited and
-//! unlimited-by-group routes), users and groups, checking every request against an exact
-//! model of the limits, and reporting latency percentiles on stderr.
+//! Soak tests: a real server and many concurrent keep-alive clients over mixed routes (path
+//! pools, a shared zone, a method rule, unlimited and unlimited-by-group routes), users and
+//! groups, checking every request against an exact model of the limits, and reporting
+//! latency percentiles on stderr. Two short runs (10 s each, in-memory and Redis) run with the
+//! suite, in CI; the long one is opt-in:
 //!
 //! ```sh
 //! cargo test -p ratelimit-tests --test soak -- --ignored soak
@@ -22,6 +23,9 @@
 //! backend's docs say) and asserts, for every pool and phase, that exactly the model's number
 //! was admitted and every other request refused with 429 and `Retry-After`: never a user
 //! admitted beyond a limit, never one refused with room left.
+//!
+//! Which rule, pool and limits a request falls under is written out by hand from `RULES` and
+//! the README's request semantics (`expected_rule`), not asked of the library.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ use ratelimit::auth::HeaderAuth;
 use ratelimit::backend::redis::RedisBackend;
 use ratelimit::backend::{Algorithm, ManualClock, MemoryBackend};
 use ratelimit::middleware::FailurePolicy;
-use ratelimit::{Policy, RateLimitLayer, Rules, Unit, ratelimit};
+use ratelimit::{RateLimitLayer, Rules, Unit, ratelimit};
 use ratelimit_tests::net::{Connection, Latencies, Server, panics};
 
 static RULES: Rules = ratelimit! {
@@ -70,6 +74,60 @@ fn users() -> Vec<(String, &'static str)> {
             (format!("user-{i}"), group)
         })
         .collect()
+}
+
+/// What a request falls under: its pool (scope and the rule's method) and its rule's limits.
+struct Expected {
+    scope: &'static str,
+    method: Option<&'static str>,
+    limits: &'static [(Unit, u64)],
+}
+
+/// The rule of `RULES` a request falls under, written out by hand from the README's request
+/// semantics (first matching route with a rule for the group and the method; a rule without
+/// `@` is the `default` group's; a route without one falls through; no rule passes), or
+/// `None` when it passes uncounted. `path` is without its query string.
+fn expected_rule(method: &str, path: &'static str, group: &str) -> Option<Expected> {
+    let counted = |scope, method, limits| {
+        Some(Expected {
+            scope,
+            method,
+            limits,
+        })
+    };
+    match (path, group, method) {
+        // `^/api/`: 5/s and 40/min by default, 20/s and 300/min for gold, admin unlimited.
+        (_, "default", _) if path.starts_with("/api/") => {
+            counted(path, None, &[(Unit::Second, 5), (Unit::Minute, 40)])
+        }
+        (_, "gold", _) if path.starts_with("/api/") => {
+            counted(path, None, &[(Unit::Second, 20), (Unit::Minute, 300)])
+        }
+        // `^/search$`: the default group only; gold and admin have no rule anywhere.
+        ("/search", "default", _) => counted(
+            path,
+            None,
+            &[(Unit::Second, 2), (Unit::Minute, 20), (Unit::Hour, 60)],
+        ),
+        // `^/upload$`: POST by the default group, in a POST pool; any method by admin.
+        ("/upload", "default", "POST") => counted(path, Some("POST"), &[(Unit::Minute, 3)]),
+        ("/upload", "admin", _) => counted(path, None, &[(Unit::Second, 10)]),
+        // `^/left$` and `^/right$`: one zone for the default group.
+        ("/left" | "/right", "default", _) => counted("zone pair", None, &[(Unit::Minute, 10)]),
+        // `/api/` by admin (unlimited), GET /upload by default, gold's /upload, the zone by
+        // gold and admin, `/free`: no limited rule.
+        _ => None,
+    }
+}
+
+/// A unit's window in seconds, written out.
+fn unit_seconds(unit: Unit) -> u64 {
+    match unit {
+        Unit::Second => 1,
+        Unit::Minute => 60,
+        Unit::Hour => 3_600,
+        other => panic!("RULES use no {other:?}"),
+    }
 }
 
 /// Real time per phase (the clock stands still during it).
@@ -153,6 +211,9 @@ async fn run_phase(
     (connection, state, records)
 }
 
+/// A pool's phase: its rule's limits (unit, count), its requests, its admissions.
+type PhaseOfPool = (&'static [(Unit, u64)], u64, u64);
+
 /// The exact model of the fixed-window limits: per pool and unit, the window's start (in
 /// the backend clock's seconds) and its count.
 #[derive(Default)]
@@ -163,21 +224,14 @@ struct Model {
 impl Model {
     /// Checks one phase at `now` (seconds): `pools` maps each pool to its rule's limits, its
     /// requests and its admissions. Panics on any difference.
-    fn check_phase(
-        &mut self,
-        phase: usize,
-        now: u64,
-        pools: &HashMap<String, (&'static [ratelimit::Limit], u64, u64)>,
-    ) {
+    fn check_phase(&mut self, phase: usize, now: u64, pools: &HashMap<String, PhaseOfPool>) {
         for (pool, (limits, attempts, admitted)) in pools {
             let room = limits
                 .iter()
                 .map(
-                    |limit| match self.windows.get(&(pool.clone(), limit.unit())) {
-                        Some((start, used)) if now < start + limit.unit().seconds() => {
-                            limit.count() - used
-                        }
-                        _ => limit.count(),
+                    |&(unit, count)| match self.windows.get(&(pool.clone(), unit)) {
+                        Some((start, used)) if now < start + unit_seconds(unit) => count - used,
+                        _ => count,
                     },
                 )
                 .min()
@@ -189,18 +243,15 @@ impl Model {
                  the limits {limits:?} left room for {room}"
             );
             if *admitted > 0 {
-                for limit in *limits {
-                    let window = self
-                        .windows
-                        .entry((pool.clone(), limit.unit()))
-                        .or_insert((now, 0));
-                    if now >= window.0 + limit.unit().seconds() {
+                for &(unit, count) in *limits {
+                    let window = self.windows.entry((pool.clone(), unit)).or_insert((now, 0));
+                    if now >= window.0 + unit_seconds(unit) {
                         *window = (now, 0);
                     }
                     window.1 += admitted;
                     assert!(
-                        window.1 <= limit.count(),
-                        "phase {phase}: pool {pool} admitted beyond {limit:?}"
+                        window.1 <= count,
+                        "phase {phase}: pool {pool} admitted beyond {count} a {unit:?}"
                     );
                 }
             }
@@ -211,9 +262,31 @@ impl Model {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a soak test of a minute: run with `-- --ignored soak`"]
 async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
-    let seconds: u64 = env_or("RATELIMIT_SOAK_SECS", 60);
-    let clients: usize = env_or("RATELIMIT_SOAK_CLIENTS", 16);
-    let on_redis = std::env::var("RATELIMIT_SOAK_BACKEND").as_deref() == Ok("redis");
+    soak(
+        env_or("RATELIMIT_SOAK_SECS", 60),
+        env_or("RATELIMIT_SOAK_CLIENTS", 16),
+        std::env::var("RATELIMIT_SOAK_BACKEND").as_deref() == Ok("redis"),
+    )
+    .await;
+}
+
+/// The short soak the suite (and so CI) runs, on the in-memory backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_soak_in_memory_admits_exactly_what_the_hand_written_model_does() {
+    soak(10, 8, false).await;
+}
+
+/// The short soak the suite (and so CI) runs, on Redis (skipped without `redis-server`,
+/// unless `RATELIMIT_REQUIRE_REDIS=1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_soak_on_redis_admits_exactly_what_the_hand_written_model_does() {
+    soak(10, 8, true).await;
+}
+
+/// `seconds` of real time, `clients` connections, on Redis or in memory: every request
+/// checked against the model, phase by phase. The clock moves an hour on every 120 phases,
+/// or halfway through a shorter run, so that every window rolls over.
+async fn soak(seconds: u64, clients: usize, on_redis: bool) {
     let auth = HeaderAuth::new(HeaderName::from_static("x-user"))
         .group_header(HeaderName::from_static("x-group"));
 
@@ -261,6 +334,7 @@ async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
     let (mut now, mut total, mut admitted_total, mut refused_total) = (0_u64, 0, 0, 0);
     let start = Instant::now();
     let phases = usize::try_from(seconds * 1_000 / 250).expect("a phase count");
+    let hour_every = 120.min(phases / 2).max(1);
     for phase in 0..phases {
         let until = Instant::now() + PHASE;
         let tasks: Vec<_> = connections
@@ -275,7 +349,7 @@ async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
                 ))
             })
             .collect();
-        let mut pools: HashMap<String, (&'static [ratelimit::Limit], u64, u64)> = HashMap::new();
+        let mut pools: HashMap<String, PhaseOfPool> = HashMap::new();
         for task in tasks {
             let (connection, state, records) = task.await.expect("a client task");
             connections.push((connection, state));
@@ -284,19 +358,13 @@ async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
                 let (name, group) = &users[record.user];
                 let (method, path) = REQUESTS[record.request];
                 let path = path.split('?').next().unwrap_or(path);
-                let selection = RULES.select(path, method, group);
-                let limited = selection.filter(|s| matches!(s.rule.policy(), Policy::Limited(_)));
-                let Some(selection) = limited else {
+                let Some(rule) = expected_rule(method, path, group) else {
                     assert_eq!(record.status, 200, "{method} {path} by {name}: not limited");
                     admitted_total += 1;
                     continue;
                 };
-                let rule = selection.rule;
-                let scope = rule
-                    .zone()
-                    .map_or_else(|| format!("path {path}"), |z| format!("zone {z}"));
-                let pool = format!("{scope} | {:?} | {name}", rule.method().map(|m| m.as_str()));
-                let entry = pools.entry(pool).or_insert((rule.limits(), 0, 0));
+                let pool = format!("{} | {:?} | {name}", rule.scope, rule.method);
+                let entry = pools.entry(pool).or_insert((rule.limits, 0, 0));
                 entry.1 += 1;
                 match record.status {
                     200 => {
@@ -316,7 +384,11 @@ async fn soak_mixed_traffic_never_admits_beyond_the_limits() {
         }
         model.check_phase(phase, now, &pools);
         // One second on; once in a while an hour on, to roll the longest windows over.
-        let step = if phase % 120 == 119 { 3_600 } else { 1 };
+        let step = if phase % hour_every == hour_every - 1 {
+            3_600
+        } else {
+            1
+        };
         clock.advance(Duration::from_secs(step));
         now += step;
     }

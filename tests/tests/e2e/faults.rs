@@ -41,8 +41,11 @@ use tokio::task::JoinSet;
 const STORE_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long the backend leaves Redis alone after a failure.
 const RECHECK: Duration = Duration::from_millis(300);
-/// What a loaded two-core machine may add to a bound.
-const SLACK: Duration = Duration::from_millis(1500);
+/// What a loaded two-core machine may add to a request's one deadline: one more deadline,
+/// so that a request bounded by `STORE_TIMEOUT + SLACK` costs under twice the deadline (the
+/// README: a failure costs at most one deadline). The requests measured well under it:
+/// 25 ms at most for the load, whose failures the breaker answers at once.
+const SLACK: Duration = STORE_TIMEOUT;
 /// Each client call's own timeout: a request taking longer hung.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `DEBUG SLEEP` freezes the server.

@@ -1,7 +1,9 @@
 //! A real 3-node Redis Cluster: every decision in one slot (no CROSSSLOT), users spread over
-//! every node, one EVALSHA per decision, exact counts under concurrency, a lost script.
+//! every node, one EVALSHA per decision, exact counts under concurrency, a lost script, a node
+//! frozen under load.
 
 use ratelimit::Unit::{Hour, Minute, Second};
+use ratelimit::backend::BackendError;
 use ratelimit_tests::redis_server::{Monitor, RedisCluster};
 
 use crate::semantics::admitted_of;
@@ -147,4 +149,146 @@ async fn cluster_down_at_start_up_is_used_once_it_comes_up() {
     assert_eq!(allowed(first).remaining, 1);
     allowed(decide(&backend, &r).await);
     denied(decide(&backend, &r).await);
+}
+
+/// One node of three frozen (SIGSTOP) under load, from 24 users at once: each decision on
+/// that node fails (an error, the middleware's failure policy's to answer) within twice the
+/// deadline, the users of the other two nodes are limited exactly meanwhile, and once the
+/// node thaws (SIGCONT) its users are limited again by themselves, with no restart. The
+/// breaker is per backend (see the README), so its threshold is set out of reach here: what
+/// is tested is the deadline per node, not the breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_fails_its_own_decisions_within_the_deadline_and_recovers() {
+    frozen_node(
+        "a_frozen_node_fails_its_own_decisions_within_the_deadline_and_recovers",
+        false,
+    )
+    .await;
+}
+
+/// The same with a fallback: the frozen node's users are limited in memory, exactly, within
+/// twice the deadline, and by Redis again once it thaws.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_nodes_users_are_limited_by_the_fallback_within_the_deadline() {
+    frozen_node(
+        "a_frozen_nodes_users_are_limited_by_the_fallback_within_the_deadline",
+        true,
+    )
+    .await;
+}
+
+async fn frozen_node(test: &str, with_fallback: bool) {
+    let Some(cluster) = RedisCluster::start_or_skip(test) else {
+        return;
+    };
+    const TIMEOUT: Duration = millis(200);
+    // Twice the deadline: one deadline of scheduling slack for 24 tasks on two loaded cores.
+    const BOUND: Duration = millis(400);
+    let mut builder = cluster
+        .builder()
+        .timeout(TIMEOUT)
+        .failure_threshold(100_000, secs(10))
+        .refusal_cache(0)
+        .prefix("frozen-node");
+    if with_fallback {
+        builder = builder.fallback(ratelimit::backend::MemoryBackend::new());
+    }
+    let backend = std::sync::Arc::new(builder.build().await.unwrap());
+    let limits = [limit(Minute, 5)];
+    let users: Vec<String> = (0..24).map(|i| format!("n{i}")).collect();
+    for user in &users {
+        let r = request("/load", user, &limits, None);
+        assert_eq!(allowed(decide(&backend, &r).await).remaining, 4);
+    }
+    // Which users the frozen node holds: those whose key it has.
+    let frozen = &cluster.nodes[0];
+    let on_frozen: Vec<bool> = users
+        .iter()
+        .map(|user| {
+            let key = format!("frozen-node:{{{user}}}:*");
+            !frozen.command(&["KEYS", &key]).starts_with("*0")
+        })
+        .collect();
+    let held = on_frozen.iter().filter(|on| **on).count();
+    assert!(0 < held && held < users.len(), "{held} users on node 0");
+
+    frozen.pause();
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|user| {
+            let backend = backend.clone();
+            let user = user.clone();
+            tokio::spawn(async move {
+                let r = request("/load", &user, &limits, None);
+                let mut results = Vec::new();
+                for _ in 0..6 {
+                    let start = std::time::Instant::now();
+                    let result = backend.decide(&r).await;
+                    results.push((result, start.elapsed()));
+                }
+                results
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.push(task.await.expect("a load task"));
+    }
+    frozen.resume();
+    for ((user, on_frozen), results) in users.iter().zip(&on_frozen).zip(all) {
+        for (i, (result, took)) in results.into_iter().enumerate() {
+            assert!(took < BOUND, "{user}: decision {i} took {took:?}");
+            if *on_frozen && with_fallback {
+                // The fallback's fresh count: 5 admitted, then refused by the limit.
+                let decision = result.unwrap_or_else(|error| panic!("{user}: {error}"));
+                if i < 5 {
+                    assert_eq!(allowed(decision).remaining, 4 - i as u64, "{user}");
+                } else {
+                    assert_eq!(denied(decision).cause, DenialCause::Limit(limits[0]));
+                }
+            } else if *on_frozen {
+                assert!(
+                    matches!(result, Err(BackendError::Timeout(_))),
+                    "{user} on the frozen node: {result:?}"
+                );
+            } else {
+                // 4 left after the first request: 4 admitted, then 2 refused by the limit.
+                let decision = result.unwrap_or_else(|error| panic!("{user}: {error}"));
+                if i < 4 {
+                    assert_eq!(allowed(decision).remaining, 3 - i as u64, "{user}");
+                } else {
+                    assert_eq!(denied(decision).cause, DenialCause::Limit(limits[0]));
+                }
+            }
+        }
+    }
+
+    // Thawed: the node's users are limited again by Redis (their keys written on that node),
+    // on fresh pools (the timed-out calls may have been counted in the old one when the node
+    // woke). A probe first, until Redis answers it (the fallback would answer before).
+    let holds = |user: &str, path: &str| {
+        let pattern = format!("frozen-node:{{{user}}}:*{path}*");
+        !frozen.command(&["KEYS", &pattern]).starts_with("*0")
+    };
+    let deadline = std::time::Instant::now() + secs(15);
+    for (user, _) in users.iter().zip(&on_frozen).filter(|(_, on)| **on) {
+        let probe = request("/probe", user, &limits, None);
+        while !(backend.decide(&probe).await.is_ok() && holds(user, "/probe")) {
+            assert!(std::time::Instant::now() < deadline, "never recovered");
+            tokio::time::sleep(millis(50)).await;
+        }
+        let r = request("/after", user, &limits, None);
+        for left in (0..5).rev() {
+            assert_eq!(
+                allowed(decide(&backend, &r).await).remaining,
+                left,
+                "{user}"
+            );
+        }
+        assert_eq!(
+            denied(decide(&backend, &r).await).cause,
+            DenialCause::Limit(limits[0])
+        );
+        assert!(holds(user, "/after"), "{user}: Redis did not count");
+    }
 }

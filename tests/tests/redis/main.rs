@@ -1,7 +1,8 @@
 //! The Redis backend against real Redis servers and a real Redis Cluster, which the tests
 //! start themselves (see `ratelimit_tests::redis_server`). Time is moved with the backend's
 //! test-only clock (frozen, for exact times, except where Redis's own clock is the point),
-//! never by sleeping; only outage recovery waits, for real reconnection.
+//! never by sleeping; only outages (their deadlines and recovery) and the TTLs Redis itself
+//! counts down take real time.
 //!
 //! `cargo test -p ratelimit-tests --test redis`. Without `redis-server` installed every test
 //! says it was skipped and passes, unless `RATELIMIT_REQUIRE_REDIS=1`.
@@ -10,6 +11,7 @@
 
 mod clock_steps;
 mod cluster;
+mod deadlines;
 mod outage;
 mod refusal_cache;
 mod round_trips;

@@ -16,8 +16,9 @@ use ratelimit_tests::redis_server::command_on;
 
 const TIMEOUT: Duration = millis(200);
 const RECHECK: Duration = millis(300);
-/// What a loaded machine may add to a bound.
-const SLACK: Duration = millis(800);
+/// What a loaded machine may add to a bound: one more deadline, so that a failed call is
+/// bounded by twice the deadline (the README: a failure costs at most one deadline).
+const SLACK: Duration = TIMEOUT;
 
 /// A backend whose breaker opens on the first failure, so that a test sees it at once.
 fn outage_builder(server: &RedisServer) -> ratelimit::backend::redis::RedisBackendBuilder {

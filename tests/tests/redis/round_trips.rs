@@ -2,7 +2,7 @@
 //! calls the script makes inside Redis; the script cache lost (`SCRIPT FLUSH`); every key
 //! with a TTL.
 
-use ratelimit::Unit::{Day, Hour, Minute, Month, Second};
+use ratelimit::Unit::{self, Day, Hour, Minute, Month, Second};
 use ratelimit_tests::redis_server::{Monitor, RedisServer};
 
 use crate::*;
@@ -158,8 +158,9 @@ async fn every_key_written_has_a_ttl() {
 /// On Redis's own clock (the production script), every key lives at least as long as its
 /// state matters, and no longer: a window for the fixed window's count, two for the sliding
 /// window's (the previous window weighs in the next), until the theoretical arrival time
-/// for GCRA's, the block time for a block. The bound is exact but for the real time the
-/// test takes.
+/// for GCRA's, the block time for a block, for every unit. The bound is exact but for the
+/// real time the test takes (`elapsed`, a few milliseconds on an idle machine): a PTTL
+/// shorter than the state needs by more, or longer at all, fails.
 #[tokio::test]
 async fn keys_live_as_long_as_their_state_matters() {
     let Some(server) = RedisServer::start_or_skip("keys_live_as_long_as_their_state_matters")
@@ -177,7 +178,16 @@ async fn keys_live_as_long_as_their_state_matters() {
             .build()
             .await
             .unwrap();
-        let limits = [limit(Second, 2), limit(Hour, 2), limit(Month, 2)];
+        // Every unit (a month is 31 days), so that a TTL written for one unit's window in
+        // another's place fails.
+        let windows_ms: [(Unit, u64); 5] = [
+            (Second, 1_000),
+            (Minute, 60_000),
+            (Hour, 3_600_000),
+            (Day, 86_400_000),
+            (Month, 31 * 86_400_000),
+        ];
+        let limits = windows_ms.map(|(unit, _)| limit(unit, 2));
         let r = request("/life", "u", &limits, Some(day));
         let start = std::time::Instant::now();
         // Two requests fill every limit (for GCRA, the arrival time is two spacings, one
@@ -186,13 +196,14 @@ async fn keys_live_as_long_as_their_state_matters() {
         allowed(decide(&backend, &r).await);
         denied(decide(&backend, &r).await);
 
-        let mut expected = vec![(format!("{prefix}:{{u}}:block"), day)];
-        for limit in limits {
+        // (key, lifetime in ms), the windows written out rather than asked of the library.
+        let mut expected = vec![(format!("{prefix}:{{u}}:block"), 86_400_000)];
+        for (unit, window) in windows_ms {
             let lifetime = match algorithm {
-                Algorithm::SlidingWindow => 2 * limit.window(),
-                _ => limit.window(),
+                Algorithm::SlidingWindow => 2 * window,
+                _ => window,
             };
-            let key = format!("{prefix}:{{u}}:v2:{tag}:P5:/life:*:{}", limit.unit().name());
+            let key = format!("{prefix}:{{u}}:v2:{tag}:P5:/life:*:{}", unit.name());
             expected.push((key, lifetime));
         }
         let mut ttls = Vec::new();
@@ -208,7 +219,7 @@ async fn keys_live_as_long_as_their_state_matters() {
         // the millisecond.
         let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap() + 1;
         for ((key, lifetime), ttl) in expected.iter().zip(ttls) {
-            let lifetime = u64::try_from(lifetime.as_millis()).unwrap();
+            let lifetime = *lifetime;
             assert!(
                 ttl <= lifetime && ttl + elapsed >= lifetime,
                 "{algorithm:?}: {key} has PTTL {ttl} ms, not {lifetime} ms less up to {elapsed} ms"
