@@ -841,6 +841,50 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_block_time_is_2_to_the_53_microseconds() {
+        let longest = MAX_COUNT / 1_000_000;
+        assert_eq!(longest, 9_007_199_254);
+        let input = parse_routes(quote!("^/a" => [second = 1 block_time = 9007199254]))
+            .expect("valid syntax");
+        let routes = check_routes(&input).expect("the longest block time");
+        assert_eq!(
+            routes[0].rules()[0].block_time(),
+            Some(Duration::from_secs(longest))
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 1 block_time = 9007199255])),
+            "`block_time = 9007199255` is too long; the longest is 9007199254 seconds"
+        );
+    }
+
+    #[test]
+    fn a_list_of_names_reads_as_english() {
+        assert_eq!(list(&["a"]), "`a`");
+        assert_eq!(list(&["a", "b"]), "`a` and `b`");
+        assert_eq!(list(&["a", "b", "c"]), "`a`, `b` and `c`");
+    }
+
+    #[test]
+    fn a_typo_is_up_to_a_third_of_the_name_away() {
+        // Two edits from a 10-letter key: a typo of it.
+        assert_eq!(closest("blok_tme", &KEYS), Some("block_time"));
+        // Four edits from it: not.
+        assert_eq!(closest("bk_te", &KEYS), None);
+        // One edit is always close enough, however short the name.
+        assert_eq!(closest("GTE", &STANDARD_METHODS), Some("GET"));
+    }
+
+    #[test]
+    fn a_swap_of_neighbours_is_one_edit_anywhere_in_the_name() {
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("seocnd", "second"), 1);
+        assert_eq!(edit_distance("abcdfe", "abcdef"), 1);
+        assert_eq!(edit_distance("bolck_time", "block_time"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "day"), 3);
+    }
+
+    #[test]
     fn shadow_is_a_bare_item_of_a_rule_that_can_refuse() {
         let input = parse_routes(quote!(
             "^/trial"  => [minute = 1 shadow],

@@ -398,5 +398,12 @@ mod tests {
         );
         let err = parse_rules(quote!(second = , minute = 1)).expect_err("no value");
         assert_eq!(err.to_string(), "expected a value after `=`");
+        // A literal after a value is a stray token where an item should be, not the start of
+        // a negative number.
+        let err = parse_rules(quote!(second = 5 "stray")).expect_err("a stray literal");
+        assert!(
+            err.to_string().starts_with("expected a rule item"),
+            "{err}"
+        );
     }
 }
