@@ -401,9 +401,6 @@ mod tests {
         // A literal after a value is a stray token where an item should be, not the start of
         // a negative number.
         let err = parse_rules(quote!(second = 5 "stray")).expect_err("a stray literal");
-        assert!(
-            err.to_string().starts_with("expected a rule item"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("expected a rule item"), "{err}");
     }
 }
