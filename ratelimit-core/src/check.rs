@@ -28,9 +28,12 @@ use syn::ext::IdentExt;
 use syn::{Lit, LitInt};
 
 use crate::__private::MAX_COUNT;
-use crate::model::{DEFAULT_GROUP, Limit, Policy, Route, Rule, RuleMethod, RuleParts, Unit};
+use crate::model::{
+    DEFAULT_GROUP, Limit, MAX_LIMITS, MAX_WINDOW_SECONDS, Policy, Route, Rule, RuleMethod,
+    RuleParts, Unit,
+};
 use crate::parse::{
-    ItemInput, RouteInput, RoutesInput, RuleInput, RulesInput, SpanRange, ValueInput,
+    ItemInput, KeyInput, RouteInput, RoutesInput, RuleInput, RulesInput, SpanRange, ValueInput,
 };
 use crate::pattern::Pattern;
 
@@ -40,7 +43,7 @@ const STANDARD_METHODS: [&str; 9] = [
 ];
 
 /// Every key a rule item can start with, in the order error messages list them.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
     "second",
     "minute",
     "hour",
@@ -53,6 +56,7 @@ const KEYS: [&str; 12] = [
     "method",
     "shadow",
     "global",
+    "cost",
 ];
 
 /// The longest block time: 2^53 microseconds, so that every backend computes with it exactly.
@@ -240,6 +244,7 @@ struct RuleDraft<'a> {
     method: Option<(RuleMethod, &'a ItemInput)>,
     shadow: Option<&'a ItemInput>,
     global: Option<&'a ItemInput>,
+    cost: Option<(u64, &'a ItemInput)>,
     seen: Vec<String>,
 }
 
@@ -248,7 +253,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
     let mut draft = RuleDraft::default();
     let errors_before = errors.count;
     for item in &input.items {
-        let key = item.key.unraw().to_string();
+        let key = item.key.name();
         if draft.seen.contains(&key) {
             errors.push(syn::Error::new(
                 item.key.span(),
@@ -259,18 +264,20 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         if KEYS.contains(&key.as_str()) {
             draft.seen.push(key.clone());
         }
-        let result = match key.as_str() {
-            "unlimited" => flag(item, Policy::Unlimited, &mut draft),
-            "deny" => flag(item, Policy::Deny, &mut draft),
-            "block_time" => block_time(item).map(|d| draft.block_time = Some((d, item))),
-            "zone" => zone(item).map(|z| draft.zone = Some((z, item))),
-            "method" => method(item).map(|m| draft.method = Some((m, item))),
-            "shadow" => bare(item).map(|()| draft.shadow = Some(item)),
-            "global" => bare(item).map(|()| draft.global = Some(item)),
-            name => match Unit::from_name(name) {
-                Some(unit) => {
-                    count(item, unit).map(|c| draft.limits.push((Limit::new(unit, c), item)))
-                }
+        let result = match (&item.key, key.as_str()) {
+            (KeyInput::Window(length), _) => window_seconds(length).and_then(|seconds| {
+                count(item).map(|c| draft.limits.push((Limit::per_seconds(seconds, c), item)))
+            }),
+            (_, "unlimited") => flag(item, Policy::Unlimited, &mut draft),
+            (_, "deny") => flag(item, Policy::Deny, &mut draft),
+            (_, "block_time") => block_time(item).map(|d| draft.block_time = Some((d, item))),
+            (_, "zone") => zone(item).map(|z| draft.zone = Some((z, item))),
+            (_, "method") => method(item).map(|m| draft.method = Some((m, item))),
+            (_, "shadow") => bare(item).map(|()| draft.shadow = Some(item)),
+            (_, "global") => bare(item).map(|()| draft.global = Some(item)),
+            (_, "cost") => cost(item).map(|c| draft.cost = Some((c, item))),
+            (_, name) => match Unit::from_name(name) {
+                Some(unit) => count(item).map(|c| draft.limits.push((Limit::new(unit, c), item))),
                 None => Err(unknown_key(item)),
             },
         };
@@ -311,6 +318,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
                 draft.block_time.as_ref().map(|(_, item)| *item),
                 draft.zone.as_ref().map(|(_, item)| *item),
                 draft.global,
+                draft.cost.as_ref().map(|(_, item)| *item),
             ];
             for extra in extras.into_iter().flatten() {
                 errors.push(extra.span().error(format!(
@@ -338,7 +346,24 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
             block_time.key
         )));
     }
+    check_same_window(&mut draft.limits, errors);
     check_never_binding(&mut draft.limits, errors);
+    if let Some((_, item)) = draft.limits.get(MAX_LIMITS) {
+        errors.push(item.span().error(format!(
+            "a rule has at most {MAX_LIMITS} limits, one per window; drop some of them"
+        )));
+    }
+    if let (Some((cost, item)), Some((smallest, _))) = (
+        &draft.cost,
+        draft.limits.iter().min_by_key(|(limit, _)| limit.count()),
+    ) && *cost > smallest.count()
+    {
+        errors.push(item.span().error(format!(
+            "a request of `cost = {cost}` can never be admitted: `{smallest}` has room for {} \
+             at most; lower the cost or raise the limit",
+            smallest.count()
+        )));
+    }
     if errors.count > errors_before {
         return None;
     }
@@ -354,12 +379,36 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         block_time: draft.block_time.map(|(d, _)| d),
         shadow: draft.shadow.is_some(),
         global: draft.global.is_some(),
+        cost: draft.cost.map_or(1, |(cost, _)| cost),
     }))
+}
+
+/// Reports a window given twice (`second = 1 1s = 2`, `10s = 1 10s = 2`), keeping the first.
+fn check_same_window(limits: &mut Vec<(Limit, &ItemInput)>, errors: &mut Errors) {
+    let mut index = 0;
+    while index < limits.len() {
+        let (limit, item) = limits[index];
+        let earlier = limits[..index]
+            .iter()
+            .find(|(other, _)| other.window_seconds() == limit.window_seconds());
+        if let Some((_, first)) = earlier {
+            let (key, first) = (item.key.name(), first.key.name());
+            let message = if key == first {
+                format!("`{key}` is given twice in this rule; keep one")
+            } else {
+                format!("`{key}` is the same window as `{first}`; keep one of them")
+            };
+            errors.push(syn::Error::new(item.key.span(), message));
+            limits.remove(index);
+        } else {
+            index += 1;
+        }
+    }
 }
 
 /// Sorts the limits by window and reports each one that a longer window makes useless.
 fn check_never_binding(limits: &mut [(Limit, &ItemInput)], errors: &mut Errors) {
-    limits.sort_by_key(|(limit, _)| limit.unit());
+    limits.sort_by_key(|(limit, _)| limit.window_seconds());
     for (i, (shorter, item)) in limits.iter().enumerate() {
         if let Some((longer, _)) = limits[i + 1..]
             .iter()
@@ -403,12 +452,41 @@ fn bare(item: &ItemInput) -> syn::Result<()> {
     }
 }
 
-fn count(item: &ItemInput, unit: Unit) -> syn::Result<u64> {
+fn count(item: &ItemInput) -> syn::Result<u64> {
+    let key = &item.key;
     let Some((_, value)) = &item.value else {
         return Err(item
             .span()
-            .error(format!("`{unit}` needs a count, as in `{unit} = 10`")));
+            .error(format!("`{key}` needs a count, as in `{key} = 10`")));
     };
+    whole_number(value, |span| {
+        span.error(format!(
+            "a count of 0 admits nothing; to refuse every request write `deny` instead of \
+             `{key} = 0`"
+        ))
+    })
+}
+
+/// `cost = N`: how much of every limit a request uses.
+fn cost(item: &ItemInput) -> syn::Result<u64> {
+    let Some((_, value)) = &item.value else {
+        return Err(item.span().error(
+            "`cost` needs a count, as in `cost = 5`: how much of every limit a request uses",
+        ));
+    };
+    whole_number(value, |span| {
+        span.error(
+            "a cost of 0 would count nothing; a cost is at least 1 (the default), or use \
+             `unlimited` for requests that count nothing",
+        )
+    })
+}
+
+/// A count of requests from 1 to [`MAX_COUNT`]; `zero` makes the error for 0.
+fn whole_number(
+    value: &ValueInput,
+    zero: impl FnOnce(SpanRange) -> syn::Error,
+) -> syn::Result<u64> {
     let span = value.span();
     match value {
         ValueInput::Lit(Lit::Int(int)) => {
@@ -419,10 +497,7 @@ fn count(item: &ItemInput, unit: Unit) -> syn::Result<u64> {
                 )));
             }
             match parse_u64(int) {
-                Some(0) => Err(span.error(format!(
-                    "a count of 0 admits nothing; to refuse every request write `deny` instead \
-                     of `{unit} = 0`"
-                ))),
+                Some(0) => Err(zero(span)),
                 Some(n) if n <= MAX_COUNT => Ok(n),
                 _ => Err(span.error(format!(
                     "`{}` is too large for a count; the largest is {MAX_COUNT}",
@@ -440,6 +515,55 @@ fn count(item: &ItemInput, unit: Unit) -> syn::Result<u64> {
     }
 }
 
+/// The units a duration takes, for error messages.
+const DURATION_UNITS: &str = "use `s`, `m`, `h` or `d`, as in `60s`, `10m`, `2h` or `1d`";
+
+/// The seconds of a duration literal (`90`, `90s`, `10m`, `2h`, `1d`), if it has a known unit
+/// and does not overflow; `Err` with the message for an unknown unit.
+fn duration_seconds(int: &LitInt) -> Result<Option<u64>, String> {
+    let scale = match int.suffix() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{int}`; {DURATION_UNITS}"
+            ));
+        }
+    };
+    Ok(parse_u64(int).and_then(|n| n.checked_mul(scale)))
+}
+
+/// The length of a window written as a duration (`10s = 3`).
+fn window_seconds(length: &LitInt) -> syn::Result<u64> {
+    let span = length.span();
+    if length.suffix().is_empty() {
+        return Err(syn::Error::new(
+            span,
+            format!(
+                "a window needs a unit: write `{}s`, `{}m`, `{}h` or `{}d`, or a named one \
+                 such as `minute`",
+                length.base10_digits(),
+                length.base10_digits(),
+                length.base10_digits(),
+                length.base10_digits()
+            ),
+        ));
+    }
+    match duration_seconds(length).map_err(|message| syn::Error::new(span, message))? {
+        Some(0) => Err(syn::Error::new(
+            span,
+            format!("a window of `{length}` never ends; a window is at least 1 second (`1s`)"),
+        )),
+        Some(seconds) if seconds <= MAX_WINDOW_SECONDS => Ok(seconds),
+        _ => Err(syn::Error::new(
+            span,
+            format!("the window `{length}` is too long; the longest is 31 days (`31d`, a `month`)"),
+        )),
+    }
+}
+
 fn parse_u64(int: &LitInt) -> Option<u64> {
     int.base10_parse::<u64>().ok()
 }
@@ -451,21 +575,9 @@ fn block_time(item: &ItemInput) -> syn::Result<Duration> {
             .error("`block_time` needs a duration, as in `block_time = 60s`"));
     };
     let span = value.span();
-    let units = "use `s`, `m`, `h` or `d`, as in `60s`, `10m`, `2h` or `1d`";
     match value {
         ValueInput::Lit(Lit::Int(int)) => {
-            let scale = match int.suffix() {
-                "" | "s" => 1,
-                "m" => 60,
-                "h" => 3_600,
-                "d" => 86_400,
-                other => {
-                    return Err(span.error(format!(
-                        "unknown duration unit `{other}` in `{int}`; {units}"
-                    )));
-                }
-            };
-            match parse_u64(int).and_then(|n| n.checked_mul(scale)) {
+            match duration_seconds(int).map_err(|message| span.error(message))? {
                 Some(0) => Err(span.error("`block_time` must be at least 1 second")),
                 Some(secs) if secs <= MAX_BLOCK_SECONDS => Ok(Duration::from_secs(secs)),
                 _ => Err(span.error(format!(
@@ -479,7 +591,8 @@ fn block_time(item: &ItemInput) -> syn::Result<Duration> {
         ))),
         ValueInput::Negative(..) => Err(span.error("a duration cannot be negative")),
         _ => Err(span.error(format!(
-            "expected a duration: a whole number of seconds (`60`), or with a unit; {units}"
+            "expected a duration: a whole number of seconds (`60`), or with a unit; \
+             {DURATION_UNITS}"
         ))),
     }
 }
@@ -535,13 +648,17 @@ fn method(item: &ItemInput) -> syn::Result<RuleMethod> {
 }
 
 fn unknown_key(item: &ItemInput) -> syn::Error {
-    let key = item.key.unraw().to_string();
+    let key = item.key.name();
     let hint = closest(&key, &KEYS)
         .map(|k| format!("did you mean `{k}`? "))
         .unwrap_or_default();
     syn::Error::new(
         item.key.span(),
-        format!("unknown key `{key}`; {hint}the keys are {}", list(&KEYS)),
+        format!(
+            "unknown key `{key}`; {hint}the keys are {}, and a window of any length such as \
+             `10s`",
+            KEYS.map(|k| format!("`{k}`")).join(", ")
+        ),
     )
 }
 
@@ -693,7 +810,7 @@ mod tests {
                 "this pattern can never match: request paths start with `/`; write \"^/towns\"",
                 "unknown key `secnd`; did you mean `second`? the keys are `second`, `minute`, \
                  `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone`, `method`, \
-                 `shadow` and `global`",
+                 `shadow`, `global`, `cost`, and a window of any length such as `10s`",
                 "a count of 0 admits nothing; to refuse every request write `deny` instead of \
                  `second = 0`",
                 "a count is a whole number of requests, not `1.5`",
@@ -836,7 +953,7 @@ mod tests {
         assert_eq!(
             one_error(quote!("^/a" => [frobnicate = 1])),
             "unknown key `frobnicate`; the keys are `second`, `minute`, `hour`, `day`, `month`, \
-             `unlimited`, `deny`, `block_time`, `zone`, `method`, `shadow` and `global`"
+             `unlimited`, `deny`, `block_time`, `zone`, `method`, `shadow`, `global`, `cost`, and a window of any length such as `10s`"
         );
     }
 
@@ -936,6 +1053,109 @@ mod tests {
         assert_eq!(
             one_error(quote!("^/a" => [second = 1 global global])),
             "`global` is given twice in this rule; keep one"
+        );
+    }
+
+    #[test]
+    fn windows_of_any_length_join_the_named_units() {
+        let input = parse_routes(quote!(
+            "^/a" => [5m = 100 10s = 3 hour = 1000 2h = 1500 1d = 5000],
+        ))
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        let limits = routes[0].rules()[0].limits();
+        let written: Vec<String> = limits.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            written,
+            [
+                "10s = 3",
+                "5m = 100",
+                "hour = 1000",
+                "2h = 1500",
+                "day = 5000"
+            ],
+            "sorted by length; a length that is a unit's is named so"
+        );
+        assert_eq!(limits[1].window_seconds(), 300);
+        assert_eq!(limits[4].unit(), Some(Unit::Day));
+
+        assert_eq!(
+            one_error(quote!("^/a" => [60s = 5 minute = 10])),
+            "`minute` is the same window as `60s`; keep one of them"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [10s = 1 10s = 2])),
+            "`10s` is given twice in this rule; keep one"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [0s = 3])),
+            "a window of `0s` never ends; a window is at least 1 second (`1s`)"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [10 = 3])),
+            "a window needs a unit: write `10s`, `10m`, `10h` or `10d`, or a named one such as \
+             `minute`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [10w = 3])),
+            "unknown duration unit `w` in `10w`; use `s`, `m`, `h` or `d`, as in `60s`, `10m`, \
+             `2h` or `1d`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [32d = 3])),
+            "the window `32d` is too long; the longest is 31 days (`31d`, a `month`)"
+        );
+        assert!(one_error(quote!("^/a" => [31d = 3 month = 4])).contains("same window"));
+        assert_eq!(
+            one_error(quote!("^/a" => [10s = 0])),
+            "a count of 0 admits nothing; to refuse every request write `deny` instead of \
+             `10s = 0`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [10s = 5 1m = 5])),
+            "`10s = 5` can never bind: `minute = 5` admits no more requests over a longer \
+             window; remove `10s = 5`, or make its count lower than 5"
+        );
+    }
+
+    #[test]
+    fn a_cost_is_what_every_limit_of_a_limited_rule_counts_per_request() {
+        let input = parse_routes(quote!(
+            "^/export" => [minute = 10 cost = 4],
+            "^/other"  => [minute = 10],
+        ))
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        assert_eq!(routes[0].rules()[0].cost(), 4);
+        assert_eq!(routes[1].rules()[0].cost(), 1, "1 by default");
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 10 cost = 0])),
+            "a cost of 0 would count nothing; a cost is at least 1 (the default), or use \
+             `unlimited` for requests that count nothing"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 3 minute = 10 cost = 4])),
+            "a request of `cost = 4` can never be admitted: `second = 3` has room for 3 at \
+             most; lower the cost or raise the limit"
+        );
+        assert!(
+            check_routes(&parse_routes(quote!("^/a" => [second = 3 cost = 3])).unwrap()).is_ok()
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [deny cost = 2])),
+            "`cost` applies only to a rule with limits; remove it, or replace `deny` with limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 5 cost = 2 cost = 3])),
+            "`cost` is given twice in this rule; keep one"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 5 cost])),
+            "`cost` needs a count, as in `cost = 5`: how much of every limit a request uses"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [second = 5 cost = 2s])),
+            "a count takes no suffix; write `2`, not `2s`"
         );
     }
 

@@ -27,7 +27,10 @@ pub mod model;
 pub mod parse;
 pub mod pattern;
 
-pub use model::{DEFAULT_GROUP, Limit, Policy, Route, Rule, RuleMethod, RuleParts, Unit, rule_for};
+pub use model::{
+    DEFAULT_GROUP, Limit, MAX_LIMITS, MAX_WINDOW_SECONDS, Policy, Route, Rule, RuleMethod,
+    RuleParts, Unit, WindowName, rule_for,
+};
 pub use pattern::{Pattern, PatternError, PatternKind};
 
 /// For the other crates of this workspace only (`ratelimit`'s hot path and tests): not

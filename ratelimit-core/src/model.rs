@@ -84,10 +84,35 @@ impl fmt::Display for Unit {
     }
 }
 
-/// At most `count` requests per window of one `unit`.
+/// The most limits a rule can have (one per window length).
+pub const MAX_LIMITS: usize = 8;
+
+/// The longest window a limit can have: 31 days, a [`Unit::Month`].
+pub const MAX_WINDOW_SECONDS: u64 = Unit::Month.seconds();
+
+impl Unit {
+    /// The unit whose window is `seconds` long, if any.
+    #[must_use]
+    pub const fn from_seconds(seconds: u64) -> Option<Self> {
+        match seconds {
+            1 => Some(Self::Second),
+            60 => Some(Self::Minute),
+            3_600 => Some(Self::Hour),
+            86_400 => Some(Self::Day),
+            2_678_400 => Some(Self::Month),
+            _ => None,
+        }
+    }
+}
+
+/// At most `count` requests per window of a whole number of seconds: a named [`Unit`]
+/// (`minute = 10`) or any length up to [`MAX_WINDOW_SECONDS`] (`10s = 3`, `5m = 100`).
+///
+/// A limit is its window's length and its count: `60s = 5` and `minute = 5` are the same
+/// limit, and count in the same window of a pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limit {
-    unit: Unit,
+    seconds: u64,
     count: u64,
 }
 
@@ -100,17 +125,33 @@ impl Limit {
     /// is how `ratelimit!` uses it) that is a compile error, never a run-time panic.
     #[must_use]
     pub const fn new(unit: Unit, count: u64) -> Self {
+        Self::per_seconds(unit.seconds(), count)
+    }
+
+    /// A limit of `count` requests per window of `seconds`.
+    ///
+    /// # Panics
+    ///
+    /// When `count` is 0 or above 2^53 - 1, or `seconds` is 0 or above
+    /// [`MAX_WINDOW_SECONDS`]. In a `const` or `static` initializer (which is how
+    /// `ratelimit!` uses it) that is a compile error, never a run-time panic.
+    #[must_use]
+    pub const fn per_seconds(seconds: u64, count: u64) -> Self {
         assert!(
             count >= 1 && count <= MAX_COUNT,
             "a limit's count is from 1 to 2^53 - 1"
         );
-        Self { unit, count }
+        assert!(
+            seconds >= 1 && seconds <= MAX_WINDOW_SECONDS,
+            "a limit's window is from 1 second to 31 days"
+        );
+        Self { seconds, count }
     }
 
-    /// The window unit.
+    /// The named unit whose window this limit's is, if any (`None` for `10s = 3`).
     #[must_use]
-    pub const fn unit(&self) -> Unit {
-        self.unit
+    pub const fn unit(&self) -> Option<Unit> {
+        Unit::from_seconds(self.seconds)
     }
 
     /// The number of requests admitted per window (at least 1).
@@ -119,16 +160,46 @@ impl Limit {
         self.count
     }
 
+    /// The window length in whole seconds.
+    #[must_use]
+    pub const fn window_seconds(&self) -> u64 {
+        self.seconds
+    }
+
     /// The window length.
     #[must_use]
     pub const fn window(&self) -> Duration {
-        self.unit.window()
+        Duration::from_secs(self.seconds)
+    }
+
+    /// The window's name as the DSL writes it: the unit's (`minute`) when it is one, else
+    /// the length in the largest unit that divides it (`10s`, `5m`, `2h`, `3d`).
+    #[must_use]
+    pub const fn window_name(&self) -> WindowName {
+        WindowName(self.seconds)
     }
 }
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {}", self.unit, self.count)
+        write!(f, "{} = {}", self.window_name(), self.count)
+    }
+}
+
+/// A window's name, as [`Limit::window_name`] gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowName(u64);
+
+impl fmt::Display for WindowName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(unit) = Unit::from_seconds(self.0) {
+            return f.write_str(unit.name());
+        }
+        let (length, suffix) = [(86_400, 'd'), (3_600, 'h'), (60, 'm')]
+            .into_iter()
+            .find(|(unit, _)| self.0.is_multiple_of(*unit))
+            .map_or((self.0, 's'), |(unit, suffix)| (self.0 / unit, suffix));
+        write!(f, "{length}{suffix}")
     }
 }
 
@@ -257,6 +328,8 @@ pub struct RuleParts {
     pub shadow: bool,
     /// Whether the rule counts every user in one pool (`global`): its pool has no user.
     pub global: bool,
+    /// How much of every limit one request uses (`cost = N`; 1 when the DSL names none).
+    pub cost: u64,
 }
 
 impl Rule {
@@ -265,19 +338,33 @@ impl Rule {
     /// # Panics
     ///
     /// When the parts break a rule the DSL checks: an empty group or zone, a
-    /// [`Policy::Limited`] without limits, a zone or block time on a rule without limits, a
-    /// block time under a second. In a `const` or `static` initializer (which is how
-    /// `ratelimit!` uses it) that is a compile error, never a run-time panic.
+    /// [`Policy::Limited`] without limits or with more than [`MAX_LIMITS`], a zone or block time on a rule without limits, a
+    /// block time under a second, a cost of 0, a cost on a rule without limits or above
+    /// its smallest count. In a `const` or `static` initializer (which is how `ratelimit!`
+    /// uses it) that is a compile error, never a run-time panic.
     #[must_use]
     pub const fn new(parts: RuleParts) -> Self {
         assert!(!cow_str_is_empty(&parts.group), "a group name is not empty");
         let limited = match &parts.policy {
             Policy::Limited(limits) => {
                 assert!(!cow_slice_is_empty(limits), "a limited rule has a limit");
+                assert!(
+                    cow_slice_len(limits) <= MAX_LIMITS,
+                    "a rule has at most 8 limits"
+                );
+                assert!(
+                    parts.cost <= smallest_count(limits),
+                    "a rule's cost is at most its smallest count"
+                );
                 true
             }
             Policy::Unlimited | Policy::Deny => false,
         };
+        assert!(parts.cost >= 1, "a cost is at least 1");
+        assert!(
+            limited || parts.cost == 1,
+            "only a rule with limits has a cost"
+        );
         if let Some(zone) = &parts.zone {
             assert!(!cow_str_is_empty(zone), "a zone name is not empty");
             assert!(limited, "only a rule with limits has a zone");
@@ -356,6 +443,12 @@ impl Rule {
     #[must_use]
     pub const fn global(&self) -> bool {
         self.parts.global
+    }
+
+    /// How much of every limit one request uses (`cost = N` in the DSL; 1 by default).
+    #[must_use]
+    pub const fn cost(&self) -> u64 {
+        self.parts.cost
     }
 
     /// Whether the rule applies to a request of `group` with `method` (compared without
@@ -447,6 +540,32 @@ const fn cow_str_is_empty(s: &Cow<'static, str>) -> bool {
 }
 
 #[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]
+const fn cow_slice_len<T: Clone>(s: &Cow<'static, [T]>) -> usize {
+    match s {
+        Cow::Borrowed(s) => s.len(),
+        Cow::Owned(s) => s.len(),
+    }
+}
+
+/// The smallest count of `limits` (`u64::MAX` for none).
+#[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]
+const fn smallest_count(limits: &Cow<'static, [Limit]>) -> u64 {
+    let limits: &[Limit] = match limits {
+        Cow::Borrowed(limits) => limits,
+        Cow::Owned(limits) => limits.as_slice(),
+    };
+    let mut smallest = u64::MAX;
+    let mut index = 0;
+    while index < limits.len() {
+        if limits[index].count < smallest {
+            smallest = limits[index].count;
+        }
+        index += 1;
+    }
+    smallest
+}
+
+#[allow(clippy::ptr_arg, reason = "`Cow`'s `Deref` is not `const`")]
 const fn cow_slice_is_empty<T: Clone>(s: &Cow<'static, [T]>) -> bool {
     match s {
         Cow::Borrowed(s) => s.is_empty(),
@@ -464,6 +583,25 @@ mod tests {
         assert_eq!(secs, [1, 60, 3_600, 86_400, 2_678_400]);
         assert_eq!(Unit::from_name("hour"), Some(Unit::Hour));
         assert_eq!(Unit::from_name("hours"), None);
+    }
+
+    #[test]
+    fn a_window_is_named_by_its_unit_or_its_largest_whole_unit() {
+        let name = |seconds| Limit::per_seconds(seconds, 1).window_name().to_string();
+        assert_eq!(name(1), "second");
+        assert_eq!(name(60), "minute");
+        assert_eq!(name(2_678_400), "month");
+        assert_eq!(name(10), "10s");
+        assert_eq!(name(90), "90s");
+        assert_eq!(name(300), "5m");
+        assert_eq!(name(7_200), "2h");
+        assert_eq!(name(172_800), "2d");
+        assert_eq!(Limit::per_seconds(60, 5), Limit::new(Unit::Minute, 5));
+        assert_eq!(Limit::per_seconds(10, 3).unit(), None);
+        for unit in Unit::ALL {
+            assert_eq!(Unit::from_seconds(unit.seconds()), Some(unit));
+        }
+        assert_eq!(Unit::from_seconds(2), None);
     }
 
     #[test]
@@ -491,6 +629,7 @@ mod tests {
             block_time: None,
             shadow: false,
             global: false,
+            cost: 1,
         });
         assert!(rule.applies_to("admin", "post"));
         assert!(!rule.applies_to("admin", "GET"));
@@ -503,6 +642,7 @@ mod tests {
             block_time: None,
             shadow: false,
             global: false,
+            cost: 1,
         });
         assert!(any.applies_to("default", "DELETE"));
     }
@@ -516,6 +656,7 @@ mod tests {
             block_time: None,
             shadow: false,
             global: false,
+            cost: 1,
         })
     }
 

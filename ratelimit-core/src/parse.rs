@@ -4,7 +4,8 @@
 //! input    = route ("," route)* ","?
 //! route    = PATTERN "=>" "[" rule ("," rule)* ","? "]"
 //! rule     = item+ ("@" GROUP)?
-//! item     = KEY ("=" VALUE)?
+//! item     = KEY ("=" VALUE ("|" VALUE)*)?
+//! KEY      = IDENT | DURATION                 (`second`, `cost`, … or `10s`)
 //! ```
 //!
 //! Only the shape is checked here: which keys exist, what values they take and how rules
@@ -15,7 +16,7 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Ident, Lit, LitStr, Token, bracketed};
+use syn::{Ident, Lit, LitInt, LitStr, Token, bracketed};
 
 /// The first and last token of a piece of input, so that an error can underline all of it
 /// (on stable Rust a span cannot be joined, but an error can start and end at two tokens).
@@ -126,11 +127,46 @@ impl NameInput {
     }
 }
 
+/// What an item starts with: a name, or a window written as a duration.
+#[derive(Debug, Clone)]
+pub enum KeyInput {
+    /// `second`, `zone`, `unlimited`, … or a typo.
+    Name(Ident),
+    /// `10s`, `5m`: a window of that length (the checker reads the number and the unit).
+    Window(LitInt),
+}
+
+impl KeyInput {
+    /// The key as written (an identifier without its `r#`).
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Name(ident) => ident.unraw().to_string(),
+            Self::Window(lit) => lit.to_string(),
+        }
+    }
+
+    /// The key's span.
+    #[must_use]
+    pub fn span(&self) -> Span {
+        match self {
+            Self::Name(ident) => ident.span(),
+            Self::Window(lit) => lit.span(),
+        }
+    }
+}
+
+impl std::fmt::Display for KeyInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
 /// `KEY` or `KEY = VALUE`.
 #[derive(Debug)]
 pub struct ItemInput {
-    /// The key (`second`, `zone`, `unlimited`, … or a typo).
-    pub key: Ident,
+    /// The key (`second`, `zone`, `unlimited`, `10s`, … or a typo).
+    pub key: KeyInput,
     /// `= VALUE`, if given.
     pub value: Option<(Token![=], ValueInput)>,
 }
@@ -146,6 +182,8 @@ pub enum ValueInput {
     Negative(Token![-], Lit),
     /// Any other single token tree.
     Other(TokenTree),
+    /// Values joined by `|`: `401 | 403 | 5xx` (two or more).
+    Or(Vec<ValueInput>),
 }
 
 impl ValueInput {
@@ -160,6 +198,14 @@ impl ValueInput {
                 last: lit.span(),
             },
             Self::Other(tree) => SpanRange::single(tree.span()),
+            Self::Or(values) => {
+                let first = values.first().map(|value| value.span().first);
+                let last = values.last().map(|value| value.span().last);
+                match (first, last) {
+                    (Some(first), Some(last)) => SpanRange { first, last },
+                    _ => SpanRange::single(Span::call_site()),
+                }
+            }
         }
     }
 }
@@ -218,7 +264,7 @@ impl Parse for RuleInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let start = input.span();
         let mut items = Vec::new();
-        while input.peek(Ident::peek_any) {
+        while input.peek(Ident::peek_any) || input.peek(LitInt) {
             items.push(input.parse()?);
         }
         let group = if input.peek(Token![@]) {
@@ -228,9 +274,9 @@ impl Parse for RuleInput {
         };
         if !(input.is_empty() || input.peek(Token![,])) {
             return Err(input.error(
-                "expected a rule item (`second = 10`, `unlimited`, `deny`, `block_time = 60`, \
-                 `zone = \"name\"`, `method = GET`, `shadow`, `global`), `@group`, or `,` before \
-                 the next rule",
+                "expected a rule item (`second = 10`, `10s = 3`, `unlimited`, `deny`, \
+                 `block_time = 60`, `zone = \"name\"`, `method = GET`, `shadow`, `global`, \
+                 `cost = 2`), `@group`, or `,` before the next rule",
             ));
         }
         let last = group
@@ -264,10 +310,28 @@ impl Parse for GroupInput {
 
 impl Parse for ItemInput {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let key = input.call(Ident::parse_any)?;
+        let key = if input.peek(LitInt) {
+            KeyInput::Window(input.parse()?)
+        } else {
+            KeyInput::Name(input.call(Ident::parse_any)?)
+        };
         let value = if input.peek(Token![=]) && !input.peek(Token![=>]) {
             let eq = input.parse()?;
-            Some((eq, input.parse()?))
+            let first: ValueInput = input.parse()?;
+            let mut values = vec![first];
+            while input.peek(Token![|]) {
+                input.parse::<Token![|]>()?;
+                if input.is_empty() || input.peek(Token![,]) || input.peek(Token![@]) {
+                    return Err(input.error("expected a value after `|`"));
+                }
+                values.push(input.parse()?);
+            }
+            let value = if values.len() == 1 {
+                values.pop().unwrap_or(ValueInput::Or(Vec::new()))
+            } else {
+                ValueInput::Or(values)
+            };
+            Some((eq, value))
         } else {
             None
         };
@@ -344,7 +408,7 @@ mod tests {
         assert_eq!(towns.pattern.value(), "^/towns");
         assert_eq!(towns.rules.rules.len(), 2);
         let first = &towns.rules.rules[0];
-        assert_eq!(first.items[0].key, "second");
+        assert_eq!(first.items[0].key.name(), "second");
         assert!(matches!(
             first.items[0].value,
             Some((_, ValueInput::Lit(_)))

@@ -1,10 +1,10 @@
 //! The checked model as tokens that rebuild it in `static`s, naming the runtime only through
 //! `::ratelimit::__private` and absolute paths.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 use ratelimit_core::pattern::PatternKind;
-use ratelimit_core::{Policy, Route, Rule, Unit};
+use ratelimit_core::{Policy, Route, Rule};
 
 /// `static NAME: [Rule; N] = [...];` for `rules`, with the statics their limits need.
 pub(crate) fn rules_static(name: &Ident, rules: &[Rule]) -> TokenStream {
@@ -61,9 +61,9 @@ pub(crate) fn rule_expr(
             let limits: Vec<TokenStream> = limits
                 .iter()
                 .map(|limit| {
-                    let unit = unit_expr(limit.unit());
+                    let seconds = limit.window_seconds();
                     let count = limit.count();
-                    quote!(#private::Limit::new(#unit, #count))
+                    quote!(#private::Limit::per_seconds(#seconds, #count))
                 })
                 .collect();
             let count = limits.len();
@@ -86,6 +86,7 @@ pub(crate) fn rule_expr(
     };
     let shadow = rule.shadow();
     let global = rule.global();
+    let cost = rule.cost();
     quote! {
         #private::Rule::new(#private::RuleParts {
             group: #private::Cow::Borrowed(#group),
@@ -95,20 +96,7 @@ pub(crate) fn rule_expr(
             block_time: #block_time,
             shadow: #shadow,
             global: #global,
+            cost: #cost,
         })
     }
-}
-
-fn unit_expr(unit: Unit) -> TokenStream {
-    let variant = Ident::new(
-        match unit {
-            Unit::Second => "Second",
-            Unit::Minute => "Minute",
-            Unit::Hour => "Hour",
-            Unit::Day => "Day",
-            Unit::Month => "Month",
-        },
-        Span::call_site(),
-    );
-    quote!(::ratelimit::__private::Unit::#variant)
 }

@@ -52,6 +52,7 @@ fn decide_blocking(
         },
         limits,
         block_time,
+        cost: 1,
     };
     let mut future = pin!(backend.decide(&request));
     match future

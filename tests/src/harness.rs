@@ -69,6 +69,8 @@ pub struct Ask<'a> {
     pub limits: &'a [Limit],
     /// The rule's block time, if any.
     pub block_time: Option<Duration>,
+    /// How much of every limit the request uses (1 unless [`cost`](Self::cost) says).
+    pub cost: u64,
 }
 
 impl<'a> Ask<'a> {
@@ -82,6 +84,7 @@ impl<'a> Ask<'a> {
             },
             limits,
             block_time: None,
+            cost: 1,
         }
     }
 
@@ -95,6 +98,7 @@ impl<'a> Ask<'a> {
             },
             limits,
             block_time: None,
+            cost: 1,
         }
     }
 
@@ -110,12 +114,19 @@ impl<'a> Ask<'a> {
         self
     }
 
+    /// The same, using `cost` of every limit.
+    pub const fn cost(mut self, cost: u64) -> Self {
+        self.cost = cost;
+        self
+    }
+
     /// The backend's decision.
     pub async fn decide(&self, harness: &impl Harness) -> Decision {
         let request = DecisionRequest {
             pool: self.pool,
             limits: self.limits,
             block_time: self.block_time,
+            cost: self.cost,
         };
         let backend = harness.backend();
         match backend.decide(&request).await {

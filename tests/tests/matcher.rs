@@ -198,6 +198,7 @@ fn rules_of(pattern: Pattern) -> Rules {
         block_time: None,
         shadow: false,
         global: false,
+        cost: 1,
     });
     let route = Route::new(pattern, Cow::Owned(vec![rule]));
     Rules::from_static(Box::leak(vec![route].into_boxed_slice()))

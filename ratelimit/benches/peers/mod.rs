@@ -199,6 +199,7 @@ pub fn decision(user: &str) -> DecisionRequest<'_> {
         },
         limits: &LIMITS,
         block_time: None,
+        cost: 1,
     }
 }
 

@@ -65,6 +65,10 @@ pub struct DecisionRequest<'a> {
     pub limits: &'a [Limit],
     /// How long to block the user when this request is denied, if at all.
     pub block_time: Option<Duration>,
+    /// How much of every limit the request uses: the rule's `cost` (1 by default); from 1
+    /// to the smallest count of `limits` (backends answer
+    /// [`BackendError::InvalidRequest`] otherwise).
+    pub cost: u64,
 }
 
 /// A backend's answer for one request.

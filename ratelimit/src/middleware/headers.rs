@@ -172,9 +172,9 @@ fn policy(rule: &Rule) -> Option<HeaderValue> {
         let _ = write!(
             policy,
             "{separator}\"{}\";q={};w={}",
-            each.unit(),
+            each.window_name(),
             each.count().min(SF_INTEGER_MAX),
-            each.unit().seconds(),
+            each.window_seconds(),
         );
     }
     HeaderValue::try_from(policy).ok()
@@ -298,7 +298,10 @@ impl RateHeaders {
             RateLimitHeaders::Ietf => {
                 let mut state = ValueWriter::default();
                 state.text("\"");
-                state.text(limit.unit().name());
+                match limit.unit() {
+                    Some(unit) => state.text(unit.name()),
+                    None => state.text(&limit.window_name().to_string()),
+                }
                 state.text("\";r=");
                 state.number(remaining.min(SF_INTEGER_MAX));
                 state.text(";t=");

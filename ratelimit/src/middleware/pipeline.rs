@@ -294,6 +294,7 @@ fn request<'r>(
         },
         limits,
         block_time: rule.block_time(),
+        cost: rule.cost(),
     }
 }
 

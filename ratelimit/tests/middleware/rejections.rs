@@ -295,3 +295,32 @@ async fn on_backend_error_fails_closed_with_its_response() {
         "the rate-limit store did not answer within 20ms"
     );
 }
+
+#[tokio::test]
+async fn headers_name_a_window_of_any_length_and_count_a_cost_in_units() {
+    static RULES: Rules = ratelimit! { "^/export" => [10s = 10 5m = 100 cost = 4] };
+    let backend = ratelimit::backend::MemoryBackend::builder()
+        .clock(ratelimit::backend::ManualClock::new())
+        .build();
+    let service = RateLimitLayer::new(RULES, TestAuth::default(), backend)
+        .headers(RateLimitHeaders::Ietf)
+        .layer(hello());
+    let policy = r#""10s";q=10;w=10, "5m";q=100;w=300"#;
+
+    let first = send(&service, get_as("/export", "u")).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(header(first.headers(), "ratelimit-policy"), Some(policy));
+    assert_eq!(
+        header(first.headers(), "ratelimit"),
+        Some(r#""10s";r=6;t=10"#),
+        "remaining in units: 10 - 4"
+    );
+    let second = send(&service, get_as("/export", "u")).await;
+    assert_eq!(
+        header(second.headers(), "ratelimit"),
+        Some(r#""10s";r=2;t=10"#)
+    );
+    let refused = send(&service, get_as("/export", "u")).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(refused.headers(), "retry-after"), Some("10"));
+}

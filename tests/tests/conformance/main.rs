@@ -91,6 +91,10 @@ macro_rules! conformance_suite {
             concurrency::concurrent_decisions_admit_exactly_the_limit,
             concurrency::concurrent_users_each_get_their_limit,
             concurrency::concurrent_blocked_user_counts_nothing,
+            counting::a_cost_uses_that_much_of_every_window,
+            counting::a_window_of_any_length_counts_like_a_unit,
+            counting::a_window_of_a_units_length_is_that_units_window,
+            counting::windows_of_other_lengths_are_kept_apart,
         );
     };
     (@tests $mode:ident $new:path, $algorithm:ident, $($group:ident :: $case:ident),+ $(,)?) => {

@@ -51,6 +51,7 @@ pub fn request<'a>(
         },
         limits,
         block_time,
+        cost: 1,
     }
 }
 

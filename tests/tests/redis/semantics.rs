@@ -372,6 +372,7 @@ async fn pools_are_separate() {
         },
         limits: &limits,
         block_time: None,
+        cost: 1,
     };
     use ratelimit::backend::Scope::{Path, Zone};
     // Parts that would collide if joined with `:` (and a user that would break a hash tag).

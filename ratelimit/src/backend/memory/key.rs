@@ -29,7 +29,8 @@ use ratelimit_core::__private::same_bytes;
 use crate::backend::{Pool, Scope};
 
 /// What a key names, in one byte: the kind (bits 0–1), whether the pool names a method (bit
-/// 2; `None` and `Some("")` are different pools) and the unit's slot (bits 3–5).
+/// 2; `None` and `Some("")` are different pools) and the window's slot (bits 3–7, below
+/// [`SLOTS`](super::algorithm::SLOTS)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Meta(u8);
 
@@ -51,10 +52,10 @@ impl Meta {
         (Self(kind | method), scope)
     }
 
-    /// With the unit in slot `unit` (below `UNITS`, so three bits hold it).
+    /// With the window in slot `unit` (below `SLOTS`, so five bits hold it).
     #[inline]
     fn with_unit(self, unit: usize) -> Self {
-        Self(self.0 | ((u8::try_from(unit).unwrap_or(0b111) & 0b111) << 3))
+        Self(self.0 | ((u8::try_from(unit).unwrap_or(0b1_1111) & 0b1_1111) << 3))
     }
 
     const fn is_block(self) -> bool {

@@ -57,6 +57,7 @@ const MAX_SHARDS: usize = 256;
 ///     pool: Pool { scope: Scope::Path("/towns"), method: None, user: "203.0.113.7" },
 ///     limits: &limits,
 ///     block_time: None,
+///     cost: 1,
 /// };
 /// # block_on(async {
 /// assert!(matches!(backend.decide(&request).await?, Decision::Allow(_)));
@@ -255,15 +256,19 @@ impl<W: Window> Shards<W> {
         caps: &Caps,
         request: &DecisionRequest<'_>,
     ) -> Result<Decision, BackendError> {
-        let no_limits = || BackendError::InvalidRequest("a decision request without limits");
+        let cost = request.cost;
         if request.limits.is_empty() {
-            return Err(no_limits());
+            return Err(BackendError::InvalidRequest(
+                "a decision request without limits",
+            ));
         }
         let hashes = seed.hashes(&request.pool);
         let mut table = self.shard(hashes.user).lock();
         let mut now = None;
-        if let [limit] = request.limits {
-            match table.count_in_place(&clock, &hashes, &request.pool, *limit) {
+        if let [limit] = request.limits
+            && cost <= limit.count()
+        {
+            match table.count_in_place(&clock, &hashes, &request.pool, *limit, cost) {
                 Ok((remaining, reset)) => {
                     return Ok(Decision::Allow(Quota {
                         limit: *limit,
@@ -274,15 +279,23 @@ impl<W: Window> Shards<W> {
                 Err(read) => now = read,
             }
         }
+        if cost == 0 || request.limits.iter().any(|limit| cost > limit.count()) {
+            return Err(BackendError::InvalidRequest(
+                "a decision request of cost 0 or above a limit's count",
+            ));
+        }
         let cx = Context {
             now: now.unwrap_or_else(clock),
+            cost,
             seed,
             caps,
             hashes: &hashes,
             pool: &request.pool,
             block_time: request.block_time.map_or(0, nanos),
         };
-        table.decide(&cx, request.limits).ok_or_else(no_limits)
+        table
+            .decide(&cx, request.limits)
+            .map_err(BackendError::InvalidRequest)
     }
 
     fn pool_count(&self, seed: &Seed) -> usize {

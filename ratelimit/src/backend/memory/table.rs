@@ -33,7 +33,7 @@ use std::time::Duration;
 use hashbrown::HashTable;
 use ratelimit_core::{Limit, Unit};
 
-use super::algorithm::{Rate, UNITS, Window, unit_index};
+use super::algorithm::{Rate, SLOTS, Window, named_slot};
 use super::key::{Hashes, Key, KeyStore, Seed};
 use crate::backend::{Decision, Denial, DenialCause, Pool, Quota};
 
@@ -89,9 +89,10 @@ pub(super) struct Caps {
 }
 
 /// What one decision works with: the time, the request's pool and its hashes, the block time
-/// of its rule (0 for none), and what the shard may hold.
+/// of its rule (0 for none), the cost of the request, and what the shard may hold.
 pub(super) struct Context<'a> {
     pub(super) now: u64,
+    pub(super) cost: u64,
     pub(super) seed: &'a Seed,
     pub(super) caps: &'a Caps,
     pub(super) hashes: &'a Hashes<'a>,
@@ -124,6 +125,7 @@ impl<W: Window> Shard<W> {
                 blocks: 0,
                 users: HashTable::new(),
                 blocks_live_until: 0,
+                lengths: NAMED_LENGTHS,
             }),
         }
     }
@@ -153,6 +155,9 @@ pub(super) struct Table<W: Window> {
     /// No block in the table ends before this (0 if unknown): a shard holding its cap of
     /// blocks looks for expired ones again only from then.
     blocks_live_until: u64,
+    /// The window length of each slot of the keys, in nanoseconds (0: a free slot): the
+    /// named units, then the other lengths in the order the shard met them.
+    lengths: [u64; SLOTS],
 }
 
 /// One window of a pool, or a user's block: 32 bytes for the fixed window (half a cache
@@ -176,13 +181,13 @@ impl<W: Window> Entry<W> {
 
     /// From when the entry is as good as missing: its window fresh, or the block over.
     /// Worked out rather than stored, which keeps an entry small: a window's length is its
-    /// unit's.
+    /// slot's, in `lengths`.
     #[inline]
-    fn expires(&self) -> u64 {
+    fn expires(&self, lengths: &[u64; SLOTS]) -> u64 {
         if self.key.is_block() {
             self.window.block_end()
         } else {
-            let window = UNIT_WINDOWS.get(self.key.unit()).copied().unwrap_or(0);
+            let window = lengths.get(self.key.unit()).copied().unwrap_or(0);
             self.window.fresh_at(window)
         }
     }
@@ -205,24 +210,26 @@ fn first_window<W: Window>(now: u64, rate: Rate) -> W {
     window
 }
 
-/// The window length of each unit's slot, in nanoseconds.
-const UNIT_WINDOWS: [u64; UNITS] = {
-    let mut windows = [0; UNITS];
+/// The lengths of a new table's slots, in nanoseconds: the named units', the rest free.
+const NAMED_LENGTHS: [u64; SLOTS] = {
+    let mut lengths = [0; SLOTS];
     let mut index = 0;
-    while index < UNITS {
-        windows[index] = Unit::ALL[index].seconds() * 1_000_000_000;
+    while index < Unit::ALL.len() {
+        lengths[index] = Unit::ALL[index].seconds() * 1_000_000_000;
         index += 1;
     }
-    windows
+    lengths
 };
 
-/// The smallest count among the limits of `limit`'s unit in `limits` (a unit given twice
-/// only comes from a hand-made request: its window is counted once, under the tightest).
+use ratelimit_core::MAX_LIMITS;
+
+/// The smallest count among the limits of `limit`'s window in `limits` (a window given twice
+/// only comes from a hand-made request: it is counted once, under the tightest).
 #[inline]
-fn tightest_of_unit(limit: Limit, limits: &[Limit]) -> Limit {
+fn tightest_of_window(limit: Limit, limits: &[Limit]) -> Limit {
     limits
         .iter()
-        .filter(|other| other.unit() == limit.unit())
+        .filter(|other| other.window_seconds() == limit.window_seconds())
         .fold(limit, |tightest, &other| {
             if other.count() < tightest.count() {
                 other
@@ -249,30 +256,53 @@ impl<W: Window> Table<W> {
         hashes: &Hashes<'_>,
         pool: &Pool<'_>,
         limit: Limit,
+        cost: u64,
     ) -> Result<(u64, u64), Option<u64>> {
-        // Every other case (a blocked user in the shard, a new window, a refusal) goes to
-        // `decide`, out of line, and is laid out off this path. A new window is common when
-        // many users come and go, but inserting it costs far more than the jump.
+        // Every other case (a blocked user in the shard, a new window, a refusal, a window
+        // of no named unit) goes to `decide`, out of line, and is laid out off this path. A
+        // new window is common when many users come and go, but inserting it costs far more
+        // than the jump.
         if self.blocks != 0 {
             cold_path();
             return Err(None);
         }
-        let unit = unit_index(limit.unit());
+        let Some(slot) = named_slot(limit.window_seconds()) else {
+            cold_path();
+            return Err(None);
+        };
         let keys = &self.keys;
-        let Some(entry) = self.entries.find_mut(hashes.window(unit), |entry| {
-            entry.key.is_window(pool, unit, keys)
+        let Some(entry) = self.entries.find_mut(hashes.window(slot), |entry| {
+            entry.key.is_window(pool, slot, keys)
         }) else {
             cold_path();
             return Err(None);
         };
         let now = clock();
-        let rate = Rate::of(limit);
+        let rate = Rate::of(limit, cost);
         let window = entry.window.at(now, rate);
         if window.wait(now, rate) != 0 {
             cold_path();
             return Err(Some(now));
         }
         Ok(entry.count(window, now, rate))
+    }
+
+    /// The slot of the window of `limit` in this shard's keys: a named unit's, or the one
+    /// this shard gave its length (given now if the length is new); `None` when every slot
+    /// holds another length.
+    fn slot(&mut self, limit: Limit) -> Option<usize> {
+        if let Some(slot) = named_slot(limit.window_seconds()) {
+            return Some(slot);
+        }
+        let length = limit.window_seconds() * 1_000_000_000;
+        let index = self
+            .lengths
+            .iter()
+            .position(|&other| other == length || other == 0)?;
+        if let Some(slot) = self.lengths.get_mut(index) {
+            *slot = length;
+        }
+        Some(index)
     }
 
     /// Decides one request: see the backend's docs for the semantics. `None` only when
@@ -283,9 +313,13 @@ impl<W: Window> Table<W> {
     /// it, then (every limit having room) the request is counted in place, and the windows
     /// the pool did not have yet are inserted last (an insertion may move the others).
     #[inline(never)]
-    pub(super) fn decide(&mut self, cx: &Context<'_>, limits: &[Limit]) -> Option<Decision> {
-        if limits.is_empty() {
-            return None;
+    pub(super) fn decide(
+        &mut self,
+        cx: &Context<'_>,
+        limits: &[Limit],
+    ) -> Result<Decision, &'static str> {
+        if limits.is_empty() || limits.len() > MAX_LIMITS {
+            return Err("a decision request takes from 1 to MAX_LIMITS limits");
         }
         let now = cx.now;
         let blocked_until = if self.blocks == 0 {
@@ -294,29 +328,31 @@ impl<W: Window> Table<W> {
             self.block_until(cx)
         };
 
-        // Where each unit's window is, and the longest wait over the exhausted limits (the
-        // longer window on ties).
-        let mut found: [Option<usize>; UNITS] = [None; UNITS];
-        let mut looked_up = 0_u8;
+        // Each limit's slot, where its window is (looked up once per slot), and the longest
+        // wait over the exhausted limits (the longer window on ties).
+        let mut slots = [0_usize; MAX_LIMITS];
+        let mut found: [Option<usize>; MAX_LIMITS] = [None; MAX_LIMITS];
         let mut longest: Option<(u64, Limit)> = None;
-        for &limit in limits {
-            let unit = unit_index(limit.unit());
-            let bit = 1_u8 << unit;
-            if looked_up & bit == 0 {
-                looked_up |= bit;
-                let keys = &self.keys;
-                let index = self
-                    .entries
-                    .find_bucket_index(cx.hashes.window(unit), |entry| {
-                        entry.key.is_window(cx.pool, unit, keys)
-                    });
-                if let Some(slot) = found.get_mut(unit) {
-                    *slot = index;
+        for (index, &limit) in limits.iter().enumerate() {
+            let slot = self
+                .slot(limit)
+                .ok_or("more window lengths than a shard of the in-memory backend tells apart")?;
+            let earlier = slots[..index].iter().position(|&other| other == slot);
+            let at = match earlier {
+                Some(earlier) => found[earlier],
+                None => {
+                    let keys = &self.keys;
+                    self.entries
+                        .find_bucket_index(cx.hashes.window(slot), |entry| {
+                            entry.key.is_window(cx.pool, slot, keys)
+                        })
                 }
-            }
-            let rate = Rate::of(limit);
-            let window = self
-                .stored(&found, unit)
+            };
+            slots[index] = slot;
+            found[index] = at;
+            let rate = Rate::of(limit, cx.cost);
+            let window = at
+                .and_then(|at| self.entries.get_bucket(at))
                 .map_or_else(W::default, |entry| entry.window)
                 .at(now, rate);
             let wait = window.wait(now, rate);
@@ -327,7 +363,7 @@ impl<W: Window> Table<W> {
 
         if let Some(until) = blocked_until {
             let wait = longest.map_or(0, |(wait, _)| wait);
-            return Some(deny(
+            return Ok(deny(
                 until.saturating_sub(now).max(wait),
                 DenialCause::Blocked,
             ));
@@ -341,31 +377,27 @@ impl<W: Window> Table<W> {
             } else {
                 wait
             };
-            return Some(deny(retry_after, DenialCause::Limit(limit)));
+            return Ok(deny(retry_after, DenialCause::Limit(limit)));
         }
 
-        // Every limit has room: count the request in each unit's window, under the unit's
-        // tightest limit. The tightest limit overall is the one with the fewest requests
+        // Every limit has room: count the request in each window once, under the tightest
+        // limit of that window. The tightest limit overall is the one with the fewest units
         // left (the longer reset on ties).
         let mut tightest: Option<(u64, u64, Limit)> = None;
-        let mut new_windows: [Option<W>; UNITS] = [None; UNITS];
-        let mut counted = 0_u8;
+        let mut new_windows: [Option<(usize, W)>; MAX_LIMITS] = [None; MAX_LIMITS];
         for (index, &limit) in limits.iter().enumerate() {
-            let unit = unit_index(limit.unit());
-            let bit = 1_u8 << unit;
-            if counted & bit != 0 {
+            let slot = slots[index];
+            if slots[..index].contains(&slot) {
                 continue;
             }
-            counted |= bit;
-            let limit = tightest_of_unit(limit, limits.get(index + 1..).unwrap_or_default());
-            let rate = Rate::of(limit);
-            let (remaining, reset) = match self.stored_mut(&found, unit) {
+            let limit = tightest_of_window(limit, limits.get(index + 1..).unwrap_or_default());
+            let rate = Rate::of(limit, cx.cost);
+            let stored = found[index].and_then(|at| self.entries.get_bucket_mut(at));
+            let (remaining, reset) = match stored {
                 Some(entry) => entry.count(entry.window.at(now, rate), now, rate),
                 None => {
                     let window = first_window::<W>(now, rate);
-                    if let Some(slot) = new_windows.get_mut(unit) {
-                        *slot = Some(window);
-                    }
+                    new_windows[index] = Some((slot, window));
                     window.quota(now, rate)
                 }
             };
@@ -375,26 +407,12 @@ impl<W: Window> Table<W> {
                 tightest = Some((remaining, reset, limit));
             }
         }
-        for (unit, window) in new_windows.into_iter().enumerate() {
-            if let Some(window) = window {
-                self.insert_window(cx, unit, window);
-            }
+        for (slot, window) in new_windows.into_iter().flatten() {
+            self.insert_window(cx, slot, window);
         }
-        tightest.map(|(remaining, reset, limit)| allow(limit, (remaining, reset)))
-    }
-
-    /// The entry of the window found for the unit in slot `unit`, if any.
-    #[inline]
-    fn stored(&self, found: &[Option<usize>; UNITS], unit: usize) -> Option<&Entry<W>> {
-        let index = found.get(unit).copied().flatten()?;
-        self.entries.get_bucket(index)
-    }
-
-    /// The same, to update.
-    #[inline]
-    fn stored_mut(&mut self, found: &[Option<usize>; UNITS], unit: usize) -> Option<&mut Entry<W>> {
-        let index = found.get(unit).copied().flatten()?;
-        self.entries.get_bucket_mut(index)
+        tightest
+            .map(|(remaining, reset, limit)| allow(limit, (remaining, reset)))
+            .ok_or("a decision request takes from 1 to MAX_LIMITS limits")
     }
 
     /// The number of pools (with a window in this shard), expired ones included.
@@ -445,10 +463,11 @@ impl<W: Window> Table<W> {
             keys,
             blocks,
             users,
+            lengths,
             ..
         } = self;
         entries.retain(|entry| {
-            let keep = entry.expires() > now;
+            let keep = entry.expires(lengths) > now;
             if !keep {
                 if entry.key.is_block() {
                     *blocks = blocks.saturating_sub(1);
@@ -468,7 +487,7 @@ impl<W: Window> Table<W> {
         let index = self.entries.find_bucket_index(cx.hashes.block(), |entry| {
             entry.key.is_block_of(cx.pool.user)
         })?;
-        let until = self.entries.get_bucket(index)?.expires();
+        let until = self.entries.get_bucket(index)?.expires(&self.lengths);
         if until > cx.now {
             Some(until)
         } else {
@@ -571,7 +590,7 @@ impl<W: Window> Table<W> {
             let Some(entry) = self.entries.get_bucket(index) else {
                 continue;
             };
-            let expires = entry.expires();
+            let expires = entry.expires(&self.lengths);
             let is_own = entry.key.is_window_of_user(user);
             if is_own {
                 unseen -= 1;
@@ -632,7 +651,7 @@ impl<W: Window> Table<W> {
             if !entry.key.is_block() {
                 continue;
             }
-            let end = entry.expires();
+            let end = entry.expires(&self.lengths);
             if end <= now {
                 self.remove_at(index, seed);
             } else {
@@ -655,7 +674,7 @@ impl<W: Window> Table<W> {
             if self
                 .entries
                 .get_bucket(self.hand)
-                .is_some_and(|entry| entry.expires() <= now)
+                .is_some_and(|entry| entry.expires(&self.lengths) <= now)
             {
                 self.remove_at(self.hand, seed);
             }
@@ -676,7 +695,7 @@ impl<W: Window> Table<W> {
                 index = 0;
             }
             if let Some(entry) = self.entries.get_bucket(index) {
-                let expires = entry.expires();
+                let expires = entry.expires(&self.lengths);
                 if expires <= now {
                     self.hand = index;
                     return Some(Sampled::Expired(index));

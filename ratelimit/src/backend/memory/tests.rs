@@ -52,6 +52,7 @@ fn decide(
         },
         limits,
         block_time,
+        cost: 1,
     };
     block_on(backend.decide(&request)).expect("the memory backend decides")
 }
@@ -74,6 +75,7 @@ fn the_future_is_ready_and_the_defaults_are_documented() {
         },
         limits: &limits,
         block_time: None,
+        cost: 1,
     };
     let mut future = backend.decide(&request);
     let polled = pin!(&mut future).poll(&mut Context::from_waker(Waker::noop()));
@@ -93,6 +95,7 @@ fn a_request_without_limits_is_an_error_not_a_panic() {
             },
             limits: &[],
             block_time: Some(Duration::from_secs(1)),
+            cost: 1,
         };
         let error = block_on(backend.decide(&request)).expect_err("no limits");
         assert!(matches!(error, BackendError::InvalidRequest(_)));
@@ -754,6 +757,71 @@ fn the_counts_stay_in_step_with_the_entries() {
             backend.evict_expired();
             assert_eq!(tables(&backend, |table, _| table.len()), 0);
             assert_eq!(scopes(&backend), 0, "{algorithm:?} {cap:?}");
+        }
+    }
+}
+
+#[test]
+fn a_shard_tells_apart_27_window_lengths_besides_the_units() {
+    for algorithm in ALGORITHMS {
+        let (backend, _) = backend(algorithm);
+        // One user, so one shard: every length takes a slot of it.
+        for seconds in 2..29 {
+            let limits = [Limit::per_seconds(seconds, 1)];
+            assert!(is_allowed(decide(&backend, "/", "u", &limits, None)));
+            assert!(!is_allowed(decide(&backend, "/", "u", &limits, None)));
+        }
+        for unit in Unit::ALL {
+            let limits = [Limit::new(unit, 1)];
+            assert!(is_allowed(decide(&backend, "/", "u", &limits, None)));
+        }
+        let request = DecisionRequest {
+            pool: Pool {
+                scope: Scope::Path("/"),
+                method: None,
+                user: "u",
+            },
+            limits: &[Limit::per_seconds(29, 1)],
+            block_time: None,
+            cost: 1,
+        };
+        let error = block_on(backend.decide(&request)).expect_err("no slot left");
+        assert_eq!(
+            error.to_string(),
+            "invalid decision request: more window lengths than a shard of the in-memory \
+             backend tells apart"
+        );
+    }
+}
+
+#[test]
+fn a_cost_of_zero_or_above_a_count_is_an_error_not_a_panic() {
+    for algorithm in ALGORITHMS {
+        let (backend, _) = backend(algorithm);
+        for (cost, limits) in [
+            (0, vec![Limit::new(Unit::Second, 3)]),
+            (4, vec![Limit::new(Unit::Second, 3)]),
+            (
+                4,
+                vec![Limit::new(Unit::Second, 3), Limit::new(Unit::Minute, 10)],
+            ),
+        ] {
+            let request = DecisionRequest {
+                pool: Pool {
+                    scope: Scope::Path("/"),
+                    method: None,
+                    user: "u",
+                },
+                limits: &limits,
+                block_time: None,
+                cost,
+            };
+            let error = block_on(backend.decide(&request)).expect_err("invalid");
+            assert_eq!(
+                error.to_string(),
+                "invalid decision request: a decision request of cost 0 or above a limit's count",
+                "{algorithm:?} cost {cost}"
+            );
         }
     }
 }

@@ -10,8 +10,10 @@
 //! first decision that meets it empties the cache. What it does not see: counts deleted in
 //! Redis by hand, the scripts kept (the cache refuses until its time all the same).
 //!
-//! Two kinds of entries: a limit of a pool (the Redis key of that limit's state and its
-//! count: a rule with the same window and another count is not refused by it), and a user's
+//! Two kinds of entries: a limit of a pool for requests of a cost (the Redis key of that
+//! limit's state and its count: a rule with the same window and another count is not refused
+//! by it, nor a request of a smaller cost, which may fit where the refused one did not), and
+//! a user's
 //! block (every limited pool of the user). A rule with a block time is answered from a block
 //! only: its refusal by a limit blocks the user again, which only Redis can do. Bounded: at most `capacity` entries, in shards;
 //! a full shard drops its expired entries, then the one that expires soonest.
@@ -66,11 +68,13 @@ enum Key {
         scope: Box<str>,
         method: Option<Box<str>>,
         limit: Limit,
+        /// The cost of the refused request.
+        cost: u64,
     },
 }
 
 impl Key {
-    fn limit(pool: &Pool<'_>, limit: Limit) -> Self {
+    fn limit(pool: &Pool<'_>, limit: Limit, cost: u64) -> Self {
         let (zone, scope) = match pool.scope {
             Scope::Zone(zone) => (true, zone),
             Scope::Path(path) => (false, path),
@@ -81,6 +85,7 @@ impl Key {
             scope: scope.into(),
             method: pool.method.map(Into::into),
             limit,
+            cost,
         }
     }
 
@@ -88,22 +93,31 @@ impl Key {
         matches!(self, Self::Block { user } if **user == *of)
     }
 
-    fn is_limit(&self, pool: &Pool<'_>, of: Limit) -> bool {
+    /// Whether this entry refuses a request of `cost` on `pool`'s `of` (one of at least the
+    /// entry's cost), or, `exact`, is the entry of that cost.
+    fn is_limit(&self, pool: &Pool<'_>, of: Limit, of_cost: u64, exact: bool) -> bool {
         let Self::Limit {
             user,
             zone,
             scope,
             method,
             limit,
+            cost,
         } = self
         else {
             return false;
+        };
+        let cost_matches = if exact {
+            of_cost == *cost
+        } else {
+            of_cost >= *cost
         };
         let (is_zone, pool_scope) = match pool.scope {
             Scope::Zone(zone) => (true, zone),
             Scope::Path(path) => (false, path),
         };
         *limit == of
+            && cost_matches
             && **user == *pool.user
             && *zone == is_zone
             && **scope == *pool_scope
@@ -197,8 +211,11 @@ impl RefusalCache {
         let mut exhausted: Option<(u64, Limit)> = None;
         for &limit in request.limits {
             let hash = self.limit_hash(pool, limit);
-            if let Some(until) = self.find(hash, |key| key.is_limit(pool, limit), now)
-                && exhausted.is_none_or(|(longest, _)| until >= longest)
+            if let Some(until) = self.find(
+                hash,
+                |key| key.is_limit(pool, limit, request.cost, false),
+                now,
+            ) && exhausted.is_none_or(|(longest, _)| until >= longest)
             {
                 exhausted = Some((until, limit));
             }
@@ -248,7 +265,7 @@ impl RefusalCache {
                 if denial.retry_after > block_time {
                     self.insert(
                         self.limit_hash(pool, limit),
-                        || Key::limit(pool, limit),
+                        || Key::limit(pool, limit, request.cost),
                         until(denial.retry_after),
                         sent,
                     );
@@ -256,7 +273,7 @@ impl RefusalCache {
             }
             (DenialCause::Limit(limit), _) => self.insert(
                 self.limit_hash(pool, limit),
-                || Key::limit(pool, limit),
+                || Key::limit(pool, limit, request.cost),
                 until(denial.retry_after),
                 sent,
             ),
@@ -277,7 +294,7 @@ impl RefusalCache {
                 {
                     self.insert(
                         self.limit_hash(pool, limit),
-                        || Key::limit(pool, limit),
+                        || Key::limit(pool, limit, request.cost),
                         until(denial.retry_after),
                         sent,
                     );
@@ -303,6 +320,7 @@ impl RefusalCache {
                         scope,
                         method,
                         limit,
+                        cost,
                     } => {
                         let pool = Pool {
                             scope: if *zone {
@@ -313,7 +331,7 @@ impl RefusalCache {
                             method: method.as_deref(),
                             user,
                         };
-                        entry.key.is_limit(&pool, *limit)
+                        entry.key.is_limit(&pool, *limit, *cost, true)
                     }
                 }
         };
@@ -368,6 +386,7 @@ mod tests {
             },
             limits,
             block_time,
+            cost: 1,
         }
     }
 

@@ -69,6 +69,16 @@ impl Inner {
         if request.limits.is_empty() {
             return Err(store_error("a decision needs at least one limit"));
         }
+        if request.cost == 0
+            || request
+                .limits
+                .iter()
+                .any(|limit| request.cost > limit.count())
+        {
+            return Err(BackendError::InvalidRequest(
+                "a decision request of cost 0 or above a limit's count",
+            ));
+        }
         let sent = self.cache_now();
         if let Some(denial) = self.cache.refused(request, sent) {
             return Ok(Decision::Deny(denial));

@@ -10,7 +10,8 @@
 //! <algorithm>  fw (fixed window), sw (sliding window) or gcra
 //! <scope>      Z<len>:<zone> or P<len>:<path>, len in bytes
 //! <method>     * (any method) or M<len>:<method>
-//! <unit>       second, minute, hour, day or month
+//! <unit>       the window: second, minute, hour, day or month, or a length such as 10s,
+//!              5m, 2h or 3d (a length that is a unit's is named so: 60s is minute)
 //! ```
 //!
 //! The prefix may not contain `{` or `}`, so the first `{` of every key opens the user's
@@ -32,6 +33,8 @@
 
 use std::fmt::Write as _;
 
+use ratelimit_core::Limit;
+#[cfg(test)]
 use ratelimit_core::Unit;
 
 use crate::backend::{Algorithm, Pool, Scope};
@@ -48,7 +51,7 @@ pub(super) fn block_key(prefix: &str, user: &str) -> String {
 #[cfg(test)]
 pub(super) fn limit_key(prefix: &str, algorithm: Algorithm, pool: &Pool<'_>, unit: Unit) -> String {
     let mut key = String::new();
-    write_limit_key(&mut key, prefix, algorithm, pool, unit);
+    write_limit_key(&mut key, prefix, algorithm, pool, Limit::new(unit, 1));
     key
 }
 
@@ -69,7 +72,7 @@ pub(super) fn write_limit_key(
     prefix: &str,
     algorithm: Algorithm,
     pool: &Pool<'_>,
-    unit: Unit,
+    limit: Limit,
 ) {
     write_user_part(key, prefix, pool.user);
     key.push(':');
@@ -89,7 +92,12 @@ pub(super) fn write_limit_key(
         }
     }
     key.push(':');
-    key.push_str(unit.name());
+    match limit.unit() {
+        Some(unit) => key.push_str(unit.name()),
+        None => {
+            let _ = write!(key, "{}", limit.window_name());
+        }
+    }
 }
 
 /// Writes `<prefix>:{<escaped user>}` after what `key` holds.

@@ -128,8 +128,8 @@ impl Inner {
         // the command grows.
         let key_len = self.prefix.len() + 3 * pool.user.len() + scope.len() + method.len() + 48;
         let mut cmd = Cmd::with_capacity(
-            5 + 3 * limits,
-            name.len() + body.len() + (1 + limits) * key_len + 20 * (2 + 2 * limits),
+            6 + 3 * limits,
+            name.len() + body.len() + (1 + limits) * key_len + 20 * (3 + 2 * limits),
         );
         cmd.arg(name).arg(body).arg(limits + 1);
         let mut key = String::with_capacity(key_len);
@@ -137,10 +137,11 @@ impl Inner {
         cmd.arg(key.as_str());
         for limit in request.limits {
             key.clear();
-            keys::write_limit_key(&mut key, &self.prefix, self.algorithm, pool, limit.unit());
+            keys::write_limit_key(&mut key, &self.prefix, self.algorithm, pool, *limit);
             cmd.arg(key.as_str());
         }
-        cmd.arg(request.block_time.map_or(0, micros));
+        cmd.arg(request.block_time.map_or(0, micros))
+            .arg(request.cost);
         for limit in request.limits {
             cmd.arg(limit.count()).arg(micros(limit.window()));
         }
@@ -255,6 +256,7 @@ mod tests {
             },
             limits: &LIMITS,
             block_time: None,
+            cost: 1,
         }
     }
 

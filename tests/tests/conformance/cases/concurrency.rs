@@ -31,6 +31,7 @@ async fn race(
                 },
                 limits,
                 block_time,
+                cost: 1,
             };
             barrier.wait().await;
             let decision = backend.decide(&request).await.expect("decided");

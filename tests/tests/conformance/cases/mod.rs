@@ -2,6 +2,7 @@
 
 pub(crate) mod blocks;
 pub(crate) mod concurrency;
+pub(crate) mod counting;
 pub(crate) mod limits;
 pub(crate) mod pools;
 pub(crate) mod windows;

@@ -43,18 +43,18 @@ impl Window for Fixed {
     }
 
     fn wait(&self, now: u64, rate: Rate) -> u64 {
-        if self.count < rate.count {
+        if self.count.saturating_add(rate.cost) <= rate.count {
             0
         } else {
             self.end(rate.window).saturating_sub(now).max(1)
         }
     }
 
-    fn count(&mut self, now: u64, _rate: Rate) {
+    fn count(&mut self, now: u64, rate: Rate) {
         if self.count == 0 {
             self.start = now;
         }
-        self.count = self.count.saturating_add(1);
+        self.count = self.count.saturating_add(rate.cost);
     }
 
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64) {
@@ -77,6 +77,7 @@ mod tests {
     const RATE: Rate = Rate {
         window: SECOND,
         count: 2,
+        cost: 1,
     };
 
     /// Tries a request at `now`: `Ok(quota)` if counted, `Err(wait)` if not.

@@ -32,9 +32,16 @@ impl Gcra {
         self.low = saturate(tat & u128::from(u64::MAX));
     }
 
-    /// The burst tolerance `(count − 1)·T`, scaled.
+    /// The burst tolerance `(count − 1)·T`, scaled: how far ahead of now the TAT may be
+    /// for one more unit to fit.
     fn tolerance(rate: Rate) -> u128 {
-        u128::from(rate.count.saturating_sub(1)) * u128::from(rate.window)
+        Self::tolerance_for(rate, 1)
+    }
+
+    /// How far ahead of now the TAT may be for `units` more to fit, `(count − units)·T`,
+    /// scaled.
+    fn tolerance_for(rate: Rate, units: u64) -> u128 {
+        u128::from(rate.count.saturating_sub(units)) * u128::from(rate.window)
     }
 }
 
@@ -66,7 +73,9 @@ impl Window for Gcra {
 
     fn wait(&self, now: u64, rate: Rate) -> u64 {
         let now = u128::from(now) * u128::from(rate.count);
-        let allowed_from = self.tat().saturating_sub(Self::tolerance(rate));
+        let allowed_from = self
+            .tat()
+            .saturating_sub(Self::tolerance_for(rate, rate.cost));
         if allowed_from <= now {
             0
         } else {
@@ -76,7 +85,7 @@ impl Window for Gcra {
 
     fn count(&mut self, now: u64, rate: Rate) {
         let now = u128::from(now) * u128::from(rate.count);
-        self.set_tat(self.tat().max(now) + u128::from(rate.window));
+        self.set_tat(self.tat().max(now) + u128::from(rate.cost) * u128::from(rate.window));
         self.count = rate.count;
     }
 
@@ -117,6 +126,7 @@ mod tests {
         let rate = Rate {
             window: 60 * SECOND,
             count: 3,
+            cost: 1,
         };
         let mut state = Gcra::default();
         assert_eq!(request(&mut state, 0, rate), Ok((2, 20 * SECOND)));
@@ -140,6 +150,7 @@ mod tests {
         let rate = Rate {
             window: SECOND,
             count: 3,
+            cost: 1,
         };
         let mut state = Gcra::default();
         for _ in 0..3 {
@@ -166,10 +177,12 @@ mod tests {
         let three = Rate {
             window: SECOND,
             count: 3,
+            cost: 1,
         };
         let one = Rate {
             window: SECOND,
             count: 1,
+            cost: 1,
         };
         let mut state = Gcra::default();
         assert!(request(&mut state, 0, three).is_ok());
@@ -183,6 +196,7 @@ mod tests {
         let rate = Rate {
             window: 31 * 86_400 * SECOND,
             count: ratelimit_core::__private::MAX_COUNT,
+            cost: 1,
         };
         let mut state = Gcra::default();
         assert!(request(&mut state, u64::MAX - 1, rate).is_ok());

@@ -15,35 +15,43 @@ pub(super) use fixed::Fixed;
 pub(super) use gcra::Gcra;
 pub(super) use sliding::Sliding;
 
-/// The number of window units: a pool keeps one window state per unit.
-pub(super) const UNITS: usize = Unit::ALL.len();
+/// The window lengths a shard tells apart, each in a slot of its keys: the five named units
+/// (slots 0 to 4, in [`Unit::ALL`]'s order) and up to 27 other lengths, given a slot in the
+/// order a shard first meets them.
+pub(super) const SLOTS: usize = 32;
 
-/// The slot of `unit` in a pool's window states.
-pub(super) const fn unit_index(unit: Unit) -> usize {
-    match unit {
-        Unit::Second => 0,
-        Unit::Minute => 1,
-        Unit::Hour => 2,
-        Unit::Day => 3,
-        Unit::Month => 4,
+/// The slot of a window of `seconds` when it is a named unit's.
+pub(super) const fn named_slot(seconds: u64) -> Option<usize> {
+    match Unit::from_seconds(seconds) {
+        Some(Unit::Second) => Some(0),
+        Some(Unit::Minute) => Some(1),
+        Some(Unit::Hour) => Some(2),
+        Some(Unit::Day) => Some(3),
+        Some(Unit::Month) => Some(4),
+        None => None,
     }
 }
 
-/// One limit in the algorithms' terms: `count` requests per `window` nanoseconds.
+/// One limit in the algorithms' terms: `count` units per `window` nanoseconds, of which
+/// a request uses `cost`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Rate {
     /// The window length in nanoseconds (at least one second's worth).
     pub(super) window: u64,
-    /// The requests admitted per window (at least 1).
+    /// The units admitted per window (at least 1).
     pub(super) count: u64,
+    /// The units one request uses (from 1 to `count`).
+    pub(super) cost: u64,
 }
 
 impl Rate {
-    pub(super) const fn of(limit: Limit) -> Self {
+    /// The rate of `limit` for requests of `cost`.
+    pub(super) const fn of(limit: Limit, cost: u64) -> Self {
         Self {
             // At most 31 days: 2.7·10^15 ns.
-            window: limit.unit().seconds() * 1_000_000_000,
+            window: limit.window_seconds() * 1_000_000_000,
             count: limit.count(),
+            cost,
         }
     }
 }
@@ -68,13 +76,13 @@ pub(super) trait Window: Copy + Default + Send + 'static {
     #[must_use]
     fn at(self, now: u64, rate: Rate) -> Self;
 
-    /// The time from `now` until one more request fits: 0 if it fits now.
+    /// The time from `now` until one more request (of `rate.cost`) fits: 0 if it fits now.
     fn wait(&self, now: u64, rate: Rate) -> u64;
 
-    /// Counts one request at `now` (one that fits).
+    /// Counts one request (of `rate.cost`) at `now` (one that fits).
     fn count(&mut self, now: u64, rate: Rate);
 
-    /// The requests that still fit now, and the time until the state is fresh again.
+    /// The units that still fit now, and the time until the state is fresh again.
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64);
 
     /// When the state will be as good as fresh (nothing to remember): 0 if it already is.
@@ -152,9 +160,10 @@ mod tests {
     }
 
     #[test]
-    fn unit_indexes_are_distinct_and_in_range() {
+    fn named_units_take_the_first_slots_in_order() {
         for (index, unit) in Unit::ALL.into_iter().enumerate() {
-            assert_eq!(unit_index(unit), index);
+            assert_eq!(named_slot(unit.seconds()), Some(index));
         }
+        assert_eq!(named_slot(10), None);
     }
 }

@@ -73,35 +73,38 @@ impl Window for Sliding {
     fn wait(&self, now: u64, rate: Rate) -> u64 {
         let window = u128::from(rate.window);
         let count = u128::from(rate.count);
+        let cost = u128::from(rate.cost);
         let current = u128::from(self.current);
         let previous = u128::from(self.previous);
         let elapsed = u128::from(now.saturating_sub(self.start).min(rate.window));
         let remaining = window - elapsed;
-        if (current + 1) * window + previous * remaining <= count * window {
+        if (current + cost) * window + previous * remaining <= count * window {
             return 0;
         }
-        let wait = if current >= count {
+        let wait = if current + cost > count {
             // Nothing fits before this window ends. In the next one, `previous` is `current`
             // and the request fits from offset `e'` with
-            // `window + current·(window − e') ≤ count·window`.
-            let next = window - div_floor((count - 1) * window, self.current).min(window);
+            // `cost·window + current·(window − e') ≤ count·window` (`current` > 0 here, as
+            // a cost is at most the count).
+            let room = count.saturating_sub(cost) * window;
+            let next = window - div_floor(room, self.current).min(window);
             remaining + next
         } else {
             // It fits later in this window, from offset `e'` with
-            // `(current + 1)·window + previous·(window − e') ≤ count·window`.
+            // `(current + cost)·window + previous·(window − e') ≤ count·window`.
             // (`previous` > 0 here, or it would fit now.)
-            let admit =
-                window - div_floor((count - current - 1) * window, self.previous).min(window);
+            let room = (count - current - cost) * window;
+            let admit = window - div_floor(room, self.previous).min(window);
             admit.saturating_sub(elapsed)
         };
         saturate(wait).max(1)
     }
 
-    fn count(&mut self, now: u64, _rate: Rate) {
+    fn count(&mut self, now: u64, rate: Rate) {
         if self.is_fresh() {
             self.start = now;
         }
-        self.current = self.current.saturating_add(1);
+        self.current = self.current.saturating_add(rate.cost);
     }
 
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64) {
@@ -142,6 +145,7 @@ mod tests {
         let rate = Rate {
             window: SECOND,
             count: 2,
+            cost: 1,
         };
         let mut state = Sliding::default();
         assert_eq!(request(&mut state, 0, rate), Ok((1, 2 * SECOND)));
@@ -159,6 +163,7 @@ mod tests {
         let rate = Rate {
             window: SECOND,
             count: 10,
+            cost: 1,
         };
         let mut state = Sliding::default();
         for _ in 0..10 {
@@ -181,6 +186,7 @@ mod tests {
         let rate = Rate {
             window: SECOND,
             count: 5,
+            cost: 1,
         };
         let mut state = Sliding::default();
         let mut admitted = 0;
@@ -199,6 +205,7 @@ mod tests {
         let rate = Rate {
             window: 60 * SECOND,
             count: 1,
+            cost: 1,
         };
         let mut state = Sliding::default();
         assert_eq!(request(&mut state, 0, rate), Ok((0, 120 * SECOND)));
@@ -216,10 +223,12 @@ mod tests {
         let big = Rate {
             window: SECOND,
             count: 4,
+            cost: 1,
         };
         let small = Rate {
             window: SECOND,
             count: 2,
+            cost: 1,
         };
         let mut state = Sliding::default();
         for _ in 0..4 {
@@ -234,6 +243,7 @@ mod tests {
         let rate = Rate {
             window: SECOND,
             count: 1,
+            cost: 1,
         };
         let mut state = Sliding::default();
         assert!(request(&mut state, 10 * SECOND, rate).is_ok());

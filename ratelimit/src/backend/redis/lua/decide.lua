@@ -7,8 +7,9 @@
 -- KEYS[1]        the user's block key
 -- KEYS[1 + i]    the state of limit i (i = 1..n), in the rule's order
 -- ARGV[1]        block time in microseconds; 0 when the rule has none
--- ARGV[2i]       count of limit i
--- ARGV[2i + 1]   window of limit i, in microseconds
+-- ARGV[2]        the request's cost: how much of every limit it uses (from 1 to each count)
+-- ARGV[2i + 1]   count of limit i
+-- ARGV[2i + 2]   window of limit i, in microseconds
 --
 -- Every key is a string. The block holds the time it ends and its length, `end.length` (a
 -- reader of the first versions, which wrote `end`, takes it for a number a fraction of a
@@ -33,12 +34,13 @@
 --                                   when none is; retry is its wait when it outlasts the block)
 
 local n = #KEYS - 1
+local cost = ARGV[2] + 0
 -- values[1] is the block, values[1 + i] the state of limit i; false when missing.
 local values = redis.call('MGET', unpack(KEYS))
 
 -- Each limit's `check` gives the state the request would leave:
 --   wait       microseconds until the request fits this limit (0: it fits now)
---   remaining  requests left after counting this one
+--   remaining  units left after counting this one (requests of cost 1)
 --   reset      microseconds until the limit is back to its full count after this one
 --   a, b, c    the fields to store when the request is counted (`format` joins them)
 --   fixed      nil, or, when Redis's clock stepped back behind the state, the state brought
@@ -50,8 +52,8 @@ local pending, fixes
 local longest, binding = 0, 0
 local tightest, least, latest = 1, 0, 0
 for i = 1, n do
-  wait, remaining, reset, a, b, c, fixed = check(values[1 + i], ARGV[2 * i] + 0,
-    ARGV[1 + 2 * i] + 0)
+  wait, remaining, reset, a, b, c, fixed = check(values[1 + i], ARGV[1 + 2 * i] + 0,
+    ARGV[2 + 2 * i] + 0, cost)
   if fixed then
     if fixes == nil then
       fixes = {}
@@ -77,7 +79,7 @@ end
 local function keep_fixes()
   if fixes then
     for i, state in pairs(fixes) do
-      redis.call('SET', KEYS[1 + i], state, 'PX', ttl(2 * ARGV[1 + 2 * i]))
+      redis.call('SET', KEYS[1 + i], state, 'PX', ttl(2 * ARGV[2 + 2 * i]))
     end
   end
 end

@@ -6,9 +6,9 @@
 local format = '%d:%d'
 local match = string.match
 
--- What counting one more request in a limit of `count` per `window` (microseconds) would
--- leave, from its state `v` (false when missing): see decide.lua.
-local function check(v, count, window)
+-- What counting one more request of `cost` in a limit of `count` per `window`
+-- (microseconds) would leave, from its state `v` (false when missing): see decide.lua.
+local function check(v, count, window, cost)
   local start, used, fixed
   if v then
     start, used = match(v, '^(%d+):(%d+)$')
@@ -29,8 +29,8 @@ local function check(v, count, window)
   end
   local reset = start + window - now
   local wait = 0
-  if used + 1 > count then
+  if used + cost > count then
     wait = reset
   end
-  return wait, count - used - 1, reset, start, used + 1, nil, fixed
+  return wait, count - used - cost, reset, start, used + cost, nil, fixed
 end

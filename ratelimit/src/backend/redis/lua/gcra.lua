@@ -9,9 +9,11 @@
 local format = '%d:%d:%d'
 local match, floor, ceil = string.match, math.floor, math.ceil
 
--- What counting one more request in a limit of `count` per `window` (microseconds) would
--- leave, from its state `v` (false when missing): see decide.lua.
-local function check(v, count, window)
+-- What counting one more request of `cost` in a limit of `count` per `window`
+-- (microseconds) would leave, from its state `v` (false when missing): see decide.lua. A
+-- request of cost k fits when TAT - (count - k) * interval <= now, and sets
+-- TAT = max(TAT, now) + k * interval.
+local function check(v, count, window, cost)
   local q, r, reckoned, fixed
   if v then
     q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
@@ -38,12 +40,13 @@ local function check(v, count, window)
     fixed = string.format(format, q, r, count)
   end
   local tolerance = (count - 1) * window
+  local room = (count - cost) * window
   local ahead = (q - now) * count + r
   local wait = 0
-  if ahead > tolerance then
-    wait = ceil((ahead - tolerance) / count)
+  if ahead > room then
+    wait = ceil((ahead - room) / count)
   end
-  local after = ahead + window
+  local after = ahead + cost * window
   local remaining = 0
   if after <= tolerance then
     remaining = floor((tolerance - after) / window) + 1
@@ -51,7 +54,7 @@ local function check(v, count, window)
       remaining = count
     end
   end
-  local carried = r + window
+  local carried = r + cost * window
   local whole = floor(carried / count)
   return wait, remaining, ceil(after / count), q + whole, carried - whole * count, count, fixed
 end

@@ -3,15 +3,15 @@
 -- A weighted counter: a limit's state is `start:cur:prev`, the current window's start, its
 -- count and the previous window's count. Windows follow each other from a pool's first
 -- request; a pool idle for two windows starts afresh. A request fits when
---   prev * (window - elapsed) / window + cur + 1 <= count
+--   prev * (window - elapsed) / window + cur + cost <= count
 -- where elapsed is the time since the current window started.
 
 local format = '%d:%d:%d'
 local match, floor, ceil = string.match, math.floor, math.ceil
 
--- What counting one more request in a limit of `count` per `window` (microseconds) would
--- leave, from its state `v` (false when missing): see decide.lua.
-local function check(v, count, window)
+-- What counting one more request of `cost` in a limit of `count` per `window`
+-- (microseconds) would leave, from its state `v` (false when missing): see decide.lua.
+local function check(v, count, window, cost)
   local start, cur, prev, fixed
   if v then
     start, cur, prev = match(v, '^(%d+):(%d+):(%d+)$')
@@ -38,13 +38,14 @@ local function check(v, count, window)
   end
   local left = window - elapsed
   local wait = 0
-  if cur + 1 > count then
-    -- Full: wait for the next window, and in it until this one's count weighs count - 1.
-    wait = left + window - floor((count - 1) * window / cur)
-  elseif prev * left > (count - cur - 1) * window then
-    -- The previous window still weighs too much: wait until it weighs count - cur - 1.
-    wait = window - floor((count - cur - 1) * window / prev) - elapsed
+  if cur + cost > count then
+    -- Full: wait for the next window, and in it until this one's count weighs count - cost
+    -- (cur > 0 here: a cost is at most the count).
+    wait = left + window - floor((count - cost) * window / cur)
+  elseif prev * left > (count - cur - cost) * window then
+    -- The previous window still weighs too much: wait until it weighs count - cur - cost.
+    wait = window - floor((count - cur - cost) * window / prev) - elapsed
   end
-  local remaining = count - cur - 1 - ceil(prev * left / window)
-  return wait, remaining, start + 2 * window - now, start, cur + 1, prev, fixed
+  local remaining = count - cur - cost - ceil(prev * left / window)
+  return wait, remaining, start + 2 * window - now, start, cur + cost, prev, fixed
 end

@@ -1,6 +1,6 @@
 //! Every form the grammar allows: trailing commas, string groups and methods, raw strings,
 //! every unit, every duration suffix, exact and regex patterns, rules in shadow and global
-//! rules.
+//! rules, windows of any length and costs.
 use ratelimit::ratelimit;
 
 fn main() {
@@ -11,9 +11,15 @@ fn main() {
         r"^/d/\d+" => [hour = 1 block_time = 1d zone = "d"],
         "(?i)^/e" => [deny],
         "^/f" => [minute = 1 shadow, deny shadow @banned, second = 3 global zone = "f" @shared],
+        "^/g" => [10s = 3 5m = 100 2h = 1000 1d = 5000 cost = 2, 90s = 10 31d = 20 @admin],
     };
-    assert_eq!(rules.routes().len(), 6);
+    assert_eq!(rules.routes().len(), 7);
     let f = rules.routes()[5].rules();
     assert!(f[0].shadow() && f[1].shadow() && !f[2].shadow());
     assert!(f[2].global() && !f[0].global());
+    let g = rules.routes()[6].rules();
+    let windows: Vec<u64> = g[0].limits().iter().map(|l| l.window_seconds()).collect();
+    assert_eq!(windows, [10, 300, 7_200, 86_400]);
+    assert_eq!((g[0].cost(), g[1].cost()), (2, 1));
+    assert_eq!(g[1].limits()[1].to_string(), "month = 20");
 }

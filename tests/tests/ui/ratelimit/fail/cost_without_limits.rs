@@ -1,0 +1,7 @@
+use ratelimit::ratelimit;
+
+fn main() {
+    let _rules = ratelimit! {
+        "^/export" => [deny cost = 2],
+    };
+}

@@ -1,0 +1,7 @@
+use ratelimit::ratelimit;
+
+fn main() {
+    let _rules = ratelimit! {
+        "^/export" => [minute = 10 cost = 0],
+    };
+}

@@ -1,0 +1,7 @@
+use ratelimit::ratelimit;
+
+fn main() {
+    let _rules = ratelimit! {
+        "^/search" => [10w = 3],
+    };
+}
