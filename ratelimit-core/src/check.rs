@@ -15,6 +15,9 @@
 //!   `global`; a rule that sets no limit; an empty route, rule,
 //!   zone or group;
 //! - a limit that can never bind because a longer window admits no more requests;
+//! - a window without a unit, of an unknown unit, of 0 s or over 31 days; the same window
+//!   twice; more than [`MAX_LIMITS`] limits; `cost = 0`, a cost on a rule without limits or
+//!   above the rule's smallest count;
 //! - a rule that an earlier rule of its route always wins over (same group, and the same
 //!   method or every method);
 //! - the same pattern twice, and a route that an earlier one provably shadows for every group

@@ -101,18 +101,23 @@ pub use rules::{Matching, Rules, Selection};
 /// route    = PATTERN "=>" "[" rule ("," rule)* ","? "]"
 /// rule     = item+ ("@" GROUP)?                  group defaults to "default"
 /// item     = UNIT "=" COUNT                      UNIT: second | minute | hour | day | month
+///          | LENGTH "=" COUNT                    a window of any length: 10s, 5m, 2h, 3d
 ///          | "unlimited" | "deny"
 ///          | "block_time" "=" DURATION           60, 60s, 10m, 2h, 1d
 ///          | "zone" "=" STRING
 ///          | "method" "=" METHOD                 GET, POST, … (ident or string); default: any
 ///          | "shadow"                            decide and count as usual, never refuse
 ///          | "global"                            one pool for every user (no user in the key)
+///          | "cost" "=" COUNT                    each request uses COUNT of every limit
 /// PATTERN  = string literal, `regex` crate syntax
 /// GROUP    = identifier or string literal
 /// ```
 ///
 /// Windows: a second, a minute (60 s), an hour, a day, and a month of 31 days (as the
-/// original `asgi-ratelimit`). A rule with several units enforces all of them.
+/// original `asgi-ratelimit`), or any whole number of seconds up to 31 days (`10s`, `90s`,
+/// `5m`; a length that is a unit's is that unit's window). A rule with several windows (at
+/// most eight) enforces all of them. `cost = N` makes each request of the rule use N of every
+/// limit; rate-limit headers count remaining units.
 ///
 /// Patterns match like Python's `re.match`: at the start of the path, not necessarily to
 /// its end (`"^/towns"` and `"/towns"` both match `/townsfolk`; end with `$` for an exact
@@ -140,7 +145,11 @@ pub use rules::{Matching, Rules, Selection};
 /// - the same pattern twice, or a route that an earlier route matches every path of, with a
 ///   rule for every group and method it names (`"^/"` before `"^/api"`);
 /// - a limit that can never bind because a longer window admits no more
-///   (`second = 10 minute = 5`).
+///   (`second = 10 minute = 5`);
+/// - a window without a unit (`10 = 3`), of an unknown unit, of 0 s or over 31 days; the same
+///   window twice (`60s = 5 minute = 10`); more than eight limits;
+/// - `cost = 0`, a cost on a rule without limits, or larger than the rule's smallest count
+///   (never admitted).
 ///
 /// ```compile_fail
 /// let rules = ratelimit::ratelimit! { "^/towns" => [secnd = 1] };
