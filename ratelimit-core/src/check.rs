@@ -18,6 +18,9 @@
 //! - a window without a unit, of an unknown unit, of 0 s or over 31 days; the same window
 //!   twice; more than [`MAX_LIMITS`] limits; `cost = 0`, a cost on a rule without limits or
 //!   above the rule's smallest count;
+//! - in `count_if`, a status outside 100 to 599, a class other than `1xx` to `5xx`, a status
+//!   or class given twice, a code its class in the list already covers; `count_if` on a rule
+//!   without limits;
 //! - a rule that an earlier rule of its route always wins over (same group, and the same
 //!   method or every method);
 //! - the same pattern twice, and a route that an earlier one provably shadows for every group
@@ -33,7 +36,7 @@ use syn::{Lit, LitInt};
 use crate::__private::MAX_COUNT;
 use crate::model::{
     DEFAULT_GROUP, Limit, MAX_LIMITS, MAX_WINDOW_SECONDS, Policy, Route, Rule, RuleMethod,
-    RuleParts, Unit,
+    RuleParts, StatusSet, Unit,
 };
 use crate::parse::{
     ItemInput, KeyInput, RouteInput, RoutesInput, RuleInput, RulesInput, SpanRange, ValueInput,
@@ -46,7 +49,7 @@ const STANDARD_METHODS: [&str; 9] = [
 ];
 
 /// Every key a rule item can start with, in the order error messages list them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "second",
     "minute",
     "hour",
@@ -60,6 +63,7 @@ const KEYS: [&str; 13] = [
     "shadow",
     "global",
     "cost",
+    "count_if",
 ];
 
 /// The longest block time: 2^53 microseconds, so that every backend computes with it exactly.
@@ -248,6 +252,7 @@ struct RuleDraft<'a> {
     shadow: Option<&'a ItemInput>,
     global: Option<&'a ItemInput>,
     cost: Option<(u64, &'a ItemInput)>,
+    count_if: Option<(StatusSet, &'a ItemInput)>,
     seen: Vec<String>,
 }
 
@@ -279,6 +284,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
             (_, "shadow") => bare(item).map(|()| draft.shadow = Some(item)),
             (_, "global") => bare(item).map(|()| draft.global = Some(item)),
             (_, "cost") => cost(item).map(|c| draft.cost = Some((c, item))),
+            (_, "count_if") => count_if(item).map(|set| draft.count_if = Some((set, item))),
             (_, name) => match Unit::from_name(name) {
                 Some(unit) => count(item).map(|c| draft.limits.push((Limit::new(unit, c), item))),
                 None => Err(unknown_key(item)),
@@ -322,6 +328,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
                 draft.zone.as_ref().map(|(_, item)| *item),
                 draft.global,
                 draft.cost.as_ref().map(|(_, item)| *item),
+                draft.count_if.as_ref().map(|(_, item)| *item),
             ];
             for extra in extras.into_iter().flatten() {
                 errors.push(extra.span().error(format!(
@@ -383,6 +390,7 @@ fn check_rule(input: &RuleInput, errors: &mut Errors) -> Option<Rule> {
         shadow: draft.shadow.is_some(),
         global: draft.global.is_some(),
         cost: draft.cost.map_or(1, |(cost, _)| cost),
+        count_if: draft.count_if.map(|(set, _)| set),
     }))
 }
 
@@ -516,6 +524,73 @@ fn whole_number(
         ))),
         _ => Err(span.error("expected a count of requests: a whole number, as in `10`")),
     }
+}
+
+/// `count_if = STATUS ("|" STATUS)*`: the responses that use up the limits, each a code from
+/// 100 to 599 or a class from `1xx` to `5xx`.
+fn count_if(item: &ItemInput) -> syn::Result<StatusSet> {
+    let Some((_, value)) = &item.value else {
+        return Err(item.span().error(
+            "`count_if` needs the statuses that count, as in `count_if = 401` or \
+             `count_if = 401 | 5xx`",
+        ));
+    };
+    let values = match value {
+        ValueInput::Or(values) => values.iter().collect(),
+        value => vec![value],
+    };
+    let mut errors = Errors::default();
+    let mut codes: Vec<(u16, &LitInt)> = Vec::new();
+    let mut classes: Vec<(u16, &LitInt)> = Vec::new();
+    for value in values {
+        let span = value.span();
+        let ValueInput::Lit(Lit::Int(int)) = value else {
+            errors.push(
+                span.error(
+                    "expected a status such as `401` or a class such as `4xx`, joined by `|`",
+                ),
+            );
+            continue;
+        };
+        let number = int.base10_digits().parse::<u16>().ok();
+        let (list, found) = match (int.suffix(), number) {
+            ("", Some(code @ 100..=599)) => (&mut codes, code),
+            ("xx", Some(class @ 1..=5)) => (&mut classes, class),
+            ("xx", _) => {
+                errors.push(span.error(format!(
+                    "`{int}` is not a class of statuses; the classes are `1xx`, `2xx`, `3xx`, \
+                     `4xx` and `5xx`"
+                )));
+                continue;
+            }
+            _ => {
+                errors.push(span.error(format!(
+                    "`{int}` is not an HTTP status; a status is from 100 to 599, or a class \
+                     such as `4xx`"
+                )));
+                continue;
+            }
+        };
+        if list.iter().any(|(other, _)| *other == found) {
+            errors.push(span.error(format!("`{int}` is given twice; keep one")));
+            continue;
+        }
+        list.push((found, int));
+    }
+    let mut set = StatusSet::EMPTY;
+    for &(class, _) in &classes {
+        set = set.with_class(class);
+    }
+    for (code, lit) in codes {
+        if let Some((_, class)) = classes.iter().find(|(class, _)| *class == code / 100) {
+            errors.push(syn::Error::new(
+                lit.span(),
+                format!("`{code}` is already in `{class}`; remove it"),
+            ));
+        }
+        set = set.with(code);
+    }
+    errors.finish(set)
 }
 
 /// The units a duration takes, for error messages.
@@ -813,7 +888,7 @@ mod tests {
                 "this pattern can never match: request paths start with `/`; write \"^/towns\"",
                 "unknown key `secnd`; did you mean `second`? the keys are `second`, `minute`, \
                  `hour`, `day`, `month`, `unlimited`, `deny`, `block_time`, `zone`, `method`, \
-                 `shadow`, `global`, `cost`, and a window of any length such as `10s`",
+                 `shadow`, `global`, `cost`, `count_if`, and a window of any length such as `10s`",
                 "a count of 0 admits nothing; to refuse every request write `deny` instead of \
                  `second = 0`",
                 "a count is a whole number of requests, not `1.5`",
@@ -956,7 +1031,7 @@ mod tests {
         assert_eq!(
             one_error(quote!("^/a" => [frobnicate = 1])),
             "unknown key `frobnicate`; the keys are `second`, `minute`, `hour`, `day`, `month`, \
-             `unlimited`, `deny`, `block_time`, `zone`, `method`, `shadow`, `global`, `cost`, and a window of any length such as `10s`"
+             `unlimited`, `deny`, `block_time`, `zone`, `method`, `shadow`, `global`, `cost`, `count_if`, and a window of any length such as `10s`"
         );
     }
 
@@ -1118,6 +1193,71 @@ mod tests {
             one_error(quote!("^/a" => [10s = 5 1m = 5])),
             "`10s = 5` can never bind: `minute = 5` admits no more requests over a longer \
              window; remove `10s = 5`, or make its count lower than 5"
+        );
+    }
+
+    #[test]
+    fn count_if_lists_codes_and_classes_of_a_limited_rule() {
+        let input = parse_routes(quote!(
+            "^/login" => [minute = 3 count_if = 401 block_time = 60],
+            "^/api" => [minute = 3 count_if = 429 | 5xx],
+            "^/other" => [minute = 3],
+        ))
+        .expect("valid syntax");
+        let routes = check_routes(&input).expect("valid rules");
+        let login = routes[0].rules()[0].count_if().expect("a set");
+        assert!(login.contains(401) && !login.contains(400) && !login.contains(200));
+        let api = routes[1].rules()[0].count_if().expect("a set");
+        assert!(api.contains(429) && api.contains(500) && api.contains(503));
+        assert!(!api.contains(401) && !api.contains(200));
+        assert!(
+            routes[2].rules()[0].count_if().is_none(),
+            "every response counts"
+        );
+
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = 600])),
+            "`600` is not an HTTP status; a status is from 100 to 599, or a class such as `4xx`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = 99])),
+            "`99` is not an HTTP status; a status is from 100 to 599, or a class such as `4xx`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = 6xx])),
+            "`6xx` is not a class of statuses; the classes are `1xx`, `2xx`, `3xx`, `4xx` and \
+             `5xx`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = 4xx | 401])),
+            "`401` is already in `4xx`; remove it"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = 401 | 401])),
+            "`401` is given twice; keep one"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = "401"])),
+            "expected a status such as `401` or a class such as `4xx`, joined by `|`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if])),
+            "`count_if` needs the statuses that count, as in `count_if = 401` or \
+             `count_if = 401 | 5xx`"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [unlimited count_if = 401])),
+            "`count_if` applies only to a rule with limits; remove it, or replace `unlimited` \
+             with limits"
+        );
+        assert_eq!(
+            one_error(quote!("^/a" => [minute = 3 count_if = 401 count_if = 403])),
+            "`count_if` is given twice in this rule; keep one"
+        );
+        assert_eq!(
+            errors(quote!("^/a" => [minute = 3 count_if = 600 | 7xx])).len(),
+            2,
+            "every bad status is reported"
         );
     }
 

@@ -29,7 +29,7 @@ pub mod pattern;
 
 pub use model::{
     DEFAULT_GROUP, Limit, MAX_LIMITS, MAX_WINDOW_SECONDS, Policy, Route, Rule, RuleMethod,
-    RuleParts, Unit, WindowName, rule_for,
+    RuleParts, StatusSet, Unit, WindowName, rule_for,
 };
 pub use pattern::{Pattern, PatternError, PatternKind};
 

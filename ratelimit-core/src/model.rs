@@ -289,6 +289,103 @@ const fn is_method_token(name: &str) -> bool {
     true
 }
 
+/// A set of HTTP statuses, from 100 to 599: what `count_if = 401 | 5xx` lists.
+///
+/// Built in a `const` context by the macros, from its bits; [`contains`](Self::contains) is
+/// a shift and a mask.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusSet([u64; 8]);
+
+impl StatusSet {
+    /// The set of no status.
+    pub const EMPTY: Self = Self([0; 8]);
+
+    /// The set whose bit `i` (bit `i % 64` of word `i / 64`) is status `100 + i`.
+    ///
+    /// # Panics
+    ///
+    /// When a bit above status 599 is set; in a `const` or `static` initializer that is a
+    /// compile error.
+    #[must_use]
+    pub const fn from_bits(bits: [u64; 8]) -> Self {
+        assert!(bits[7] >> 52 == 0, "a status is from 100 to 599");
+        Self(bits)
+    }
+
+    /// The bits [`from_bits`](Self::from_bits) takes.
+    #[must_use]
+    pub const fn bits(&self) -> [u64; 8] {
+        self.0
+    }
+
+    /// This set and `status`.
+    ///
+    /// # Panics
+    ///
+    /// When `status` is not from 100 to 599.
+    #[must_use]
+    pub const fn with(mut self, status: u16) -> Self {
+        assert!(
+            status >= 100 && status <= 599,
+            "a status is from 100 to 599"
+        );
+        let index = (status - 100) as usize;
+        self.0[index / 64] |= 1 << (index % 64);
+        self
+    }
+
+    /// This set and every status of the class `class` (1 for `1xx` … 5 for `5xx`).
+    ///
+    /// # Panics
+    ///
+    /// When `class` is not from 1 to 5.
+    #[must_use]
+    pub const fn with_class(mut self, class: u16) -> Self {
+        assert!(
+            class >= 1 && class <= 5,
+            "a class of statuses is from 1xx to 5xx"
+        );
+        let mut status = class * 100;
+        while status < class * 100 + 100 {
+            self = self.with(status);
+            status += 1;
+        }
+        self
+    }
+
+    /// Whether `status` is in the set (never, for a status outside 100 to 599).
+    #[must_use]
+    #[inline]
+    pub const fn contains(&self, status: u16) -> bool {
+        if status < 100 || status > 599 {
+            return false;
+        }
+        let index = (status - 100) as usize;
+        self.0[index / 64] >> (index % 64) & 1 == 1
+    }
+
+    /// Whether the set holds no status.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        let mut word = 0;
+        while word < self.0.len() {
+            if self.0[word] != 0 {
+                return false;
+            }
+            word += 1;
+        }
+        true
+    }
+}
+
+impl fmt::Debug for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries((100..600).filter(|&status| self.contains(status)))
+            .finish()
+    }
+}
+
 /// What a rule does with the requests it applies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -330,6 +427,10 @@ pub struct RuleParts {
     pub global: bool,
     /// How much of every limit one request uses (`cost = N`; 1 when the DSL names none).
     pub cost: u64,
+    /// The responses that use up the limits (`count_if = 401 | 5xx`); `None` for every
+    /// response. A request is counted when admitted, and given back when its response's
+    /// status is not in the set.
+    pub count_if: Option<StatusSet>,
 }
 
 impl Rule {
@@ -361,6 +462,10 @@ impl Rule {
             Policy::Unlimited | Policy::Deny => false,
         };
         assert!(parts.cost >= 1, "a cost is at least 1");
+        if let Some(statuses) = &parts.count_if {
+            assert!(!statuses.is_empty(), "a `count_if` names a status");
+            assert!(limited, "only a rule with limits has a `count_if`");
+        }
         assert!(
             limited || parts.cost == 1,
             "only a rule with limits has a cost"
@@ -449,6 +554,14 @@ impl Rule {
     #[must_use]
     pub const fn cost(&self) -> u64 {
         self.parts.cost
+    }
+
+    /// The responses that use up the limits (`count_if` in the DSL), or `None` for every
+    /// response: a request is counted when admitted and given back when its response's
+    /// status is not in the set.
+    #[must_use]
+    pub const fn count_if(&self) -> Option<&StatusSet> {
+        self.parts.count_if.as_ref()
     }
 
     /// Whether the rule applies to a request of `group` with `method` (compared without
@@ -586,6 +699,20 @@ mod tests {
     }
 
     #[test]
+    fn a_status_set_holds_codes_and_classes_from_100_to_599() {
+        let set = StatusSet::EMPTY.with(401).with_class(5);
+        assert!(set.contains(401) && set.contains(500) && set.contains(599));
+        assert!(!set.contains(400) && !set.contains(402) && !set.contains(499));
+        assert!(!set.contains(99) && !set.contains(600) && !set.contains(0));
+        assert_eq!(StatusSet::from_bits(set.bits()), set);
+        let edges = StatusSet::EMPTY.with(100).with(163).with(164).with(599);
+        let present: Vec<u16> = (0..700).filter(|&s| edges.contains(s)).collect();
+        assert_eq!(present, [100, 163, 164, 599]);
+        assert!(StatusSet::EMPTY.is_empty() && !edges.is_empty());
+        assert_eq!(format!("{:?}", StatusSet::EMPTY.with(404)), "{404}");
+    }
+
+    #[test]
     fn a_window_is_named_by_its_unit_or_its_largest_whole_unit() {
         let name = |seconds| Limit::per_seconds(seconds, 1).window_name().to_string();
         assert_eq!(name(1), "second");
@@ -630,6 +757,7 @@ mod tests {
             shadow: false,
             global: false,
             cost: 1,
+            count_if: None,
         });
         assert!(rule.applies_to("admin", "post"));
         assert!(!rule.applies_to("admin", "GET"));
@@ -643,6 +771,7 @@ mod tests {
             shadow: false,
             global: false,
             cost: 1,
+            count_if: None,
         });
         assert!(any.applies_to("default", "DELETE"));
     }
@@ -657,6 +786,7 @@ mod tests {
             shadow: false,
             global: false,
             cost: 1,
+            count_if: None,
         })
     }
 

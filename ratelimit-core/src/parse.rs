@@ -276,7 +276,7 @@ impl Parse for RuleInput {
             return Err(input.error(
                 "expected a rule item (`second = 10`, `10s = 3`, `unlimited`, `deny`, \
                  `block_time = 60`, `zone = \"name\"`, `method = GET`, `shadow`, `global`, \
-                 `cost = 2`), `@group`, or `,` before the next rule",
+                 `cost = 2`, `count_if = 401`), `@group`, or `,` before the next rule",
             ));
         }
         let last = group

@@ -87,6 +87,13 @@ pub(crate) fn rule_expr(
     let shadow = rule.shadow();
     let global = rule.global();
     let cost = rule.cost();
+    let count_if = match rule.count_if() {
+        Some(statuses) => {
+            let bits = statuses.bits();
+            quote!(#some(#private::StatusSet::from_bits([#(#bits),*])))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     quote! {
         #private::Rule::new(#private::RuleParts {
             group: #private::Cow::Borrowed(#group),
@@ -97,6 +104,7 @@ pub(crate) fn rule_expr(
             shadow: #shadow,
             global: #global,
             cost: #cost,
+            count_if: #count_if,
         })
     }
 }

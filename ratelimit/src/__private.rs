@@ -2,7 +2,9 @@
 
 pub use std::borrow::Cow;
 
-pub use ratelimit_core::{Limit, Pattern, Policy, Route, Rule, RuleMethod, RuleParts, Unit};
+pub use ratelimit_core::{
+    Limit, Pattern, Policy, Route, Rule, RuleMethod, RuleParts, StatusSet, Unit,
+};
 
 pub use crate::rules::Rules;
 

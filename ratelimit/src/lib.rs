@@ -76,7 +76,7 @@ mod rules;
 
 pub use middleware::{RateLimit, RateLimitLayer};
 pub use ratelimit_core::{
-    DEFAULT_GROUP, Limit, Pattern, PatternKind, Policy, Route, Rule, RuleMethod, Unit,
+    DEFAULT_GROUP, Limit, Pattern, PatternKind, Policy, Route, Rule, RuleMethod, StatusSet, Unit,
 };
 pub use rules::{Matching, Rules, Selection};
 

@@ -135,6 +135,23 @@ impl<'a> Ask<'a> {
         }
     }
 
+    /// Gives back the request `quota` admitted (a rule's `count_if`), and waits until it is
+    /// given back.
+    pub async fn give_back(&self, harness: &impl Harness, quota: &Quota) {
+        let request = DecisionRequest {
+            pool: self.pool,
+            limits: self.limits,
+            block_time: self.block_time,
+            cost: self.cost,
+        };
+        let backend = harness.backend();
+        if let Some(future) = backend.give_back(&request, quota.counted_at).into_future()
+            && let Err(error) = future.await
+        {
+            panic!("{self:?}: the backend failed to give back: {error}");
+        }
+    }
+
     /// Asserts the request is admitted; its quota.
     pub async fn allow(&self, harness: &impl Harness) -> Quota {
         match self.decide(harness).await {

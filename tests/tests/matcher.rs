@@ -199,6 +199,7 @@ fn rules_of(pattern: Pattern) -> Rules {
         shadow: false,
         global: false,
         cost: 1,
+        count_if: None,
     });
     let route = Route::new(pattern, Cow::Owned(vec![rule]));
     Rules::from_static(Box::leak(vec![route].into_boxed_slice()))

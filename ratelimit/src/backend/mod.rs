@@ -90,6 +90,11 @@ pub struct Quota {
     /// Time until its window resets (or, for the sliding and GCRA algorithms, until it is
     /// back to its full count).
     pub reset: Duration,
+    /// When the backend counted the request, on its own clock and in a unit of its choosing
+    /// (the in-memory backend: nanoseconds; Redis: microseconds of its `TIME`): what
+    /// [`Backend::give_back`] takes to give the request back to the windows that counted it
+    /// and to no later one. 0 from a backend that does not give back.
+    pub counted_at: u64,
 }
 
 /// Why and for how long a request is refused.
@@ -167,6 +172,21 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Gives back a request that [`decide`](Self::decide) admitted and counted at
+    /// `counted_at` (its [`Quota::counted_at`]), for a rule whose `count_if` does not list
+    /// the response's status: `request.cost` is taken off every window of `request.limits`
+    /// that is still the one that counted it (never below zero, never off a window that has
+    /// rolled over since).
+    ///
+    /// Returns [`GiveBack::done`] when it is done (the in-memory backend gives back at once),
+    /// or the future that does it (Redis: one script call), which the middleware spawns so
+    /// that the response is not delayed. The default gives nothing back: a backend without
+    /// it counts every response, as if the rule had no `count_if`.
+    fn give_back(&self, request: &DecisionRequest<'_>, counted_at: u64) -> GiveBack {
+        let _ = (request, counted_at);
+        GiveBack::done()
+    }
+
     /// The backend's name, the `backend` label of the `ratelimit_backend_seconds` histogram
     /// (with the `metrics` feature): `"memory"` and `"redis"` for the built-in backends,
     /// `"custom"` by default.
@@ -185,6 +205,10 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     #[inline]
     fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
         (**self).decide_now(request)
+    }
+
+    fn give_back(&self, request: &DecisionRequest<'_>, counted_at: u64) -> GiveBack {
+        (**self).give_back(request, counted_at)
     }
 
     fn name(&self) -> &'static str {
@@ -247,6 +271,46 @@ impl fmt::Debug for DecisionFuture<'_> {
         f.debug_struct("DecisionFuture")
             .field("state", &state)
             .finish()
+    }
+}
+
+/// What [`Backend::give_back`] leaves to do: nothing, or a future that owns what it needs
+/// (`'static`, so that it can be spawned).
+#[must_use = "a give-back that is not done does nothing"]
+pub struct GiveBack {
+    future: Option<BoxedGiveBack>,
+}
+
+type BoxedGiveBack = Pin<Box<dyn Future<Output = Result<(), BackendError>> + Send + 'static>>;
+
+impl GiveBack {
+    /// Nothing left to do: the request was given back (or the backend gives nothing back).
+    pub const fn done() -> Self {
+        Self { future: None }
+    }
+
+    /// `future` gives the request back.
+    pub fn later(future: impl Future<Output = Result<(), BackendError>> + Send + 'static) -> Self {
+        Self {
+            future: Some(Box::pin(future)),
+        }
+    }
+
+    /// The future that gives the request back, if something is left to do.
+    #[must_use]
+    pub fn into_future(self) -> Option<BoxedGiveBack> {
+        self.future
+    }
+}
+
+impl fmt::Debug for GiveBack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.future.is_some() {
+            "later"
+        } else {
+            "done"
+        };
+        f.debug_struct("GiveBack").field("state", &state).finish()
     }
 }
 

@@ -121,7 +121,7 @@ where
                 state.set(State::Done);
                 let mut response = result?;
                 if let Some(headers) = headers {
-                    headers.apply(response.headers_mut());
+                    headers.apply(&mut response);
                 }
                 return Poll::Ready(Ok(response));
             }

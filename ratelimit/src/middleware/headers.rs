@@ -2,13 +2,14 @@
 
 use std::fmt::Write as _;
 use std::ptr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use ratelimit_core::{Limit, Route, Rule};
 
+use super::give_back::GiveBackTicket;
 use super::rejection::{Rejection, RejectionCause};
 use crate::backend::Quota;
 use crate::backend::ceil_secs;
@@ -83,45 +84,75 @@ pub(crate) enum RateHeaders {
     },
 }
 
-/// Where a `#[rate_limited]` handler's check leaves the headers of its admission, for the
-/// middleware to add to the handler's response: shared by the request's
-/// [`Limiter`](super::Limiter) and the middleware's response future.
-pub(crate) type HandlerHeaders = Arc<OnceLock<RateHeaders>>;
+/// Where a `#[rate_limited]` handler's check leaves what the middleware does with its
+/// response: the headers of its admission, and, for a rule with `count_if`, what to give back
+/// unless the response counts. Shared by the request's [`Limiter`](super::Limiter) and the
+/// middleware's response future.
+pub(crate) type HandlerHeaders = Arc<HandlerSlot>;
 
-/// What the middleware adds to the response of a request it let through: its route rule's
-/// headers, and those a `#[rate_limited]` handler's check left, which win when both are
-/// there (the handler's rule is the more specific, and a response carries one set). Boxed
-/// in the response future, and only made when there is something to add.
+/// See [`HandlerHeaders`].
+#[derive(Debug, Default)]
+pub(crate) struct HandlerSlot {
+    pub(crate) headers: OnceLock<RateHeaders>,
+    pub(crate) give_back: Mutex<Vec<GiveBackTicket>>,
+}
+
+/// What the middleware does to the response of a request it let through: adds its route
+/// rule's headers, or those a `#[rate_limited]` handler's check left, which win when both are
+/// there (the handler's rule is the more specific, and a response carries one set); and
+/// settles what rules with `count_if` counted (see [`GiveBackTicket`]). Boxed in the response
+/// future, and only made when there is something to do.
 #[derive(Debug)]
 pub(crate) struct ResponseHeaders {
     route: Option<RateHeaders>,
     handler: Option<HandlerHeaders>,
+    give_back: Option<GiveBackTicket>,
 }
 
 impl ResponseHeaders {
-    /// `None` when there is nothing to add.
+    /// `None` when there is nothing to do.
     #[inline]
     pub(crate) fn new(
         route: Option<RateHeaders>,
         handler: Option<HandlerHeaders>,
+        give_back: Option<GiveBackTicket>,
     ) -> Option<Box<Self>> {
-        if route.is_none() && handler.is_none() {
+        if route.is_none() && handler.is_none() && give_back.is_none() {
             return None;
         }
-        Some(Box::new(Self { route, handler }))
+        Some(Box::new(Self {
+            route,
+            handler,
+            give_back,
+        }))
     }
 
-    /// Adds the headers to `headers`.
-    pub(crate) fn apply(self, headers: &mut HeaderMap) {
-        let from_handler = self.handler.and_then(|slot| match Arc::try_unwrap(slot) {
-            Ok(slot) => slot.into_inner(),
-            // Someone still holds the request's `Limiter`.
-            Err(slot) => slot.get().cloned(),
+    /// Adds the headers to `response`, and settles what `count_if` rules counted by its
+    /// status.
+    pub(crate) fn apply<B>(self, response: &mut Response<B>) {
+        let status = response.status();
+        if let Some(ticket) = self.give_back {
+            ticket.settle(status);
+        }
+        let from_handler = self.handler.and_then(|slot| {
+            for ticket in std::mem::take(&mut *lock(&slot.give_back)) {
+                ticket.settle(status);
+            }
+            match Arc::try_unwrap(slot) {
+                Ok(slot) => slot.headers.into_inner(),
+                // Someone still holds the request's `Limiter`.
+                Err(slot) => slot.headers.get().cloned(),
+            }
         });
         if let Some(chosen) = from_handler.or(self.route) {
-            chosen.apply(headers);
+            chosen.apply(response.headers_mut());
         }
     }
+}
+
+/// The slot's tickets, locked (a poisoned lock still holds a list).
+pub(crate) fn lock(tickets: &Mutex<Vec<GiveBackTicket>>) -> MutexGuard<'_, Vec<GiveBackTicket>> {
+    tickets.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The `RateLimit-Policy` values of the limited rules of a layer's routes, made when the layer

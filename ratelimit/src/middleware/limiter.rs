@@ -12,7 +12,8 @@ use http::request::Parts;
 use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use ratelimit_core::{Route, Rule};
 
-use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
+use super::give_back::GiveBackTicket;
+use super::headers::{self, HandlerHeaders, Policies, RateHeaders, ResponseHeaders};
 use super::observe::{self, LogThrottle, Recorder, Site, Verdict};
 use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use super::rejection::Rejection;
@@ -134,7 +135,11 @@ impl<ResBody> Limiter<ResBody> {
         let site = match scope {
             Scope::Path(scope) | Scope::Zone(scope) => Site::Check(scope),
         };
-        self.shared.outcome(checked, site).1
+        let (_, outcome, give_back) = self.shared.outcome(checked, site);
+        if let (Some(ticket), Some(slot)) = (give_back, &self.handler_headers) {
+            headers::lock(&slot.give_back).push(ticket);
+        }
+        outcome
     }
 
     /// Adds the rate-limit headers (if the layer sends any) of an admitted request to the
@@ -155,7 +160,7 @@ impl<ResBody> Limiter<ResBody> {
             && let Some(rate_headers) = self.shared.rate_headers(outcome)
         {
             // A second admission of the same request keeps the first one's headers.
-            let _ = slot.set(rate_headers);
+            let _ = slot.headers.set(rate_headers);
         }
     }
 }
@@ -368,15 +373,26 @@ impl<ResBody> Shared<ResBody> {
 
     /// What a check decided: the failure policy and shadow mode applied to what the pipeline
     /// said, the decision recorded ([`Recorder`]) as made at `site`. The identity comes back
-    /// when the request was authenticated.
+    /// when the request was authenticated, and, when a rule with `count_if` admitted it,
+    /// what to give back unless its response counts.
     fn outcome(
         &self,
         checked: Checked,
         site: Site<'_>,
-    ) -> (Option<Identity>, Result<Outcome, CheckError>) {
+    ) -> (
+        Option<Identity>,
+        Result<Outcome, CheckError>,
+        Option<GiveBackTicket>,
+    ) {
         let rule = checked.rule();
+        let mut give_back = None;
         let (identity, result) = match checked {
             Checked::Allowed(identity, rule, quota) => {
+                (Some(identity), Ok(Outcome::Allowed { rule, quota }))
+            }
+            Checked::Decided(identity, Step::Counted(rule, quota, counted)) => {
+                let core = Arc::clone(&self.core);
+                give_back = Some(GiveBackTicket::new(core, rule, counted, quota.counted_at));
                 (Some(identity), Ok(Outcome::Allowed { rule, quota }))
             }
             Checked::Decided(identity, step) => {
@@ -391,13 +407,15 @@ impl<ResBody> Shared<ResBody> {
         if let Some((verdict, blocked)) = verdict(&result) {
             self.recorder.decision(site, rule, verdict, blocked);
         }
-        (identity, result)
+        (identity, result, give_back)
     }
 
     /// [`outcome`](Self::outcome) for a request a limited rule did not simply admit.
     fn refusal_or_pass(&self, step: Step, identity: &Identity) -> Result<Outcome, CheckError> {
         Ok(match step {
             Step::NoRule => Outcome::NotLimited,
+            // Taken apart by `outcome`, which keeps what to give back.
+            Step::Counted(rule, quota, _) => Outcome::Allowed { rule, quota },
             Step::Unlimited(rule) => Outcome::Unlimited { rule },
             Step::Deny(rule) => self.refuse(Rejection::deny(rule, identity.clone())),
             Step::Refused(rule, denial) => {
@@ -511,6 +529,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
                 request.extensions_mut(),
                 None,
                 None,
+                None,
             )));
         };
         let target = Target::Routes {
@@ -583,40 +602,41 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
         first: usize,
         extensions: &mut Extensions,
     ) -> Conclusion<Response<ResBody>> {
-        let (identity, outcome) = match self.outcome(checked, Site::Layer { first }) {
-            (_, Ok(Outcome::Rejected(rejection))) => {
+        let (identity, outcome, give_back) = match self.outcome(checked, Site::Layer { first }) {
+            (_, Ok(Outcome::Rejected(rejection)), _) => {
                 return Conclusion::Respond(self.rejection_response(&rejection));
             }
-            (_, Err(error)) => return Conclusion::Respond(self.error_response(&error)),
-            (identity, Ok(outcome)) => (identity, outcome),
+            (_, Err(error), _) => return Conclusion::Respond(self.error_response(&error)),
+            (identity, Ok(outcome), give_back) => (identity, outcome, give_back),
         };
         let headers = self.rate_headers(&outcome);
-        Conclusion::Proceed(self.admit(extensions, identity, headers))
+        Conclusion::Proceed(self.admit(extensions, identity, headers, give_back))
     }
 
     /// Lets a request go on: the limiter goes in its extensions (with the identity, if the
-    /// request was authenticated) when the options say so, and what to add to its response
+    /// request was authenticated) when the options say so, and what to do to its response
     /// comes back, boxed (most responses get nothing, and the response future stays small):
-    /// `headers`, the route rule's, and those a `#[rate_limited]` handler's check leaves in
-    /// the limiter when the layer sends headers.
+    /// add `headers`, the route rule's, settle `give_back` (a `count_if` rule's), and do what
+    /// a `#[rate_limited]` handler's check leaves in the limiter (its headers, its rule's
+    /// give-back).
     #[inline]
     pub(crate) fn admit(
         self: &Arc<Self>,
         extensions: &mut Extensions,
         identity: Option<Identity>,
         headers: Option<RateHeaders>,
+        give_back: Option<GiveBackTicket>,
     ) -> Option<Box<ResponseHeaders>> {
         if !self.options.extension {
-            return ResponseHeaders::new(headers, None);
+            return ResponseHeaders::new(headers, None, give_back);
         }
-        let handler =
-            (self.options.headers != RateLimitHeaders::None).then(HandlerHeaders::default);
+        let handler = HandlerHeaders::default();
         extensions.insert(Limiter {
             shared: Arc::clone(self),
             identity,
-            handler_headers: handler.clone(),
+            handler_headers: Some(Arc::clone(&handler)),
         });
-        ResponseHeaders::new(headers, handler)
+        ResponseHeaders::new(headers, Some(handler), give_back)
     }
 }
 

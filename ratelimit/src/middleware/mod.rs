@@ -165,7 +165,7 @@
 //! #             let limit = request.limits[0];
 //! #             let fresh = self.0.lock().unwrap().insert(format!("{:?}", request.pool));
 //! #             DecisionFuture::ready(Ok(if fresh {
-//! #                 Decision::Allow(Quota { limit, remaining: limit.count() - 1, reset: limit.window() })
+//! #                 Decision::Allow(Quota { limit, remaining: limit.count() - 1, reset: limit.window(), counted_at: 0 })
 //! #             } else {
 //! #                 Decision::Deny(Denial { retry_after: Duration::from_millis(400), cause: DenialCause::Limit(limit) })
 //! #             }))
@@ -237,7 +237,7 @@
 //! #             let limit = request.limits[0];
 //! #             let fresh = self.0.lock().unwrap().insert(format!("{:?}", request.pool));
 //! #             DecisionFuture::ready(Ok(if fresh {
-//! #                 Decision::Allow(Quota { limit, remaining: limit.count() - 1, reset: limit.window() })
+//! #                 Decision::Allow(Quota { limit, remaining: limit.count() - 1, reset: limit.window(), counted_at: 0 })
 //! #             } else {
 //! #                 Decision::Deny(Denial { retry_after: Duration::from_millis(400), cause: DenialCause::Limit(limit) })
 //! #             }))
@@ -254,6 +254,7 @@
 //! [`limiter_extension`]: RateLimitLayer::limiter_extension
 
 mod future;
+mod give_back;
 mod headers;
 mod layer;
 mod limiter;

@@ -20,7 +20,7 @@ use ratelimit_core::{Limit, Policy, Route, Rule, RuleMethod};
 use super::observe;
 use crate::auth::{AuthError, Authenticate, Identity, RequestHead};
 use crate::backend::{
-    Backend, BackendError, Decision, DecisionRequest, Denial, Pool, Quota, Scope,
+    Backend, BackendError, Decision, DecisionRequest, Denial, GiveBack, Pool, Quota, Scope,
 };
 use crate::path::pool_path;
 use crate::rules::Rules;
@@ -111,6 +111,9 @@ pub(crate) enum Checked {
 pub(crate) enum Step {
     /// No rule applies to the request's group and method.
     NoRule,
+    /// A rule with `count_if` admitted the request and the backend counted it: given back
+    /// unless its response's status is in the set.
+    Counted(&'static Rule, Quota, Box<Counted>),
     Unlimited(&'static Rule),
     Deny(&'static Rule),
     /// The backend refused the request.
@@ -126,6 +129,7 @@ impl Step {
             Self::NoRule => None,
             Self::Unlimited(rule)
             | Self::Deny(rule)
+            | Self::Counted(rule, ..)
             | Self::Refused(rule, _)
             | Self::Failed(rule, _) => Some(rule),
         }
@@ -142,17 +146,77 @@ impl Checked {
         }
     }
 
-    /// The end of a limited rule's check: the backend's answer.
+    /// The end of a limited rule's check: the backend's answer, and, for a rule with
+    /// `count_if` that admitted the request, where it was counted.
     #[inline]
     fn decided(
         identity: Identity,
         rule: &'static Rule,
+        counted: Option<Box<Counted>>,
         decided: Result<Decision, BackendError>,
     ) -> Self {
-        match decided {
-            Ok(Decision::Allow(quota)) => Self::Allowed(identity, rule, quota),
-            Ok(Decision::Deny(denial)) => Self::Decided(identity, Step::Refused(rule, denial)),
-            Err(error) => Self::Decided(identity, Step::Failed(rule, error)),
+        match (decided, counted) {
+            (Ok(Decision::Allow(quota)), Some(counted)) => {
+                Self::Decided(identity, Step::Counted(rule, quota, counted))
+            }
+            (Ok(Decision::Allow(quota)), None) => Self::Allowed(identity, rule, quota),
+            (Ok(Decision::Deny(denial)), _) => Self::Decided(identity, Step::Refused(rule, denial)),
+            (Err(error), _) => Self::Decided(identity, Step::Failed(rule, error)),
+        }
+    }
+}
+
+/// The pool a request of a rule with `count_if` was counted in, owned, to give it back
+/// once its response is known.
+#[derive(Debug)]
+pub(crate) struct Counted {
+    zone: bool,
+    scope: Box<str>,
+    user: Box<str>,
+}
+
+impl Counted {
+    /// Where `request` was counted, when `rule` has a `count_if` and `decided` admitted it.
+    #[inline]
+    fn of_admitted(
+        rule: &Rule,
+        request: &DecisionRequest<'_>,
+        decided: &Result<Decision, BackendError>,
+    ) -> Option<Box<Self>> {
+        if rule.count_if().is_none() || !matches!(decided, Ok(Decision::Allow(_))) {
+            return None;
+        }
+        cold_path();
+        Some(Box::new(Self::of(request)))
+    }
+
+    fn of(request: &DecisionRequest<'_>) -> Self {
+        let (zone, scope) = match request.pool.scope {
+            Scope::Zone(zone) => (true, zone),
+            Scope::Path(path) => (false, path),
+        };
+        Self {
+            zone,
+            scope: scope.into(),
+            user: request.pool.user.into(),
+        }
+    }
+
+    /// The request `rule` counted in this pool.
+    pub(crate) fn request(&self, rule: &'static Rule) -> DecisionRequest<'_> {
+        DecisionRequest {
+            pool: Pool {
+                scope: if self.zone {
+                    Scope::Zone(&self.scope)
+                } else {
+                    Scope::Path(&self.scope)
+                },
+                method: rule.method().map(RuleMethod::as_str),
+                user: &self.user,
+            },
+            limits: rule.limits(),
+            block_time: rule.block_time(),
+            cost: rule.cost(),
         }
     }
 }
@@ -180,6 +244,9 @@ pub(crate) trait Core: Send + Sync {
 
     /// Awaits what [`run`](Self::run) stopped at (`ran`), and runs on to the end.
     fn resolve<'a>(&'a self, head: &'a Parts, target: Target<'a>, ran: Ran) -> Resolving<'a>;
+
+    /// Gives back `request`, counted at `counted_at` (see [`Backend::give_back`]).
+    fn give_back(&self, request: &DecisionRequest<'_>, counted_at: u64) -> GiveBack;
 
     /// The authenticator's and backend's type names, for `Debug`.
     fn type_names(&self) -> (&'static str, &'static str);
@@ -232,7 +299,10 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                 .record(self.backend.name(), decided, started.elapsed());
         }
         match decided {
-            Some(decided) => Ran::Done(Checked::decided(identity, rule, decided)),
+            Some(decided) => {
+                let counted = Counted::of_admitted(rule, &request, &decided);
+                Ran::Done(Checked::decided(identity, rule, counted, decided))
+            }
             None => Ran::AwaitDecision(identity, rule, limits),
         }
     }
@@ -255,11 +325,16 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                         #[cfg(feature = "metrics")]
                         self.timings
                             .record(self.backend.name(), &decided, started.elapsed());
-                        Ran::Done(Checked::decided(identity, rule, decided))
+                        let counted = Counted::of_admitted(rule, &request, &decided);
+                        Ran::Done(Checked::decided(identity, rule, counted, decided))
                     }
                 };
             }
         })
+    }
+
+    fn give_back(&self, request: &DecisionRequest<'_>, counted_at: u64) -> GiveBack {
+        self.backend.give_back(request, counted_at)
     }
 
     fn type_names(&self) -> (&'static str, &'static str) {

@@ -14,6 +14,7 @@ impl Backend for AdmitAll {
             limit: request.limits[0],
             remaining: 1,
             reset: Duration::from_secs(1),
+            counted_at: 0,
         })))
     }
 }

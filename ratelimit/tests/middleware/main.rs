@@ -145,6 +145,7 @@ impl Backend for TestBackend {
                         limit,
                         remaining: limit.count() - *used,
                         reset: Duration::from_millis(30_200),
+                        counted_at: 0,
                     }))
                 } else {
                     Ok(Decision::Deny(Denial {

@@ -95,6 +95,10 @@ macro_rules! conformance_suite {
             counting::a_window_of_any_length_counts_like_a_unit,
             counting::a_window_of_a_units_length_is_that_units_window,
             counting::windows_of_other_lengths_are_kept_apart,
+            counting::a_request_given_back_leaves_its_room,
+            counting::a_give_back_never_goes_below_zero,
+            counting::a_give_back_never_reaches_a_window_started_since,
+            counting::a_give_back_leaves_a_block_in_place,
         );
     };
     (@tests $mode:ident $new:path, $algorithm:ident, $($group:ident :: $case:ident),+ $(,)?) => {

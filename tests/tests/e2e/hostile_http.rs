@@ -512,6 +512,7 @@ impl Backend for Extreme {
                 limit,
                 remaining: u64::MAX,
                 reset: Duration::MAX,
+                counted_at: 0,
             }),
         }))
     }

@@ -135,6 +135,7 @@ impl Backend for Fallback {
             limit: request.limits[0],
             remaining: FALLBACK_REMAINING,
             reset: Duration::ZERO,
+            counted_at: 0,
         })))
     }
 }

@@ -15,7 +15,9 @@ use self::algorithm::{Fixed, Gcra, Sliding, Window};
 use self::key::Seed;
 use self::table::{Caps, Context, MAX_WINDOWS_PER_USER, Shard};
 use super::clock::{Clock, MonotonicClock, nanos};
-use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, Quota};
+use super::{
+    Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, GiveBack, Quota,
+};
 
 /// The most shards a backend uses.
 const MAX_SHARDS: usize = 256;
@@ -269,11 +271,12 @@ impl<W: Window> Shards<W> {
             && cost <= limit.count()
         {
             match table.count_in_place(&clock, &hashes, &request.pool, *limit, cost) {
-                Ok((remaining, reset)) => {
+                Ok((remaining, reset, counted_at)) => {
                     return Ok(Decision::Allow(Quota {
                         limit: *limit,
                         remaining,
                         reset: Duration::from_nanos(reset),
+                        counted_at,
                     }));
                 }
                 Err(read) => now = read,
@@ -296,6 +299,13 @@ impl<W: Window> Shards<W> {
         table
             .decide(&cx, request.limits)
             .map_err(BackendError::InvalidRequest)
+    }
+
+    /// Gives back `request`, counted at `counted_at` (see [`Backend::give_back`]).
+    fn give_back(&self, now: u64, seed: &Seed, request: &DecisionRequest<'_>, counted_at: u64) {
+        let hashes = seed.hashes(&request.pool);
+        let mut table = self.shard(hashes.user).lock();
+        table.give_back(now, &hashes, &request.pool, request, counted_at);
     }
 
     fn pool_count(&self, seed: &Seed) -> usize {
@@ -422,6 +432,18 @@ impl<C: Clock> Backend for MemoryBackend<C> {
     #[inline]
     fn decide_now(&self, request: &DecisionRequest<'_>) -> Option<Result<Decision, BackendError>> {
         Some(self.decide_in_memory(request))
+    }
+
+    /// Gives the request back at once, under its shard's lock: the cost of a decision.
+    fn give_back(&self, request: &DecisionRequest<'_>, counted_at: u64) -> GiveBack {
+        let now = self.now();
+        let Inner { seed, store, .. } = &*self.inner;
+        match store {
+            Store::Fixed(shards) => shards.give_back(now, seed, request, counted_at),
+            Store::Sliding(shards) => shards.give_back(now, seed, request, counted_at),
+            Store::Gcra(shards) => shards.give_back(now, seed, request, counted_at),
+        }
+        GiveBack::done()
     }
 
     fn name(&self) -> &'static str {

@@ -35,7 +35,7 @@ use ratelimit_core::{Limit, Unit};
 
 use super::algorithm::{Rate, SLOTS, Window, named_slot};
 use super::key::{Hashes, Key, KeyStore, Seed};
-use crate::backend::{Decision, Denial, DenialCause, Pool, Quota};
+use crate::backend::{Decision, DecisionRequest, Denial, DenialCause, Pool, Quota};
 
 /// Buckets the clock hand checks per insertion. With `k` per insertion the hand goes round a
 /// table of `b` buckets every `b / k` insertions, so expired entries stay below about `b / k`
@@ -257,7 +257,7 @@ impl<W: Window> Table<W> {
         pool: &Pool<'_>,
         limit: Limit,
         cost: u64,
-    ) -> Result<(u64, u64), Option<u64>> {
+    ) -> Result<(u64, u64, u64), Option<u64>> {
         // Every other case (a blocked user in the shard, a new window, a refusal, a window
         // of no named unit) goes to `decide`, out of line, and is laid out off this path. A
         // new window is common when many users come and go, but inserting it costs far more
@@ -284,7 +284,49 @@ impl<W: Window> Table<W> {
             cold_path();
             return Err(Some(now));
         }
-        Ok(entry.count(window, now, rate))
+        let (remaining, reset) = entry.count(window, now, rate);
+        Ok((remaining, reset, now))
+    }
+
+    /// Gives back a request of `request.cost` counted at `counted_at` to each window of
+    /// `request.limits` the pool still has (see [`Window::give_back`]); a window it no longer
+    /// has (evicted, or never made) has nothing to give back. Inserts nothing.
+    pub(super) fn give_back(
+        &mut self,
+        now: u64,
+        hashes: &Hashes<'_>,
+        pool: &Pool<'_>,
+        request: &DecisionRequest<'_>,
+        counted_at: u64,
+    ) {
+        let mut given = 0_u32;
+        for &limit in request.limits {
+            let Some(slot) = self.slot_if_known(limit) else {
+                continue;
+            };
+            let bit = 1_u32 << slot;
+            if given & bit != 0 {
+                continue;
+            }
+            given |= bit;
+            let keys = &self.keys;
+            if let Some(entry) = self.entries.find_mut(hashes.window(slot), |entry| {
+                entry.key.is_window(pool, slot, keys)
+            }) {
+                let rate = Rate::of(limit, request.cost);
+                let mut window = entry.window.at(now, rate);
+                window.give_back(now, rate, counted_at);
+                entry.window = window;
+            }
+        }
+    }
+
+    /// The slot of the window of `limit` in this shard's keys, if it has one.
+    fn slot_if_known(&self, limit: Limit) -> Option<usize> {
+        named_slot(limit.window_seconds()).or_else(|| {
+            let length = limit.window_seconds() * 1_000_000_000;
+            self.lengths.iter().position(|&other| other == length)
+        })
     }
 
     /// The slot of the window of `limit` in this shard's keys: a named unit's, or the one
@@ -411,7 +453,7 @@ impl<W: Window> Table<W> {
             self.insert_window(cx, slot, window);
         }
         tightest
-            .map(|(remaining, reset, limit)| allow(limit, (remaining, reset)))
+            .map(|(remaining, reset, limit)| allow(limit, (remaining, reset), now))
             .ok_or("a decision request takes from 1 to MAX_LIMITS limits")
     }
 
@@ -765,11 +807,12 @@ fn remove_user_window(users: &mut HashTable<u64>, user_hash: u64) {
 
 /// An admission under `limit`, with its (remaining, reset) quota.
 #[inline]
-fn allow(limit: Limit, (remaining, reset): (u64, u64)) -> Decision {
+fn allow(limit: Limit, (remaining, reset): (u64, u64), counted_at: u64) -> Decision {
     Decision::Allow(Quota {
         limit,
         remaining,
         reset: Duration::from_nanos(reset),
+        counted_at,
     })
 }
 

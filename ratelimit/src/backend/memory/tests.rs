@@ -355,7 +355,9 @@ fn quota_reports_the_tightest_limit() {
             limit: minute,
             remaining: 4,
             reset: Duration::from_secs(60),
-        }
+            counted_at: 0,
+        },
+        "counted at the manual clock's start"
     );
 }
 

@@ -245,6 +245,7 @@ impl RedisBackendBuilder {
         let inner = Inner {
             connection,
             script,
+            give_back_script: super::give_back::script(algorithm),
             algorithm,
             prefix: self.prefix,
             timeout: self.timeout,

@@ -234,6 +234,28 @@ impl RefusalCache {
         })
     }
 
+    /// Forgets what the cache knows of `request`'s pool's limits (a request given back may
+    /// leave room before the time Redis gave). The user's block stays: a give-back does not
+    /// end it.
+    pub(super) fn forget(&self, request: &DecisionRequest<'_>) {
+        if self.is_empty() {
+            return;
+        }
+        let pool = &request.pool;
+        for &limit in request.limits {
+            let hash = self.limit_hash(pool, limit);
+            let mut shard = self.shard(hash);
+            // Every cost's entry of the limit (any cost is at most `u64::MAX`).
+            let of_limit = |entry: &Entry| {
+                entry.hash == hash && entry.key.is_limit(pool, limit, u64::MAX, false)
+            };
+            while let Ok(entry) = shard.find_entry(hash, of_limit) {
+                entry.remove();
+                self.len.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Notes Redis's refusal of `request`, sent at `sent`: `denial`, and, when the user is
     /// blocked, what Redis said of the block.
     pub(super) fn note(

@@ -196,10 +196,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest};
+use super::{
+    Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, GiveBack,
+};
 
 mod builder;
 mod cache;
+mod give_back;
 mod health;
 mod keys;
 mod script;
@@ -227,6 +230,8 @@ struct Inner {
     connection: builder::Connection,
     /// The script of `algorithm`, loaded.
     script: script::Script,
+    /// Its give-back script (a rule's `count_if`), loaded on first use.
+    give_back_script: script::Script,
     algorithm: Algorithm,
     prefix: String,
     timeout: Duration,
@@ -279,6 +284,12 @@ impl Backend for RedisBackend {
         }
         let denial = inner.cache.refused(request, inner.cache_now())?;
         Some(Ok(Decision::Deny(denial)))
+    }
+
+    /// One script call in a future of its own (see [`GiveBack`]); nothing while the breaker
+    /// is not closed.
+    fn give_back(&self, request: &DecisionRequest<'_>, counted_at: u64) -> GiveBack {
+        give_back::give_back(&self.inner, request, counted_at)
     }
 
     fn name(&self) -> &'static str {

@@ -13,14 +13,18 @@ use crate::backend::{
     Algorithm, BackendError, Decision, DecisionRequest, Denial, DenialCause, Quota, Scope,
 };
 
-/// The text of a decision script: a clock, an algorithm and the decision (see
-/// `lua/decide.lua` for its contract), joined at compile time.
+/// The text of a script: a clock, an algorithm and what the script does, the decision
+/// (`lua/decide.lua`, which describes the contract) or a give-back (`lua/give_back.lua`),
+/// joined at compile time.
 macro_rules! script {
     ($clock:literal, $algorithm:literal) => {
+        script!($clock, $algorithm, "decide.lua")
+    };
+    ($clock:literal, $algorithm:literal, $main:literal) => {
         concat!(
             include_str!(concat!("lua/", $clock)),
             include_str!(concat!("lua/", $algorithm)),
-            include_str!("lua/decide.lua"),
+            include_str!(concat!("lua/", $main)),
         )
     };
 }
@@ -30,6 +34,9 @@ pub(super) use script;
 const FIXED_WINDOW: &str = script!("clock.lua", "fixed_window.lua");
 const SLIDING_WINDOW: &str = script!("clock.lua", "sliding_window.lua");
 const GCRA: &str = script!("clock.lua", "gcra.lua");
+const FIXED_WINDOW_GIVE_BACK: &str = script!("clock.lua", "fixed_window.lua", "give_back.lua");
+const SLIDING_WINDOW_GIVE_BACK: &str = script!("clock.lua", "sliding_window.lua", "give_back.lua");
+const GCRA_GIVE_BACK: &str = script!("clock.lua", "gcra.lua", "give_back.lua");
 
 /// A decision script, loaded in Redis when it first answers.
 pub(super) struct Script {
@@ -45,6 +52,15 @@ impl Script {
             Algorithm::FixedWindow => FIXED_WINDOW,
             Algorithm::SlidingWindow => SLIDING_WINDOW,
             Algorithm::Gcra => GCRA,
+        }
+    }
+
+    /// The give-back script of `algorithm` (a rule's `count_if`).
+    pub(super) fn production_give_back(algorithm: Algorithm) -> &'static str {
+        match algorithm {
+            Algorithm::FixedWindow => FIXED_WINDOW_GIVE_BACK,
+            Algorithm::SlidingWindow => SLIDING_WINDOW_GIVE_BACK,
+            Algorithm::Gcra => GCRA_GIVE_BACK,
         }
     }
 
@@ -105,7 +121,11 @@ impl Inner {
         // lost its counts too: what the refusal cache learnt from them goes.
         let lost = || self.cache.clear();
         #[cfg(feature = "test-util")]
-        if let Some(reply) = self.test_clock.run(&self.connection, command, lost).await {
+        if let Some(reply) = self
+            .test_clock
+            .run(false, &self.connection, command, lost)
+            .await
+        {
             return parse_reply(&reply?, request);
         }
         let reply = self.script.run(&self.connection, command, lost).await?;
@@ -198,12 +218,13 @@ fn parse_reply(
             .copied()
     };
     match *reply {
-        [1, index, remaining, reset] => match limit(index) {
+        [1, index, remaining, reset, now] => match limit(index) {
             Some(limit) => Ok((
                 Decision::Allow(Quota {
                     limit,
                     remaining,
                     reset: Duration::from_micros(reset),
+                    counted_at: now,
                 }),
                 None,
             )),
@@ -267,12 +288,16 @@ mod tests {
 
     #[test]
     fn an_admission_names_its_tightest_limit() {
-        let Ok(Decision::Allow(quota)) = parse("1:2:99:60000000") else {
+        let Ok(Decision::Allow(quota)) = parse("1:2:99:60000000:1700000000000001") else {
             panic!("an admission");
         };
         assert_eq!(quota.limit, LIMITS[1]);
         assert_eq!(quota.remaining, 99);
         assert_eq!(quota.reset, Duration::from_secs(60));
+        assert_eq!(
+            quota.counted_at, 1_700_000_000_000_001,
+            "Redis's time, for a give-back"
+        );
     }
 
     #[test]
@@ -301,11 +326,12 @@ mod tests {
     #[test]
     fn the_largest_numbers_parse_exactly() {
         let max = u64::MAX;
-        let Ok(Decision::Allow(quota)) = parse(&format!("1:1:{max}:{max}")) else {
+        let Ok(Decision::Allow(quota)) = parse(&format!("1:1:{max}:{max}:{max}")) else {
             panic!("an admission");
         };
         assert_eq!(quota.remaining, max);
         assert_eq!(quota.reset, Duration::from_micros(max));
+        assert_eq!(quota.counted_at, max);
     }
 
     #[test]
@@ -318,21 +344,23 @@ mod tests {
             ":1",
             "1::2:3",
             "1:2:3",
+            "1:1:2:3",
+            "1:1:2:3:",
             "0:1",
             "0:0:1",
             "0:0:1:1",
             "0:1:1:1",
             "0:0:1:1:3",
-            "1:1:2:3:4",
+            "1:1:2:3:4:5",
             "0:0:1:1:1:1",
-            "1:3:2:3",
+            "1:3:2:3:4",
             "0:3:1",
-            "2:1:2:3",
-            "-1:1:2:3",
-            "+1:1:2:3",
-            "1:1:2:3 ",
-            "1:1:2:x",
-            "1:1:18446744073709551616:3",
+            "2:1:2:3:4",
+            "-1:1:2:3:4",
+            "+1:1:2:3:4",
+            "1:1:2:3:4 ",
+            "1:1:2:3:x",
+            "1:1:18446744073709551616:3:4",
         ] {
             let result = parse(reply);
             assert!(

@@ -15,6 +15,10 @@ use crate::backend::{Algorithm, BackendError};
 const FIXED_WINDOW: &str = script!("test_clock.lua", "fixed_window.lua");
 const SLIDING_WINDOW: &str = script!("test_clock.lua", "sliding_window.lua");
 const GCRA: &str = script!("test_clock.lua", "gcra.lua");
+const FIXED_WINDOW_GIVE_BACK: &str = script!("test_clock.lua", "fixed_window.lua", "give_back.lua");
+const SLIDING_WINDOW_GIVE_BACK: &str =
+    script!("test_clock.lua", "sliding_window.lua", "give_back.lua");
+const GCRA_GIVE_BACK: &str = script!("test_clock.lua", "gcra.lua", "give_back.lua");
 
 /// Where a frozen clock starts: 2023-11-14, in microseconds since the Unix epoch (a time of
 /// the size Redis's clock gives).
@@ -23,6 +27,8 @@ const FROZEN_START_US: u64 = 1_700_000_000_000_000;
 /// A backend's test clock, and the script that reads it.
 pub(super) struct TestClock {
     script: Script,
+    /// The give-back script that reads it.
+    give_back: Script,
     /// Microseconds added to Redis's `TIME`, or, when `frozen`, the time itself.
     offset_us: AtomicU64,
     /// Microseconds taken off the script's clock (not the refusal cache's, which is monotonic
@@ -35,13 +41,14 @@ impl TestClock {
     /// The test clock of a backend of `algorithm` (its script loaded by [`load`](Self::load)
     /// or on first use).
     pub(super) fn new(algorithm: Algorithm, frozen: bool) -> Self {
-        let text = match algorithm {
-            Algorithm::FixedWindow => FIXED_WINDOW,
-            Algorithm::SlidingWindow => SLIDING_WINDOW,
-            Algorithm::Gcra => GCRA,
+        let (text, give_back) = match algorithm {
+            Algorithm::FixedWindow => (FIXED_WINDOW, FIXED_WINDOW_GIVE_BACK),
+            Algorithm::SlidingWindow => (SLIDING_WINDOW, SLIDING_WINDOW_GIVE_BACK),
+            Algorithm::Gcra => (GCRA, GCRA_GIVE_BACK),
         };
         Self {
             script: Script::new(text),
+            give_back: Script::new(give_back),
             offset_us: AtomicU64::new(if frozen { FROZEN_START_US } else { 0 }),
             rewound_us: AtomicU64::new(0),
             frozen,
@@ -53,10 +60,12 @@ impl TestClock {
         self.script.load(connection).await.map(|_| ())
     }
 
-    /// Runs the test script, with the clock's two arguments after `command`'s, when the
-    /// clock is frozen or was moved; `None` otherwise (the production script decides).
+    /// Runs the test script (the give-back script when `give_back`), with the clock's two
+    /// arguments after `command`'s, when the clock is frozen or was moved; `None` otherwise
+    /// (the production script runs).
     pub(super) async fn run(
         &self,
+        give_back: bool,
         connection: &Connection,
         command: impl Fn(&str, &str) -> Cmd,
         lost: impl FnOnce(),
@@ -73,7 +82,12 @@ impl TestClock {
             cmd.arg(offset.to_string()).arg(u8::from(self.frozen));
             cmd
         };
-        Some(self.script.run(connection, command, lost).await)
+        let script = if give_back {
+            &self.give_back
+        } else {
+            &self.script
+        };
+        Some(script.run(connection, command, lost).await)
     }
 }
 

@@ -72,3 +72,67 @@ pub(crate) async fn windows_of_other_lengths_are_kept_apart(h: &impl Harness) {
         DenialCause::Limit(ninety)
     );
 }
+
+pub(crate) async fn a_request_given_back_leaves_its_room(h: &impl Harness) {
+    let minute = Limit::new(Unit::Minute, 3);
+    let limits = [minute];
+    let ask = Ask::path("/login", "alice", &limits);
+    ask.allow(h).await;
+    let second = ask.allow(h).await;
+    ask.allow(h).await;
+    ask.deny(h).await;
+    ask.give_back(h, &second).await;
+    let again = ask.allow(h).await;
+    assert_eq!(again.remaining, 0, "one unit given back, one used again");
+    ask.deny(h).await;
+    // A cost is given back whole.
+    let ten = [Limit::new(Unit::Minute, 10)];
+    let costly = Ask::path("/export", "alice", &ten).cost(4);
+    let quota = costly.allow(h).await;
+    costly.allow(h).await;
+    costly.deny(h).await;
+    costly.give_back(h, &quota).await;
+    assert_eq!(costly.allow(h).await.remaining, 2);
+}
+
+pub(crate) async fn a_give_back_never_goes_below_zero(h: &impl Harness) {
+    let limits = [Limit::new(Unit::Minute, 2)];
+    let ask = Ask::path("/login", "alice", &limits);
+    let quota = ask.allow(h).await;
+    ask.give_back(h, &quota).await;
+    ask.give_back(h, &quota).await;
+    ask.give_back(h, &quota).await;
+    assert_eq!(
+        ask.admitted(h, 3).await,
+        2,
+        "no credit below an empty window"
+    );
+}
+
+pub(crate) async fn a_give_back_never_reaches_a_window_started_since(h: &impl Harness) {
+    let limits = [Limit::new(Unit::Minute, 2)];
+    let ask = Ask::path("/login", "alice", &limits);
+    let old = ask.allow(h).await;
+    // Two windows later (a sliding window forgets its previous one then too).
+    h.advance(secs(121)).await;
+    assert_eq!(ask.admitted(h, 2).await, 2);
+    ask.give_back(h, &old).await;
+    ask.deny(h).await;
+    // In every window the request was counted in, it is given back.
+    let recent = Ask::path("/other", "alice", &limits);
+    let quota = recent.allow(h).await;
+    h.advance(secs(10)).await;
+    recent.allow(h).await;
+    recent.give_back(h, &quota).await;
+    recent.allow(h).await;
+    recent.deny(h).await;
+}
+
+pub(crate) async fn a_give_back_leaves_a_block_in_place(h: &impl Harness) {
+    let limits = [Limit::new(Unit::Minute, 1)];
+    let ask = Ask::path("/login", "alice", &limits).block(secs(600));
+    let quota = ask.allow(h).await;
+    assert_eq!(ask.deny(h).await.cause, DenialCause::Limit(limits[0]));
+    ask.give_back(h, &quota).await;
+    assert_eq!(ask.deny(h).await.cause, DenialCause::Blocked);
+}

@@ -57,6 +57,14 @@ impl Window for Fixed {
         self.count = self.count.saturating_add(rate.cost);
     }
 
+    fn give_back(&mut self, _now: u64, rate: Rate, counted_at: u64) {
+        // A window starts with its first request: the one that counted this request started
+        // at or before it. A later start is a window rolled over since.
+        if self.count != 0 && self.start <= counted_at {
+            self.count = self.count.saturating_sub(rate.cost);
+        }
+    }
+
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64) {
         (
             rate.count.saturating_sub(self.count),

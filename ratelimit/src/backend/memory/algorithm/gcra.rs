@@ -89,6 +89,22 @@ impl Window for Gcra {
         self.count = rate.count;
     }
 
+    fn give_back(&mut self, now: u64, rate: Rate, counted_at: u64) {
+        // No windows: the request's emission intervals come off the TAT, which never goes
+        // below now (a TAT in the past is a fresh state). A request fits only if the TAT is
+        // then at most a window ahead, so one window after it was counted its intervals
+        // have all passed: nothing to give back (as a fixed window would have rolled over).
+        if self.count == 0 || now >= counted_at.saturating_add(rate.window) {
+            return;
+        }
+        let now = u128::from(now) * u128::from(rate.count);
+        let tat = self.tat();
+        if tat > now {
+            let given = u128::from(rate.cost) * u128::from(rate.window);
+            self.set_tat(tat.saturating_sub(given).max(now));
+        }
+    }
+
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64) {
         let now = u128::from(now) * u128::from(rate.count);
         let tat = self.tat();

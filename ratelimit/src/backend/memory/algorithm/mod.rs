@@ -82,6 +82,11 @@ pub(super) trait Window: Copy + Default + Send + 'static {
     /// Counts one request (of `rate.cost`) at `now` (one that fits).
     fn count(&mut self, now: u64, rate: Rate);
 
+    /// Gives back a request (of `rate.cost`) counted at `counted_at`, if this state (brought
+    /// to `now` by `at`) is still the window that counted it: never below zero, never into
+    /// a window that started after it.
+    fn give_back(&mut self, now: u64, rate: Rate, counted_at: u64);
+
     /// The units that still fit now, and the time until the state is fresh again.
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64);
 

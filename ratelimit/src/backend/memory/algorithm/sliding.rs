@@ -107,6 +107,14 @@ impl Window for Sliding {
         self.current = self.current.saturating_add(rate.cost);
     }
 
+    fn give_back(&mut self, _now: u64, rate: Rate, counted_at: u64) {
+        // Counted in the current window only if it started at or before the request; once
+        // that window is the previous one, it has rolled over and keeps its count.
+        if self.current != 0 && self.start <= counted_at {
+            self.current = self.current.saturating_sub(rate.cost);
+        }
+    }
+
     fn quota(&self, now: u64, rate: Rate) -> (u64, u64) {
         let window = u128::from(rate.window);
         let elapsed = u128::from(now.saturating_sub(self.start).min(rate.window));

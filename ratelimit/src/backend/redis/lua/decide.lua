@@ -25,8 +25,9 @@
 --
 -- Reply, one string of decimal integers joined by `:` (the client parses one bulk string in
 -- a fraction of the instructions an array of integers takes):
---        '1:i:remaining:reset'      admitted and counted in every limit; i is the limit with
---                                   the fewest requests left (the longer reset on a tie)
+--        '1:i:remaining:reset:now'  admitted and counted in every limit; i is the limit with
+--                                   the fewest units left (the longer reset on a tie); now is
+--                                   the time it was counted at (what a give-back takes)
 --        '0:i:retry'                refused by a limit, nothing counted; i is the exhausted
 --                                   limit that frees up last (the longer window on a tie)
 --        '0:0:retry:rest:i'         refused, the user blocked, nothing counted; rest is the
@@ -134,4 +135,4 @@ for i = 1, n - 1 do
     'PX', ttl(pending[j - 3]))
 end
 redis.call('SET', KEYS[1 + n], string.format(format, a, b, c), 'PX', ttl(reset))
-return string.format('1:%d:%d:%d', tightest, least, latest)
+return string.format('1:%d:%d:%d:%d', tightest, least, latest, now)

@@ -34,3 +34,21 @@ local function check(v, count, window, cost)
   end
   return wait, count - used - cost, reset, start, used + cost, nil, fixed
 end
+
+-- The state `v` with a request of `cost` counted at `counted_at` given back, or nil when the
+-- window that counted it has ended or another started since (see give_back.lua).
+local function give(v, count, window, cost, counted_at)
+  local start, used = match(v, '^(%d+):(%d+)$')
+  if not start then
+    return nil
+  end
+  start, used = start + 0, used + 0
+  if used == 0 or start > counted_at or now >= start + window then
+    return nil
+  end
+  used = used - cost
+  if used < 0 then
+    used = 0
+  end
+  return string.format(format, start, used)
+end

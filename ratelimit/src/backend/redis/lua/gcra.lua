@@ -58,3 +58,30 @@ local function check(v, count, window, cost)
   local whole = floor(carried / count)
   return wait, remaining, ceil(after / count), q + whole, carried - whole * count, count, fixed
 end
+
+-- The state `v` with a request of `cost` given back: its emission intervals off the TAT,
+-- which never goes below now; nil when the TAT is not ahead of now, or a window has passed
+-- since the request was counted (its intervals have all passed; see give_back.lua).
+local function give(v, count, window, cost, counted_at)
+  local q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
+  if not q or now >= counted_at + window then
+    return nil
+  end
+  q, r = q + 0, r + 0
+  if reckoned + 0 ~= count then
+    if r > 0 then
+      q = q + 1
+    end
+    r = 0
+  end
+  local ahead = (q - now) * count + r
+  if ahead <= 0 then
+    return nil
+  end
+  ahead = ahead - cost * window
+  if ahead < 0 then
+    ahead = 0
+  end
+  local whole = floor(ahead / count)
+  return string.format(format, now + whole, ahead - whole * count, count)
+end

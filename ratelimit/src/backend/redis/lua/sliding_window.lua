@@ -49,3 +49,21 @@ local function check(v, count, window, cost)
   local remaining = count - cur - cost - ceil(prev * left / window)
   return wait, remaining, start + 2 * window - now, start, cur + cost, prev, fixed
 end
+
+-- The state `v` with a request of `cost` counted at `counted_at` given back, or nil when the
+-- window that counted it is no longer the current one (see give_back.lua).
+local function give(v, count, window, cost, counted_at)
+  local start, cur, prev = match(v, '^(%d+):(%d+):(%d+)$')
+  if not start then
+    return nil
+  end
+  start, cur, prev = start + 0, cur + 0, prev + 0
+  if cur == 0 or start > counted_at or now >= start + window then
+    return nil
+  end
+  cur = cur - cost
+  if cur < 0 then
+    cur = 0
+  end
+  return string.format(format, start, cur, prev)
+end

@@ -1,0 +1,7 @@
+use ratelimit::ratelimit;
+
+fn main() {
+    let _rules = ratelimit! {
+        "^/login" => [minute = 3 count_if = 600],
+    };
+}
