@@ -108,6 +108,19 @@ fn expand(mut function: ItemFn, rules: &[ratelimit_core::Rule]) -> TokenStream {
     let rules_name = format_ident!("__RATELIMIT_HANDLER_RULES");
     let statics = rules_static(&rules_name, rules);
     let guard: FnArg = syn::parse_quote!(_: #private::RateLimitGuard<#marker>);
+    // A handler whose responses decide what counts registers that too: the layer then
+    // leaves a place for what to give back.
+    let count_if = if rules.iter().any(|rule| rule.count_if().is_some()) {
+        quote! {
+            const _: () = {
+                #[#private::linkme::distributed_slice(#private::COUNT_IF_HANDLERS)]
+                #[linkme(crate = #private::linkme)]
+                static REGISTERED: &'static str = <#marker as #private::HandlerRules>::POOL;
+            };
+        }
+    } else {
+        TokenStream::new()
+    };
     function.sig.inputs.insert(0, guard);
     quote! {
         #[doc(hidden)]
@@ -131,6 +144,8 @@ fn expand(mut function: ItemFn, rules: &[ratelimit_core::Rule]) -> TokenStream {
             #[linkme(crate = #private::linkme)]
             static REGISTERED: &'static str = <#marker as #private::HandlerRules>::POOL;
         };
+
+        #count_if
 
         #function
     }

@@ -13,6 +13,6 @@ pub use crate::rules::Rules;
 pub use http;
 
 pub use crate::backend::Scope;
-pub use crate::handler::{HANDLERS, HandlerRules, RateLimitGuard};
+pub use crate::handler::{COUNT_IF_HANDLERS, HANDLERS, HandlerRules, RateLimitGuard};
 pub use crate::middleware::{CheckError, Limiter, Outcome};
 pub use linkme;

@@ -42,6 +42,17 @@ pub(crate) fn any_registered() -> bool {
     !HANDLERS.is_empty()
 }
 
+/// The pool of every `#[rate_limited]` handler with a `count_if` rule, gathered by the
+/// linker: a layer in a program that has one leaves a place, in the limiter it hands on,
+/// for the handler's check to say what to give back once the response is known.
+#[linkme::distributed_slice]
+pub static COUNT_IF_HANDLERS: [&'static str];
+
+/// Whether the program has a `#[rate_limited]` handler with a `count_if` rule.
+pub(crate) fn any_count_if() -> bool {
+    !COUNT_IF_HANDLERS.is_empty()
+}
+
 /// The rules of one `#[rate_limited]` handler; implemented by the attribute's expansion.
 pub trait HandlerRules: Send + Sync + 'static {
     /// The handler's pool: `module_path!()::name`.

@@ -109,6 +109,8 @@ pub use rules::{Matching, Rules, Selection};
 ///          | "shadow"                            decide and count as usual, never refuse
 ///          | "global"                            one pool for every user (no user in the key)
 ///          | "cost" "=" COUNT                    each request uses COUNT of every limit
+///          | "count_if" "=" STATUS ("|" STATUS)* only these responses use up the limits
+/// STATUS   = 100..=599 | 1xx | 2xx | 3xx | 4xx | 5xx
 /// PATTERN  = string literal, `regex` crate syntax
 /// GROUP    = identifier or string literal
 /// ```
@@ -117,7 +119,8 @@ pub use rules::{Matching, Rules, Selection};
 /// original `asgi-ratelimit`), or any whole number of seconds up to 31 days (`10s`, `90s`,
 /// `5m`; a length that is a unit's is that unit's window). A rule with several windows (at
 /// most eight) enforces all of them. `cost = N` makes each request of the rule use N of every
-/// limit; rate-limit headers count remaining units.
+/// limit; rate-limit headers count remaining units. `count_if = 401 | 5xx` counts a request
+/// when it is admitted and gives it back once its response's status is not listed.
 ///
 /// Patterns match like Python's `re.match`: at the start of the path, not necessarily to
 /// its end (`"^/towns"` and `"/towns"` both match `/townsfolk`; end with `$` for an exact
@@ -149,7 +152,10 @@ pub use rules::{Matching, Rules, Selection};
 /// - a window without a unit (`10 = 3`), of an unknown unit, of 0 s or over 31 days; the same
 ///   window twice (`60s = 5 minute = 10`); more than eight limits;
 /// - `cost = 0`, a cost on a rule without limits, or larger than the rule's smallest count
-///   (never admitted).
+///   (never admitted);
+/// - in `count_if`, a status outside 100 to 599, a class other than `1xx` to `5xx`, a status
+///   twice, a code its class in the list already covers; `count_if` on a rule without
+///   limits.
 ///
 /// ```compile_fail
 /// let rules = ratelimit::ratelimit! { "^/towns" => [secnd = 1] };

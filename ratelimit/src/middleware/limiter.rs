@@ -13,7 +13,9 @@ use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use ratelimit_core::{Route, Rule};
 
 use super::give_back::GiveBackTicket;
-use super::headers::{self, HandlerHeaders, Policies, RateHeaders, ResponseHeaders};
+use super::headers::{
+    self, HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders,
+};
 use super::observe::{self, LogThrottle, Recorder, Site, Verdict};
 use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use super::rejection::Rejection;
@@ -110,6 +112,11 @@ impl<ResBody> Limiter<ResBody> {
     /// 4. A refusal by a rule in shadow (or by any rule of a layer in
     ///    [`shadow`](super::RateLimitLayer::shadow)) is [`Outcome::ShadowRejected`]: admit the
     ///    request.
+    /// 5. A rule with `count_if` counts the request as any rule does; the layer gives it back
+    ///    when the response it passes back has a status the rule does not list. That needs
+    ///    a place in this limiter, which the layer makes when it sends rate-limit headers or
+    ///    when a `#[rate_limited]` handler of the program has `count_if`; otherwise every
+    ///    response counts.
     ///
     /// The decision is recorded (a `tracing` event; with the `metrics` feature, counters)
     /// under the route label of `scope`. Turn the result into a response with [`rejection_response`](Self::rejection_response),
@@ -630,13 +637,17 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
         if !self.options.extension {
             return ResponseHeaders::new(headers, None, give_back);
         }
-        let handler = HandlerHeaders::default();
+        // A place for the handler's check to leave its headers (when the layer sends any)
+        // and what its `count_if` rule gives back (when a handler of the program has one).
+        let handler = (self.options.headers != RateLimitHeaders::None
+            || crate::handler::any_count_if())
+        .then(HandlerHeaders::default);
         extensions.insert(Limiter {
             shared: Arc::clone(self),
             identity,
-            handler_headers: Some(Arc::clone(&handler)),
+            handler_headers: handler.clone(),
         });
-        ResponseHeaders::new(headers, Some(handler), give_back)
+        ResponseHeaders::new(headers, handler, give_back)
     }
 }
 

@@ -222,10 +222,12 @@ impl RedisBackendBuilder {
         let algorithm = self.algorithm;
         let connection = self.target.connect(connect_timeout).await?;
         let script = Script::new(Script::production(algorithm));
+        let give_back_script = super::give_back::script(algorithm);
         #[cfg(feature = "test-util")]
         let test_clock = super::test_clock::TestClock::new(algorithm, self.frozen_clock);
         let setup = async {
             script.load(&connection).await?;
+            give_back_script.load(&connection).await?;
             #[cfg(feature = "test-util")]
             test_clock.load(&connection).await?;
             Ok::<_, RedisError>(())
@@ -245,7 +247,7 @@ impl RedisBackendBuilder {
         let inner = Inner {
             connection,
             script,
-            give_back_script: super::give_back::script(algorithm),
+            give_back_script,
             algorithm,
             prefix: self.prefix,
             timeout: self.timeout,

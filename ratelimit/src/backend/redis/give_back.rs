@@ -99,7 +99,8 @@ impl Inner {
     }
 }
 
-/// The give-back script of a backend of `algorithm`, loaded on first use.
+/// The give-back script of a backend of `algorithm` (the builder loads it with the decision
+/// script; else on first use).
 pub(super) fn script(algorithm: crate::backend::Algorithm) -> Script {
     Script::new(Script::production_give_back(algorithm))
 }

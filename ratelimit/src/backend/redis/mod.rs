@@ -230,7 +230,7 @@ struct Inner {
     connection: builder::Connection,
     /// The script of `algorithm`, loaded.
     script: script::Script,
-    /// Its give-back script (a rule's `count_if`), loaded on first use.
+    /// Its give-back script (a rule's `count_if`), loaded with it.
     give_back_script: script::Script,
     algorithm: Algorithm,
     prefix: String,

@@ -57,7 +57,8 @@ impl TestClock {
 
     /// Loads its script.
     pub(super) async fn load(&self, connection: &Connection) -> Result<(), redis::RedisError> {
-        self.script.load(connection).await.map(|_| ())
+        self.script.load(connection).await?;
+        self.give_back.load(connection).await.map(|_| ())
     }
 
     /// Runs the test script (the give-back script when `give_back`), with the clock's two
