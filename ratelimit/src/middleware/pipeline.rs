@@ -299,6 +299,10 @@ impl<A: Authenticate, B: Backend> Core for Engine<A, B> {
                 .record(self.backend.name(), decided, started.elapsed());
         }
         match decided {
+            // The common case, built at once: a rule without `count_if` admitted.
+            Some(Ok(Decision::Allow(quota))) if rule.count_if().is_none() => {
+                Ran::Done(Checked::Allowed(identity, rule, quota))
+            }
             Some(decided) => {
                 let counted = Counted::of_admitted(rule, &request, &decided);
                 Ran::Done(Checked::decided(identity, rule, counted, decided))
