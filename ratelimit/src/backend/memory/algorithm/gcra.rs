@@ -208,6 +208,49 @@ mod tests {
     }
 
     #[test]
+    fn a_scaled_tat_past_64_bits_still_limits() {
+        // T = 1 µs. Five and a half hours into the clock, `now · count` = 2·10^19 ns·count is
+        // past 2^64 ≈ 1.845·10^19: the TAT needs its high 64 bits.
+        let rate = Rate {
+            window: SECOND,
+            count: 1_000_000,
+            cost: 1,
+        };
+        let now = 20_000 * SECOND;
+        let mut state = Gcra::default();
+        // TAT = now + T: 999 999 more fit now, and the state is fresh again in 1 µs.
+        assert_eq!(request(&mut state, now, rate), Ok((999_999, 1_000)));
+        for i in 1..1_000_000 {
+            assert!(request(&mut state, now, rate).is_ok(), "request {i}");
+        }
+        // TAT = now + 1 s: the burst is spent, the next fits from TAT − (count − 1)·T.
+        assert_eq!(request(&mut state, now, rate), Err(1_000));
+        assert_eq!(request(&mut state, now + 1_000, rate), Ok((0, SECOND)));
+        assert_eq!(state.fresh_at(rate.window), now + SECOND + 1_000);
+    }
+
+    #[test]
+    fn a_state_rescaled_to_a_larger_count_keeps_its_tat() {
+        let one = Rate {
+            window: SECOND,
+            count: 1,
+            cost: 1,
+        };
+        let two = Rate {
+            window: SECOND,
+            count: 2,
+            cost: 1,
+        };
+        let mut state = Gcra::default();
+        assert!(request(&mut state, 0, one).is_ok());
+        // TAT = 1 s, now scaled by 2; with T = 500 ms it fits from TAT − T = 500 ms.
+        assert_eq!(state.at(0, two).fresh_at(two.window), SECOND);
+        assert_eq!(request(&mut state, 0, two), Err(500_000_000));
+        assert_eq!(request(&mut state, 500_000_000, two), Ok((0, SECOND)));
+        assert_eq!(state.fresh_at(two.window), 1_500_000_000);
+    }
+
+    #[test]
     fn extreme_values_do_not_overflow() {
         let rate = Rate {
             window: 31 * 86_400 * SECOND,

@@ -247,6 +247,50 @@ mod tests {
     }
 
     #[test]
+    fn a_request_at_the_window_end_counts_in_the_next_window() {
+        let rate = Rate {
+            window: SECOND,
+            count: 2,
+            cost: 1,
+        };
+        let mut state = Sliding::default();
+        assert_eq!(request(&mut state, 0, rate), Ok((1, 2 * SECOND)));
+        // Windows are [start, start + window): at 1 s the first one is over, so the request
+        // is counted in [1 s, 2 s), with the first window's 1 as the previous count, and the
+        // state is fresh at 3 s.
+        assert_eq!(request(&mut state, SECOND, rate), Ok((0, 2 * SECOND)));
+        assert_eq!(state.fresh_at(rate.window), 3 * SECOND);
+        // At 1.5 s: 1 + 1 + 1·(1 − 0.5) > 2; the previous window stops weighing at 2 s.
+        assert_eq!(request(&mut state, 1500 * MS, rate), Err(500 * MS));
+    }
+
+    #[test]
+    fn a_state_with_only_a_previous_count_is_fresh_one_window_after_its_start() {
+        assert_eq!(Sliding::default().fresh_at(SECOND), 0);
+        let rate = Rate {
+            window: SECOND,
+            count: 3,
+            cost: 1,
+        };
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        assert!(request(&mut state, 0, rate).is_ok());
+        // At 1.2 s the window [1 s, 2 s) has nothing counted yet; the previous one's 2 weigh
+        // until 2 s.
+        let rolled = state.at(1200 * MS, rate);
+        assert_eq!(
+            rolled,
+            Sliding {
+                start: SECOND,
+                current: 0,
+                previous: 2,
+            }
+        );
+        assert_eq!(rolled.fresh_at(rate.window), 2 * SECOND);
+        assert_eq!(rolled.at(2 * SECOND, rate), Sliding::default());
+    }
+
+    #[test]
     fn a_clock_going_backwards_does_not_panic() {
         let rate = Rate {
             window: SECOND,
