@@ -122,4 +122,55 @@ mod tests {
         assert!(request(&mut state, 10 * SECOND).is_ok());
         assert_eq!(request(&mut state, 0), Err(11 * SECOND));
     }
+
+    #[test]
+    fn a_cost_uses_that_much_of_the_window() {
+        let rate = Rate {
+            window: SECOND,
+            count: 5,
+            cost: 2,
+        };
+        let mut state = Fixed::default();
+        let mut request = |now| super::super::try_request(&mut state, now, rate);
+        assert_eq!(request(0), Ok((3, SECOND)));
+        assert_eq!(request(10), Ok((1, SECOND - 10)));
+        assert_eq!(request(20), Err(SECOND - 20), "4 + 2 is more than 5");
+        let whole = Rate { cost: 5, ..rate };
+        let mut state = Fixed::default();
+        assert_eq!(
+            super::super::try_request(&mut state, 0, whole),
+            Ok((0, SECOND))
+        );
+    }
+
+    #[test]
+    fn a_give_back_returns_the_cost_to_the_window_that_counted_it_only() {
+        let mut state = Fixed::default();
+        assert!(request(&mut state, 100).is_ok());
+        assert!(request(&mut state, 200).is_ok());
+        // Counted before the window started: another window's request.
+        state = state.at(300, RATE);
+        state.give_back(300, RATE, 50);
+        assert_eq!(request(&mut state, 300), Err(SECOND - 200));
+        // Counted in it: given back.
+        state.give_back(300, RATE, 200);
+        assert_eq!(request(&mut state, 300), Ok((0, SECOND - 200)));
+        // Never below zero.
+        let mut state = Fixed::default();
+        assert!(request(&mut state, 0).is_ok());
+        for _ in 0..3 {
+            state.give_back(0, RATE, 0);
+        }
+        assert!(request(&mut state, 0).is_ok());
+        assert!(request(&mut state, 0).is_ok());
+        assert!(request(&mut state, 0).is_err());
+        // A window rolled over since: the new one keeps its count.
+        let mut state = Fixed::default();
+        assert!(request(&mut state, 0).is_ok());
+        assert!(request(&mut state, 2 * SECOND).is_ok());
+        assert!(request(&mut state, 2 * SECOND).is_ok());
+        state = state.at(2 * SECOND, RATE);
+        state.give_back(2 * SECOND, RATE, 0);
+        assert!(request(&mut state, 2 * SECOND).is_err());
+    }
 }

@@ -263,4 +263,58 @@ mod tests {
         let _ = state.fresh_at(rate.window);
         assert_eq!(Gcra::default().fresh_at(rate.window), 0);
     }
+
+    #[test]
+    fn a_cost_uses_that_many_intervals() {
+        // T = 0.2 s; two requests of cost 2 from idle leave the TAT at 0.8 s, and one more
+        // fits when TAT − (5 − 2)·T ≤ now.
+        let rate = Rate {
+            window: SECOND,
+            count: 5,
+            cost: 2,
+        };
+        let mut state = Gcra::default();
+        assert_eq!(request(&mut state, 0, rate), Ok((3, 400_000_000)));
+        assert_eq!(request(&mut state, 0, rate), Ok((1, 800_000_000)));
+        assert_eq!(request(&mut state, 0, rate), Err(200_000_000));
+        assert!(request(&mut state, 200_000_000, rate).is_ok());
+    }
+
+    #[test]
+    fn a_give_back_takes_the_intervals_off_within_a_window_of_the_count() {
+        // T = 0.5 s, a burst of 2.
+        let rate = Rate {
+            window: SECOND,
+            count: 2,
+            cost: 1,
+        };
+        let mut state = Gcra::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        assert!(request(&mut state, 0, rate).is_ok());
+        assert!(request(&mut state, 0, rate).is_err());
+        state.give_back(0, rate, 0);
+        assert_eq!(
+            state.tat(),
+            u128::from(SECOND),
+            "one interval off, scaled by 2"
+        );
+        assert!(request(&mut state, 0, rate).is_ok());
+        // Never below now.
+        let mut state = Gcra::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        state = state.at(100, rate);
+        state.give_back(100, rate, 0);
+        state.give_back(100, rate, 0);
+        assert_eq!(state.tat(), 200, "now (100 ns), scaled by 2");
+        // A window after the count, its intervals have passed: nothing given back.
+        let mut state = Gcra::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        assert!(request(&mut state, SECOND, rate).is_ok());
+        assert!(request(&mut state, SECOND, rate).is_ok());
+        let before = state.tat();
+        state.give_back(SECOND, rate, 0);
+        assert_eq!(state.tat(), before);
+        state.give_back(SECOND, rate, 1);
+        assert!(state.tat() < before, "counted less than a window ago");
+    }
 }

@@ -301,4 +301,58 @@ mod tests {
         assert!(request(&mut state, 10 * SECOND, rate).is_ok());
         assert_eq!(request(&mut state, 0, rate), Err(2 * SECOND));
     }
+
+    #[test]
+    fn a_cost_uses_that_much_of_the_window() {
+        let rate = Rate {
+            window: SECOND,
+            count: 5,
+            cost: 2,
+        };
+        let mut state = Sliding::default();
+        assert_eq!(request(&mut state, 0, rate), Ok((3, 2 * SECOND)));
+        assert_eq!(request(&mut state, 0, rate), Ok((1, 2 * SECOND)));
+        // 4 + 2 is more than 5: the next window, from where 4·(1 − e) + 2 ≤ 5 (e = 0.25 s).
+        assert_eq!(request(&mut state, 0, rate), Err(SECOND + 250 * MS));
+        // With room in this window but the previous one weighing: 2·(1 − e) + 0 + 2 ≤ 3
+        // from e = 0.5 s.
+        let three = Rate { count: 3, ..rate };
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 0, Rate { cost: 1, ..three }).is_ok());
+        assert!(request(&mut state, 0, Rate { cost: 1, ..three }).is_ok());
+        assert_eq!(request(&mut state, SECOND, three), Err(500 * MS));
+    }
+
+    #[test]
+    fn a_give_back_returns_the_cost_to_the_current_window_only() {
+        let rate = Rate {
+            window: SECOND,
+            count: 2,
+            cost: 1,
+        };
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 100, rate).is_ok());
+        assert!(request(&mut state, 200, rate).is_ok());
+        state = state.at(300, rate);
+        state.give_back(300, rate, 50);
+        assert!(
+            request(&mut state, 300, rate).is_err(),
+            "counted before it started"
+        );
+        state.give_back(300, rate, 200);
+        assert!(request(&mut state, 300, rate).is_ok());
+        // Never below zero.
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        for _ in 0..3 {
+            state.give_back(0, rate, 0);
+        }
+        assert_eq!(state.current, 0);
+        // Once its window is the previous one, a request stays counted.
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        state = state.at(SECOND + 100, rate);
+        state.give_back(SECOND + 100, rate, 0);
+        assert_eq!((state.current, state.previous), (0, 1));
+    }
 }
