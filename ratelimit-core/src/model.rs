@@ -696,6 +696,8 @@ mod tests {
         assert_eq!(secs, [1, 60, 3_600, 86_400, 2_678_400]);
         assert_eq!(Unit::from_name("hour"), Some(Unit::Hour));
         assert_eq!(Unit::from_name("hours"), None);
+        let names: Vec<String> = Unit::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["second", "minute", "hour", "day", "month"]);
     }
 
     #[test]
@@ -741,6 +743,14 @@ mod tests {
             RuleMethod::parse("PURGE").map(|m| m.to_string()),
             Some("PURGE".into())
         );
+        // Any HTTP token: digits and the token's punctuation too.
+        for token in ["M-SEARCH", "V2", "X_Y.Z~1", "A!#$%&'*+^`|"] {
+            assert_eq!(
+                RuleMethod::parse(token).as_ref().map(RuleMethod::as_str),
+                Some(token)
+            );
+        }
+        assert_eq!(RuleMethod::parse("A:B"), None);
         assert_eq!(RuleMethod::parse(""), None);
         assert_eq!(RuleMethod::parse("G T"), None);
         assert_eq!(RuleMethod::parse("GÉT"), None);
