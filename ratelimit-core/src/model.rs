@@ -800,6 +800,97 @@ mod tests {
         })
     }
 
+    fn limited(limits: Vec<Limit>, cost: u64) -> RuleParts {
+        RuleParts {
+            group: Cow::Borrowed(DEFAULT_GROUP),
+            method: None,
+            policy: Policy::Limited(Cow::Owned(limits)),
+            zone: None,
+            block_time: None,
+            shadow: false,
+            global: false,
+            cost,
+            count_if: None,
+        }
+    }
+
+    #[test]
+    fn a_cost_up_to_the_smallest_count_is_a_rule() {
+        let limits = vec![Limit::new(Unit::Second, 5), Limit::new(Unit::Minute, 3)];
+        assert_eq!(Rule::new(limited(limits, 3)).cost(), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "a rule's cost is at most its smallest count")]
+    fn a_cost_above_the_smallest_count_is_refused() {
+        let limits = vec![Limit::new(Unit::Second, 5), Limit::new(Unit::Minute, 3)];
+        let _ = Rule::new(limited(limits, 4));
+    }
+
+    #[test]
+    #[should_panic(expected = "a rule has at most 8 limits")]
+    fn more_than_eight_limits_are_refused() {
+        let limits = (1..=9)
+            .map(|seconds| Limit::per_seconds(seconds, seconds))
+            .collect();
+        let _ = Rule::new(limited(limits, 1));
+    }
+
+    #[test]
+    fn eight_limits_are_a_rule() {
+        let limits = (1..=8)
+            .map(|seconds| Limit::per_seconds(seconds, seconds))
+            .collect();
+        assert_eq!(Rule::new(limited(limits, 1)).limits().len(), 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "a limited rule has a limit")]
+    fn a_limited_rule_without_limits_is_refused() {
+        let _ = Rule::new(limited(Vec::new(), 1));
+    }
+
+    #[test]
+    #[should_panic(expected = "a group name is not empty")]
+    fn an_empty_group_is_refused() {
+        let mut parts = limited(vec![Limit::new(Unit::Second, 1)], 1);
+        parts.group = Cow::Owned(String::new());
+        let _ = Rule::new(parts);
+    }
+
+    #[test]
+    #[should_panic(expected = "a zone name is not empty")]
+    fn an_empty_zone_is_refused() {
+        let mut parts = limited(vec![Limit::new(Unit::Second, 1)], 1);
+        parts.zone = Some(Cow::Borrowed(""));
+        let _ = Rule::new(parts);
+    }
+
+    #[test]
+    #[should_panic(expected = "a route has a rule")]
+    fn a_route_without_rules_is_refused() {
+        let pattern = Pattern::analyze("^/a").expect("a pattern");
+        let _ = Route::new(pattern, Cow::Owned(Vec::new()));
+    }
+
+    #[test]
+    fn a_route_selects_its_rule_for_a_group_and_method() {
+        let pattern = Pattern::analyze("^/a").expect("a pattern");
+        let route = Route::new(
+            pattern,
+            Cow::Owned(vec![rule("admin", None), rule("default", Some("POST"))]),
+        );
+        assert_eq!(
+            route.rule_for("admin", "GET").map(Rule::group),
+            Some("admin")
+        );
+        assert_eq!(
+            route.rule_for("default", "post").map(Rule::group),
+            Some("default")
+        );
+        assert!(route.rule_for("default", "GET").is_none());
+    }
+
     #[test]
     fn head_is_selected_as_get_unless_a_rule_of_the_group_names_head() {
         let rules = [rule("default", Some("GET")), rule("default", None)];
