@@ -51,6 +51,7 @@
 //! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
 //! | `redis`  | no      | `backend::redis::RedisBackend`: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
+//! | `rules-file` | no  | rules read at run time with the macro's grammar, checks and messages ([`Rules::parse`], [`Rules::from_file`]), and a watcher that reloads a file into a live layer: see [`rules_file`] |
 //! | `metrics`| no      | counters and a histogram of the limiter's decisions through the `metrics` facade (any exporter): see [`middleware`](crate::middleware#observing-it) |
 //! | `full`   | no      | every feature above |
 //! | `test-util` | no   | for tests only, not in `full`: a test clock for the Redis backend |
@@ -73,8 +74,11 @@ pub mod handler;
 pub mod middleware;
 mod path;
 mod rules;
+#[cfg(feature = "rules-file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rules-file")))]
+pub mod rules_file;
 
-pub use middleware::{RateLimit, RateLimitLayer};
+pub use middleware::{RateLimit, RateLimitLayer, RulesHandle};
 pub use ratelimit_core::{
     DEFAULT_GROUP, Limit, Pattern, PatternKind, Policy, Route, Rule, RuleMethod, Unit,
 };
