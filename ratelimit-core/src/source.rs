@@ -268,12 +268,13 @@ fn too_deep(tokens: TokenStream) -> Option<Range<usize>> {
 }
 
 /// `range` as a place in `text`: a span with no place (the end of the input, where syn
-/// reports an unexpected end) is the end of the text.
+/// reports an unexpected end) is just after the text's last token.
 fn located(text: &str, range: Range<usize>) -> Range<usize> {
     if range.start == 0 && range.end == 0 && !text.is_empty() {
         // `Span::call_site()`, or the very start: the text's first token starts after any
         // whitespace, so a real error at 0..0 is only an empty text's.
-        return text.len()..text.len();
+        let end = text.trim_end().len();
+        return end..end;
     }
     range.start.min(text.len())..range.end.min(text.len())
 }
@@ -335,7 +336,7 @@ mod tests {
 
     #[test]
     fn a_syntax_error_at_the_end_points_at_the_end() {
-        let text = b"\"^/a\" =>";
+        let text = b"\"^/a\" =>\n\n";
         let error = parse_source(text).expect_err("no rules");
         let diagnostic = &error.diagnostics()[0];
         assert_eq!(diagnostic.byte_range(), 8..8);

@@ -156,6 +156,29 @@ pub use rules::{Matching, Rules, Selection};
 #[cfg(feature = "macros")]
 pub use ratelimit_macros::ratelimit;
 
+/// Declares rate-limit rules from a file, checked at compile time.
+///
+/// The file holds exactly what goes between the braces of [`ratelimit!`] (`//` and `/* */`
+/// comments included); its path is relative to the crate's directory (where its
+/// `Cargo.toml` is). The value is a [`Rules`], as [`ratelimit!`]'s, built the same way, and
+/// a change to the file rebuilds the crate.
+///
+/// ```ignore
+/// static RULES: ratelimit::Rules = ratelimit::include_rules!("limits.rl");
+/// ```
+///
+/// Every mistake in the file is a compile error whose message starts with
+/// `FILE:LINE:COL:` and goes on with [`ratelimit!`]'s message for it:
+///
+/// ```text
+/// error: limits.rl:3:15: unknown key `secnd`; did you mean `second`? …
+/// ```
+///
+/// The same file can be checked from the shell (`ratelimit check limits.rl`, package
+/// `ratelimit-cli`) and read at run time ([`Rules::from_file`], feature `rules-file`).
+#[cfg(feature = "macros")]
+pub use ratelimit_macros::include_rules;
+
 /// Limits an axum handler with a rule list, checked at compile time.
 ///
 /// ```
