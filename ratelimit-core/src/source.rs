@@ -98,9 +98,9 @@ impl fmt::Display for Diagnostic {
 #[non_exhaustive]
 pub enum SourceError {
     /// The text is longer than [`MAX_SOURCE_BYTES`].
-    #[error("the rules are {size} bytes long; the limit is {limit} bytes")]
+    #[error("the rules are longer than the limit of {limit} bytes")]
     TooLarge {
-        /// The text's length in bytes.
+        /// The text's length in bytes (of a file, as much as was read: at least `limit + 1`).
         size: usize,
         /// The limit, [`MAX_SOURCE_BYTES`].
         limit: usize,
