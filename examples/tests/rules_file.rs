@@ -114,7 +114,10 @@ async fn a_raised_limit_applies_within_2_s_and_the_counts_go_on() {
     assert_eq!(server.get("/api/x", &[ALICE]).await.status, 200);
     assert_eq!(server.get("/api/x", &[ALICE]).await.status, 200);
     assert_eq!(server.get("/api/x", &[ALICE]).await.status, 429);
-    edit(&path, "// raised\n\"^/api\" => [minute = 4],\n\"^/v2\" => [deny],\n");
+    edit(
+        &path,
+        "// raised\n\"^/api\" => [minute = 4],\n\"^/v2\" => [deny],\n",
+    );
     until_denied(&server, "/v2").await;
     // The pool and window are the same: the two requests still count; two more fit.
     assert_eq!(server.get("/api/x", &[ALICE]).await.status, 200);
@@ -133,7 +136,10 @@ async fn an_invalid_file_keeps_the_rules_and_logs_where_then_its_fix_applies() {
         .await;
     // The shipped rules stay: one a second.
     assert_eq!(server.get("/towns", &[bob]).await.status, 429);
-    edit(&path, "\"^/towns\" => [\n    second = 100,\n],\n\"^/v1\" => [deny],\n");
+    edit(
+        &path,
+        "\"^/towns\" => [\n    second = 100,\n],\n\"^/v1\" => [deny],\n",
+    );
     until_denied(&server, "/v1").await;
     for _ in 0..10 {
         assert_eq!(server.get("/towns", &[bob]).await.status, 200);
@@ -147,8 +153,11 @@ async fn a_file_renamed_over_the_rules_applies_too() {
     assert_eq!(server.get("/towns", &[carol]).await.status, 200);
     assert_eq!(server.get("/towns", &[carol]).await.status, 429);
     let staged = dir.path().join("limits.rl.new");
-    std::fs::write(&staged, "\"^/towns\" => [second = 50],\n\"^/v1\" => [deny],\n")
-        .expect("written");
+    std::fs::write(
+        &staged,
+        "\"^/towns\" => [second = 50],\n\"^/v1\" => [deny],\n",
+    )
+    .expect("written");
     std::fs::rename(&staged, &path).expect("renamed");
     until_denied(&server, "/v1").await;
     assert_eq!(server.get("/towns", &[carol]).await.status, 200);

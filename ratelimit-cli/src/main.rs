@@ -126,10 +126,7 @@ fn explain(rules: Rules, path: &str, method: &str, group: &str) -> String {
         .map_or(0, |index| index + 1);
     let rule = selection.rule;
     let mut lines = vec![
-        format!(
-            "route {position}: {:?}",
-            selection.route.pattern().source()
-        ),
+        format!("route {position}: {:?}", selection.route.pattern().source()),
         format!("rule: {}", describe(rule)),
     ];
     let pool = match rule.policy() {

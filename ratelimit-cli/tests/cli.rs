@@ -63,7 +63,10 @@ fn check_writes_every_error_as_rustc_does_and_exits_1() {
          `minute = 0`\n --> {bad}:2:26\n  |\n2 | \"^/forests\" => [minute = 0],\n  |                          ^\n"
     );
     assert!(stderr.starts_with(&expected), "{stderr}");
-    assert!(stderr.ends_with("error: 1 of 2 files have errors\n"), "{stderr}");
+    assert!(
+        stderr.ends_with("error: 1 of 2 files have errors\n"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -107,7 +110,8 @@ fn explain_names_the_route_the_rule_and_the_pool() {
     );
     let out = ratelimit(&["explain", &file, "/user/7"]);
     assert!(
-        text(&out.stdout).ends_with("pool: zone `user-api`, any method, per user; windows: minute = 200\n"),
+        text(&out.stdout)
+            .ends_with("pool: zone `user-api`, any method, per user; windows: minute = 200\n"),
         "{}",
         text(&out.stdout)
     );
@@ -141,5 +145,9 @@ fn help_and_usage_errors_follow_clap() {
     assert!(help.contains("check") && help.contains("explain"), "{help}");
     let out = ratelimit(&["check"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("<FILE>..."), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("<FILE>..."),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -150,22 +150,20 @@ impl SourceError {
             }
             Self::NotUtf8(diagnostic) => {
                 // A lossy copy has other byte offsets: show where, without a snippet.
-                let report = [Level::ERROR
-                    .primary_title(diagnostic.message())
-                    .element(
-                        annotate_snippets::Origin::path(path)
-                            .line(diagnostic.line())
-                            .char_column(diagnostic.column() - 1),
-                    )];
+                let report = [Level::ERROR.primary_title(diagnostic.message()).element(
+                    annotate_snippets::Origin::path(path)
+                        .line(diagnostic.line())
+                        .char_column(diagnostic.column() - 1),
+                )];
                 renderer.render(&report)
             }
             Self::Invalid(diagnostics) => diagnostics
                 .iter()
                 .map(|diagnostic| {
                     let report = [Level::ERROR.primary_title(diagnostic.message()).element(
-                        Snippet::source(&*text).path(path).annotation(
-                            AnnotationKind::Primary.span(diagnostic.byte_range()),
-                        ),
+                        Snippet::source(&*text)
+                            .path(path)
+                            .annotation(AnnotationKind::Primary.span(diagnostic.byte_range())),
                     )];
                     renderer.render(&report)
                 })
@@ -358,7 +356,10 @@ mod tests {
         ));
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
         let found = diagnostics(deep.as_bytes());
-        assert!(found[0].2.starts_with("brackets nested more than"), "{found:?}");
+        assert!(
+            found[0].2.starts_with("brackets nested more than"),
+            "{found:?}"
+        );
         assert_eq!(diagnostics(b"\"^/a\" => [second = \"1]")[0].0, 1);
     }
 

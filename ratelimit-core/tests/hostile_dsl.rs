@@ -195,12 +195,31 @@ fn check_rules_text(bytes: &[u8]) {
 /// Deep nesting, huge input and binary are errors, at once.
 #[test]
 fn deep_huge_and_binary_rules_files_are_errors() {
-    let deep = format!("\"^/a\" => [{}{}]", "(".repeat(400_000), ")".repeat(400_000));
-    assert!(matches!(parse_source(deep.as_bytes()), Err(SourceError::Invalid(_))));
+    let deep = format!(
+        "\"^/a\" => [{}{}]",
+        "(".repeat(400_000),
+        ")".repeat(400_000)
+    );
+    assert!(matches!(
+        parse_source(deep.as_bytes()),
+        Err(SourceError::Invalid(_))
+    ));
     let unbalanced = "[".repeat(1_000_000);
-    assert!(matches!(parse_source(unbalanced.as_bytes()), Err(SourceError::Invalid(_))));
+    assert!(matches!(
+        parse_source(unbalanced.as_bytes()),
+        Err(SourceError::Invalid(_))
+    ));
     let huge = vec![b'/'; 2 << 20];
-    assert!(matches!(parse_source(&huge), Err(SourceError::TooLarge { .. })));
-    assert!(matches!(parse_source(&[0xff, 0xfe, 0x00]), Err(SourceError::NotUtf8(_))));
-    assert!(matches!(parse_source(b"\0\0\0"), Err(SourceError::Invalid(_))));
+    assert!(matches!(
+        parse_source(&huge),
+        Err(SourceError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        parse_source(&[0xff, 0xfe, 0x00]),
+        Err(SourceError::NotUtf8(_))
+    ));
+    assert!(matches!(
+        parse_source(b"\0\0\0"),
+        Err(SourceError::Invalid(_))
+    ));
 }

@@ -76,9 +76,7 @@ pub(crate) fn include_rules(input: TokenStream) -> TokenStream {
 /// column in the text (the compiler's tokens from a string would all be at the macro call).
 /// Nothing built during the switch (spans, tokens) outlives it: the result holds only the
 /// model and strings.
-fn parse_outside_the_compiler(
-    bytes: &[u8],
-) -> Result<Vec<ratelimit_core::Route>, SourceError> {
+fn parse_outside_the_compiler(bytes: &[u8]) -> Result<Vec<ratelimit_core::Route>, SourceError> {
     struct Restore;
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -93,7 +91,9 @@ fn parse_outside_the_compiler(
 /// An item that makes the crate depend on the file: a change to it rebuilds the crate.
 fn tracked(full: &Path) -> TokenStream {
     let full = full.display().to_string();
-    quote!(const _: &[u8] = ::core::include_bytes!(#full);)
+    quote!(
+        const _: &[u8] = ::core::include_bytes!(#full);
+    )
 }
 
 /// Every error, then a value of the right type (as `ratelimit!` does on errors).

@@ -18,7 +18,11 @@ fn layer(rules: Rules, algorithm: Algorithm, clock: &ManualClock) -> RateLimitLa
         .algorithm(algorithm)
         .clock(clock.clone())
         .build();
-    RateLimitLayer::new(rules, HeaderAuth::new(HeaderName::from_static("x-user")), backend)
+    RateLimitLayer::new(
+        rules,
+        HeaderAuth::new(HeaderName::from_static("x-user")),
+        backend,
+    )
 }
 
 fn ok() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
@@ -48,8 +52,8 @@ async fn counts_go_on_across_a_reload_where_the_pool_and_window_stay() {
         Algorithm::Gcra,
     ] {
         let clock = ManualClock::new();
-        let before = Rules::parse(r#""^/api" => [minute = 2], "^/zoned" => [minute = 2]"#)
-            .expect("valid");
+        let before =
+            Rules::parse(r#""^/api" => [minute = 2], "^/zoned" => [minute = 2]"#).expect("valid");
         let (layer, handle) = layer(before, algorithm, &clock).reloadable();
         let service = layer.layer(ok());
         for path in ["/api", "/zoned"] {
@@ -81,11 +85,23 @@ async fn counts_go_on_across_a_reload_where_the_pool_and_window_stay() {
         if algorithm == Algorithm::Gcra {
             clock.advance(std::time::Duration::from_secs(15));
         }
-        assert_eq!(status(&service, "/api", "alice").await, 200, "{algorithm:?}");
+        assert_eq!(
+            status(&service, "/api", "alice").await,
+            200,
+            "{algorithm:?}"
+        );
         if algorithm != Algorithm::Gcra {
-            assert_eq!(status(&service, "/api", "alice").await, 200, "{algorithm:?}");
+            assert_eq!(
+                status(&service, "/api", "alice").await,
+                200,
+                "{algorithm:?}"
+            );
         }
-        assert_eq!(status(&service, "/api", "alice").await, 429, "{algorithm:?}");
+        assert_eq!(
+            status(&service, "/api", "alice").await,
+            429,
+            "{algorithm:?}"
+        );
     }
 }
 
@@ -161,5 +177,8 @@ async fn reloads_under_concurrent_requests_lose_none_and_refuse_none_wrongly() {
     }
     done.store(true, Ordering::Relaxed);
     let reloads = reloads.await.expect("the reloads");
-    assert!(reloads > 10, "only {reloads} reloads happened during the requests");
+    assert!(
+        reloads > 10,
+        "only {reloads} reloads happened during the requests"
+    );
 }

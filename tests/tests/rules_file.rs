@@ -69,7 +69,11 @@ fn every_ui_error_of_the_macro_is_the_run_time_error_at_the_same_place() {
         let source = std::fs::read_to_string(&case).expect("the case");
         let stderr = std::fs::read_to_string(case.with_extension("stderr")).expect("its stderr");
         let expected = expected_errors(&stderr);
-        assert!(!expected.is_empty(), "{}: no error in its stderr", case.display());
+        assert!(
+            !expected.is_empty(),
+            "{}: no error in its stderr",
+            case.display()
+        );
         let error = Rules::parse(&macro_body_in_place(&source))
             .expect_err(&format!("{}: valid at run time", case.display()));
         let found: Vec<Located> = error
@@ -94,25 +98,27 @@ macro_rules! both {
 /// The corpus's rules, built by the macro and parsed at run time (once: rules read at run
 /// time are leaked).
 fn corpus_rules() -> (Rules, Rules) {
-    static RULES: std::sync::LazyLock<(Rules, Rules)> = std::sync::LazyLock::new(|| both! {
-        "^/login$"                 => [second = 5 block_time = 60],
-        "^/logout$"                => [second = 5],
-        "^/signup"                 => [minute = 3],
-        r"^/api/v1/users/\d+$"     => [second = 20, unlimited @admin],
-        r"^/api/v1/users/\d+/posts" => [second = 10 zone = "posts"],
-        "^/api/v1/users"           => [second = 50],
-        r"^/api/v1/posts/\d+/comments" => [method = POST second = 10, second = 30],
-        "^/api/v1/posts"           => [second = 50],
-        "^/api/v1/upload"          => [method = POST minute = 10, method = "PUT" minute = 5],
-        r"^/api/v2/[a-z]+/items"   => [second = 100 shadow],
-        r"(?i)^/CaSe/ß"            => [second = 3],
-        "^/é/ж"                    => [second = 4],
-        r"^/files/[0-9a-f]{32}$"   => [minute = 60 global],
-        "^/banned"                 => [deny @blocked],
-        "^/webhooks/"              => [second = 100],
-        "^/health$"                => [second = 100],
-        r"^/x(/y)?$"               => [second = 1],
-        "^/"                       => [hour = 1000 @default],
+    static RULES: std::sync::LazyLock<(Rules, Rules)> = std::sync::LazyLock::new(|| {
+        both! {
+            "^/login$"                 => [second = 5 block_time = 60],
+            "^/logout$"                => [second = 5],
+            "^/signup"                 => [minute = 3],
+            r"^/api/v1/users/\d+$"     => [second = 20, unlimited @admin],
+            r"^/api/v1/users/\d+/posts" => [second = 10 zone = "posts"],
+            "^/api/v1/users"           => [second = 50],
+            r"^/api/v1/posts/\d+/comments" => [method = POST second = 10, second = 30],
+            "^/api/v1/posts"           => [second = 50],
+            "^/api/v1/upload"          => [method = POST minute = 10, method = "PUT" minute = 5],
+            r"^/api/v2/[a-z]+/items"   => [second = 100 shadow],
+            r"(?i)^/CaSe/ß"            => [second = 3],
+            "^/é/ж"                    => [second = 4],
+            r"^/files/[0-9a-f]{32}$"   => [minute = 60 global],
+            "^/banned"                 => [deny @blocked],
+            "^/webhooks/"              => [second = 100],
+            "^/health$"                => [second = 100],
+            r"^/x(/y)?$"               => [second = 1],
+            "^/"                       => [hour = 1000 @default],
+        }
     });
     *RULES
 }
@@ -152,7 +158,12 @@ fn run_time_rules_are_the_macro_s_route_for_route() {
     assert_eq!(built.routes().len(), parsed.routes().len());
     for (a, b) in built.routes().iter().zip(parsed.routes()) {
         assert_eq!(a.pattern().source(), b.pattern().source());
-        assert_eq!(a.pattern().kind(), b.pattern().kind(), "{}", a.pattern().source());
+        assert_eq!(
+            a.pattern().kind(),
+            b.pattern().kind(),
+            "{}",
+            a.pattern().source()
+        );
         assert_eq!(a.rules(), b.rules(), "{}", a.pattern().source());
     }
 }

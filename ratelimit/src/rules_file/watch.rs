@@ -164,7 +164,10 @@ impl Reloader {
 
     fn reload(&self) -> Result<bool, RulesFileError> {
         // One reload at a time: the watcher's and `reload`'s.
-        let mut last_read = self.last_read.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last_read = self
+            .last_read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let bytes = read_rules_file(&self.path)?;
         if bytes.is_empty() || last_read.as_deref() == Some(&bytes[..]) {
             return Ok(false);
