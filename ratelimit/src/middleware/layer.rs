@@ -12,7 +12,7 @@ use super::headers::RateLimitHeaders;
 use super::limiter::{Limiter, Shared};
 use super::live::{RulesHandle, Source};
 use super::rejection::Rejection;
-use super::response::{FailurePolicy, Options};
+use super::response::{FailurePolicy, OnAuthError, OnBackendError, OnBlocked, Options};
 use super::service::RateLimit;
 use crate::auth::{AuthError, Authenticate};
 use crate::backend::{Backend, BackendError};
@@ -83,8 +83,7 @@ impl<ResBody> RateLimitLayer<ResBody> {
     where
         F: Fn(&Rejection) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let on_blocked: Arc<dyn Fn(&Rejection) -> Response<ResBody> + Send + Sync> =
-            Arc::new(on_blocked);
+        let on_blocked: OnBlocked<ResBody> = Arc::new(on_blocked);
         self.update_options(|options| options.on_blocked = Some(on_blocked));
         self
     }
@@ -101,8 +100,7 @@ impl<ResBody> RateLimitLayer<ResBody> {
     where
         F: Fn(&AuthError) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let on_auth_error: Arc<dyn Fn(&AuthError) -> Response<ResBody> + Send + Sync> =
-            Arc::new(on_auth_error);
+        let on_auth_error: OnAuthError<ResBody> = Arc::new(on_auth_error);
         self.update_options(|options| options.on_auth_error = Some(on_auth_error));
         self
     }
@@ -128,8 +126,7 @@ impl<ResBody> RateLimitLayer<ResBody> {
     where
         F: Fn(&BackendError) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let on_backend_error: Arc<dyn Fn(&BackendError) -> Response<ResBody> + Send + Sync> =
-            Arc::new(on_backend_error);
+        let on_backend_error: OnBackendError<ResBody> = Arc::new(on_backend_error);
         self.update_options(|options| {
             options.failure = FailurePolicy::Closed;
             options.on_backend_error = Some(on_backend_error);
