@@ -20,12 +20,12 @@
 //! - the rules below, in this order.
 
 use axum::Router;
-use http::request::Parts;
-use ratelimit::auth::{AuthError, Identity};
 use ratelimit::backend::redis::RedisBackend;
 use ratelimit::backend::{Backend, MemoryBackend};
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
-use ratelimit_examples::{BoxError, algorithm_from_env, env_or, init_logging, ok, serve};
+use ratelimit_examples::{
+    BoxError, algorithm_from_env, env_or, from_headers, init_logging, ok, serve,
+};
 
 static RULES: Rules = ratelimit! {
     "^/towns"        => [second = 1 @default, unlimited @admin],
@@ -43,22 +43,6 @@ static RULES: Rules = ratelimit! {
     "^/common"       => [second = 1 zone = "common"],
     "^/bench"        => [second = 1000000000],
 };
-
-/// The identity from the `X-User` and `X-Group` headers.
-async fn from_headers(head: &Parts) -> Result<Identity, AuthError> {
-    let header = |name: &str| {
-        head.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .filter(|value| !value.is_empty())
-    };
-    let user = header("x-user").ok_or(AuthError::MissingIdentity("no `X-User` header".into()))?;
-    let identity = Identity::new(user);
-    Ok(match header("x-group") {
-        Some(group) => identity.with_group(group.to_owned()),
-        None => identity,
-    })
-}
 
 /// The example's app on `backend`: every path answers `200 ok` unless limited.
 pub(crate) fn app(backend: impl Backend) -> Router {

@@ -6,6 +6,8 @@ use std::error::Error;
 use std::net::SocketAddr;
 
 use axum::Router;
+use http::request::Parts;
+use ratelimit::auth::{AuthError, Identity};
 use ratelimit::backend::Algorithm;
 
 /// The address an example listens on when `$RATELIMIT_ADDR` is not set.
@@ -81,4 +83,26 @@ pub async fn serve(name: &str, app: Router) -> Result<(), BoxError> {
 /// The answer of every route that is not limited: `200 ok`.
 pub async fn ok() -> &'static str {
     "ok"
+}
+
+/// The identity of `custom_auth` and `rules_file`: the `X-User` header (missing or empty:
+/// [`AuthError::MissingIdentity`], so `401`), in the group of the `X-Group` header (missing
+/// or empty: `default`).
+///
+/// # Errors
+///
+/// [`AuthError::MissingIdentity`] when `X-User` is missing, empty or not visible ASCII.
+pub async fn from_headers(head: &Parts) -> Result<Identity, AuthError> {
+    let header = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty())
+    };
+    let user = header("x-user").ok_or(AuthError::MissingIdentity("no `X-User` header".into()))?;
+    let identity = Identity::new(user);
+    Ok(match header("x-group") {
+        Some(group) => identity.with_group(group.to_owned()),
+        None => identity,
+    })
 }

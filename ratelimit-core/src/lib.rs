@@ -8,9 +8,12 @@
 //! - [`pattern`]: route patterns, analysed into prefix, equality or regex tests;
 //! - `parse`: the DSL's syntax, on `proc_macro2` tokens (feature `parse`);
 //! - `check`: the DSL's meaning, every mistake reported at its token (feature `parse`);
+//! - `source`: rules as text (a rules file, `include_rules!`), every mistake at its line and
+//!   column, rendered as rustc renders errors (feature `parse`).
 //!
-//! The parser and checker sit behind the `parse` feature, which only `ratelimit-macros`
-//! enables: `ratelimit` without its macros compiles neither `syn` nor `proc-macro2`.
+//! The parser and checker sit behind the `parse` feature, which only `ratelimit-macros` and
+//! `ratelimit`'s `rules-file` feature enable: `ratelimit` without them compiles neither `syn`
+//! nor `proc-macro2`.
 //!
 //! [`ratelimit`]: https://docs.rs/ratelimit
 //! [`ratelimit-macros`]: https://docs.rs/ratelimit-macros
@@ -26,6 +29,9 @@ pub mod model;
 #[cfg_attr(docsrs, doc(cfg(feature = "parse")))]
 pub mod parse;
 pub mod pattern;
+#[cfg(feature = "parse")]
+#[cfg_attr(docsrs, doc(cfg(feature = "parse")))]
+pub mod source;
 
 pub use model::{
     DEFAULT_GROUP, Limit, MAX_LIMITS, MAX_WINDOW_SECONDS, Policy, Route, Rule, RuleMethod,

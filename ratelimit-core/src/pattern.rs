@@ -147,10 +147,15 @@ impl Pattern {
         let kind = match plain_literal(&hir) {
             Some((literal, false)) => Kind::Prefix(Cow::Owned(literal)),
             Some((literal, true)) => Kind::Exact(Cow::Owned(literal)),
-            None => Kind::Regex {
-                prefix: Cow::Owned(common_prefix(&hir)),
-                compiled: OnceLock::from(Some(compiled)),
-            },
+            None => {
+                // Compiled again on first use, as the macro's patterns are: a pattern that is
+                // never tried costs no regex.
+                drop(compiled);
+                Kind::Regex {
+                    prefix: Cow::Owned(common_prefix(&hir)),
+                    compiled: OnceLock::new(),
+                }
+            }
         };
         let head = match &kind {
             Kind::Prefix(literal)

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use ratelimit_core::Pattern;
 use ratelimit_core::check::{check_routes, check_rules};
 use ratelimit_core::parse::{parse_routes, parse_rules};
+use ratelimit_core::source::{SourceError, parse_source};
 
 /// Tokens the DSL uses, its likely mistakes, and noise.
 const VOCABULARY: &[&str] = &[
@@ -135,6 +136,18 @@ proptest! {
     }
 
     #[test]
+    fn random_bytes_as_a_rules_file_never_panic_and_errors_are_in_the_text(
+        bytes in prop::collection::vec(any::<u8>(), 0..200)
+    ) {
+        check_rules_text(&bytes);
+    }
+
+    #[test]
+    fn route_shaped_rules_files_never_panic_and_errors_are_in_the_text(source in route_like()) {
+        check_rules_text(source.as_bytes());
+    }
+
+    #[test]
     fn random_patterns_never_panic(source in ".{0,40}") {
         if let Ok(pattern) = Pattern::analyze(&source) {
             // An accepted pattern matches without panicking, and matches some path when it
@@ -161,4 +174,52 @@ fn an_error_at_no_token_has_no_location() {
     let input = parse_routes(tokens).expect("parses");
     let error = check_routes(&input).expect_err("unknown key");
     assert_eq!(error.span().byte_range(), 11..16);
+}
+
+/// Rules text parses, or every error of it has a line and column inside the text.
+fn check_rules_text(bytes: &[u8]) {
+    let Err(error) = parse_source(bytes) else {
+        return;
+    };
+    assert!(!matches!(error, SourceError::TooLarge { .. }));
+    assert!(!error.diagnostics().is_empty());
+    let lines = bytes.split(|&b| b == b'\n').count();
+    for diagnostic in error.diagnostics() {
+        assert!(diagnostic.byte_range().end <= bytes.len(), "{diagnostic}");
+        assert!((1..=lines).contains(&diagnostic.line()), "{diagnostic}");
+        assert!(diagnostic.column() >= 1, "{diagnostic}");
+    }
+    let _ = error.render("hostile.rl", bytes);
+}
+
+/// Deep nesting, huge input and binary are errors, at once.
+#[test]
+fn deep_huge_and_binary_rules_files_are_errors() {
+    let deep = format!(
+        "\"^/a\" => [{}{}]",
+        "(".repeat(400_000),
+        ")".repeat(400_000)
+    );
+    assert!(matches!(
+        parse_source(deep.as_bytes()),
+        Err(SourceError::Invalid(_))
+    ));
+    let unbalanced = "[".repeat(1_000_000);
+    assert!(matches!(
+        parse_source(unbalanced.as_bytes()),
+        Err(SourceError::Invalid(_))
+    ));
+    let huge = vec![b'/'; 2 << 20];
+    assert!(matches!(
+        parse_source(&huge),
+        Err(SourceError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        parse_source(&[0xff, 0xfe, 0x00]),
+        Err(SourceError::NotUtf8(_))
+    ));
+    assert!(matches!(
+        parse_source(b"\0\0\0"),
+        Err(SourceError::Invalid(_))
+    ));
 }

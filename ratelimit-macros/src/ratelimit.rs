@@ -23,6 +23,11 @@ pub(crate) fn ratelimit(input: TokenStream) -> TokenStream {
             };
         }
     };
+    expand_routes(&routes)
+}
+
+/// A `ratelimit::Rules` expression for checked routes, from `static`s.
+pub(crate) fn expand_routes(routes: &[ratelimit_core::Route]) -> TokenStream {
     let private = quote!(::ratelimit::__private);
     let mut statics = TokenStream::new();
     let mut route_exprs = Vec::new();

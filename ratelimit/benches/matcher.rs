@@ -3,6 +3,8 @@
 //!
 //! - `static`: the matcher `ratelimit!` generates (prefix and equality tests decided at
 //!   compile time, regexes only behind their literal prefix);
+//! - `runtime`: the same rules read at run time (`Rules::parse` of the macro's text), which
+//!   should match as fast (the same matcher, decided when the text is read);
 //! - `regex_set`: one run-time `RegexSet` of the same patterns;
 //! - `regex_loop`: a loop of `Regex::is_match`, which is what the original `asgi-ratelimit`
 //!   does.
@@ -15,7 +17,15 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratelimit::{Rules, ratelimit};
 use regex::{Regex, RegexSet};
 
-static RULES: Rules = ratelimit! {
+/// `RULES` from the macro, and `TEXT`, the same rules as text for `Rules::parse`.
+macro_rules! rules_and_text {
+    ($($rules:tt)*) => {
+        static RULES: Rules = ratelimit! { $($rules)* };
+        const TEXT: &str = stringify!($($rules)*);
+    };
+}
+
+rules_and_text! {
     "^/login$"                 => [second = 5 block_time = 60],
     "^/logout$"                => [second = 5],
     "^/signup"                 => [minute = 3],
@@ -36,7 +46,7 @@ static RULES: Rules = ratelimit! {
     r"^/files/[0-9a-f]{32}$"   => [minute = 60],
     "^/webhooks/"              => [second = 100],
     "^/health$"                => [second = 100],
-};
+}
 
 const PATHS: [(&str, &str); 3] = [
     ("first", "/login"),
@@ -69,15 +79,29 @@ fn matcher(c: &mut Criterion) {
         assert_eq!(ours, expected, "{path}");
         assert_eq!(set.matches(path).iter().next(), expected, "{path}");
     }
+    let runtime = Rules::parse(TEXT).expect("the same rules, valid at run time");
+    for (_, path) in PATHS {
+        let sources = |rules: Rules| -> Vec<String> {
+            rules
+                .matching(path)
+                .map(|route| route.pattern().source().to_owned())
+                .collect()
+        };
+        assert_eq!(sources(runtime), sources(RULES), "{path}");
+    }
     // Compile the lazy regexes before timing.
     for (_, path) in PATHS {
         black_box(RULES.matching(path).count());
+        black_box(runtime.matching(path).count());
     }
 
     let mut group = c.benchmark_group("matcher");
     for (name, path) in PATHS {
         group.bench_function(format!("static/{name}"), |b| {
             b.iter(|| RULES.matching(black_box(path)).next().is_some());
+        });
+        group.bench_function(format!("runtime/{name}"), |b| {
+            b.iter(|| runtime.matching(black_box(path)).next().is_some());
         });
         group.bench_function(format!("regex_set/{name}"), |b| {
             b.iter(|| set.matches(black_box(path)).iter().next());

@@ -51,6 +51,7 @@
 //! | `jwt`    | no      | `auth::JwtAuth`: identity from a verified JSON Web Token (`jsonwebtoken`, pure-Rust crypto) |
 //! | `redis`  | no      | `backend::redis::RedisBackend`: counts in Redis or Redis Cluster |
 //! | `session`| no      | `auth::SessionAuth`: identity from a `tower-sessions` session |
+//! | `rules-file` | no  | rules read at run time with the macro's grammar, checks and messages ([`Rules::parse`], [`Rules::from_file`]), and a watcher that reloads a file into a live layer: see [`rules_file`] |
 //! | `metrics`| no      | counters and a histogram of the limiter's decisions through the `metrics` facade (any exporter): see [`middleware`](crate::middleware#observing-it) |
 //! | `full`   | no      | every feature above |
 //! | `test-util` | no   | for tests only, not in `full`: a test clock for the Redis backend |
@@ -73,8 +74,11 @@ pub mod handler;
 pub mod middleware;
 mod path;
 mod rules;
+#[cfg(feature = "rules-file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rules-file")))]
+pub mod rules_file;
 
-pub use middleware::{RateLimit, RateLimitLayer};
+pub use middleware::{RateLimit, RateLimitLayer, RulesHandle};
 pub use ratelimit_core::{
     DEFAULT_GROUP, Limit, Pattern, PatternKind, Policy, Route, Rule, RuleMethod, StatusSet, Unit,
 };
@@ -166,6 +170,29 @@ pub use rules::{Matching, Rules, Selection};
 /// ```
 #[cfg(feature = "macros")]
 pub use ratelimit_macros::ratelimit;
+
+/// Declares rate-limit rules from a file, checked at compile time.
+///
+/// The file holds exactly what goes between the braces of [`ratelimit!`] (`//` and `/* */`
+/// comments included); its path is relative to the crate's directory (where its
+/// `Cargo.toml` is). The value is a [`Rules`], as [`ratelimit!`]'s, built the same way, and
+/// a change to the file rebuilds the crate.
+///
+/// ```ignore
+/// static RULES: ratelimit::Rules = ratelimit::include_rules!("limits.rl");
+/// ```
+///
+/// Every mistake in the file is a compile error whose message starts with
+/// `FILE:LINE:COL:` and goes on with [`ratelimit!`]'s message for it:
+///
+/// ```text
+/// error: limits.rl:3:15: unknown key `secnd`; did you mean `second`? …
+/// ```
+///
+/// The same file can be checked from the shell (`ratelimit check limits.rl`, package
+/// `ratelimit-cli`) and read at run time ([`Rules::from_file`], feature `rules-file`).
+#[cfg(feature = "macros")]
+pub use ratelimit_macros::include_rules;
 
 /// Limits an axum handler with a rule list, checked at compile time.
 ///

@@ -5,7 +5,8 @@ use std::fmt;
 use ratelimit_core::__private::path_head;
 use ratelimit_core::{Route, Rule};
 
-/// The routes and rules of one `ratelimit! { … }` invocation.
+/// The routes and rules of one `ratelimit! { … }` invocation (or of a rules file read at run
+/// time: see [`Rules::from_routes`]).
 ///
 /// Cheap to copy: it is a reference to `static` data the macro generated, so it can live in a
 /// `let`, a `static` or a `const`. Regex patterns are compiled once, on first use; plain
@@ -60,6 +61,20 @@ impl Rules {
     #[must_use]
     pub const fn from_static(routes: &'static [Route]) -> Self {
         Self { routes }
+    }
+
+    /// Rules from routes built at run time: by [`Rules::parse`] or [`Rules::from_file`]
+    /// (feature `rules-file`), or from the model's checked constructors.
+    ///
+    /// The routes are leaked, so that these rules are `Copy` and match exactly as the macro's
+    /// `static` ones do (the same code, no indirection): they stay in memory for the life of
+    /// the program. Build rules once per change of the rules (a reload), not per request;
+    /// each costs about the size of its text.
+    #[must_use]
+    pub fn from_routes(routes: Vec<Route>) -> Self {
+        Self {
+            routes: Box::leak(routes.into_boxed_slice()),
+        }
     }
 
     /// No routes: a layer built with these limits nothing itself, and serves

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use http::Response;
 use tower_layer::Layer;
 
+use arc_swap::ArcSwap;
+
 use super::headers::RateLimitHeaders;
 use super::limiter::{Limiter, Shared};
+use super::live::{RulesHandle, Source};
 use super::rejection::Rejection;
-use super::response::{FailurePolicy, Options};
+use super::response::{FailurePolicy, OnAuthError, OnBackendError, OnBlocked, Options};
 use super::service::RateLimit;
 use crate::auth::{AuthError, Authenticate};
 use crate::backend::{Backend, BackendError};
@@ -24,7 +27,7 @@ use crate::rules::Rules;
 ///
 /// See the [module docs](super) for an example.
 pub struct RateLimitLayer<ResBody> {
-    shared: Arc<Shared<ResBody>>,
+    source: Source<ResBody>,
 }
 
 impl<ResBody: Default + 'static> RateLimitLayer<ResBody> {
@@ -36,8 +39,34 @@ impl<ResBody: Default + 'static> RateLimitLayer<ResBody> {
     #[must_use]
     pub fn new<A: Authenticate, B: Backend>(rules: Rules, authenticator: A, backend: B) -> Self {
         Self {
-            shared: Arc::new(Shared::new(rules, authenticator, backend)),
+            source: Source::Fixed(Arc::new(Shared::new(rules, authenticator, backend))),
         }
+    }
+
+    /// Makes the layer's rules replaceable while it serves, through the [`RulesHandle`]
+    /// returned with it (a [`RulesWatcher`](crate::rules_file::RulesWatcher), feature
+    /// `rules-file`, reloads a file through it).
+    ///
+    /// Each request is checked wholly on the rules in force when it arrived: the old rules
+    /// or the new ones, never a mix. Replacing rules takes no lock a request waits on, and
+    /// keeps the backend, so the counts of every pool and window the new rules keep go on.
+    /// A reloadable layer costs each request one atomic load more (`arc-swap`); a layer
+    /// never made reloadable costs nothing more.
+    ///
+    /// The layer's clones and services made from now on share the rules; options set on the
+    /// layer afterwards apply to all of them. Calling it again returns another handle on the
+    /// same rules.
+    #[must_use]
+    pub fn reloadable(mut self) -> (Self, RulesHandle) {
+        let live = match &self.source {
+            Source::Live(live) => Arc::clone(live),
+            Source::Fixed(shared) => {
+                let live = Arc::new(ArcSwap::new(Arc::clone(shared)));
+                self.source = Source::Live(Arc::clone(&live));
+                live
+            }
+        };
+        (self, RulesHandle::new(live))
     }
 }
 
@@ -54,7 +83,8 @@ impl<ResBody> RateLimitLayer<ResBody> {
     where
         F: Fn(&Rejection) -> Response<ResBody> + Send + Sync + 'static,
     {
-        self.options_mut().on_blocked = Some(Arc::new(on_blocked));
+        let on_blocked: OnBlocked<ResBody> = Arc::new(on_blocked);
+        self.update_options(|options| options.on_blocked = Some(on_blocked));
         self
     }
 
@@ -70,21 +100,22 @@ impl<ResBody> RateLimitLayer<ResBody> {
     where
         F: Fn(&AuthError) -> Response<ResBody> + Send + Sync + 'static,
     {
-        self.options_mut().on_auth_error = Some(Arc::new(on_auth_error));
+        let on_auth_error: OnAuthError<ResBody> = Arc::new(on_auth_error);
+        self.update_options(|options| options.on_auth_error = Some(on_auth_error));
         self
     }
 
     /// Adds rate-limit headers to every response of a limited rule; none by default.
     #[must_use]
     pub fn headers(mut self, headers: RateLimitHeaders) -> Self {
-        self.options_mut().headers = headers;
+        self.update_options(|options| options.headers = headers);
         self
     }
 
     /// What to do when the backend fails to decide; [`FailurePolicy::Open`] by default.
     #[must_use]
     pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.options_mut().failure = policy;
+        self.update_options(|options| options.failure = policy);
         self
     }
 
@@ -95,9 +126,11 @@ impl<ResBody> RateLimitLayer<ResBody> {
     where
         F: Fn(&BackendError) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let options = self.options_mut();
-        options.failure = FailurePolicy::Closed;
-        options.on_backend_error = Some(Arc::new(on_backend_error));
+        let on_backend_error: OnBackendError<ResBody> = Arc::new(on_backend_error);
+        self.update_options(|options| {
+            options.failure = FailurePolicy::Closed;
+            options.on_backend_error = Some(on_backend_error);
+        });
         self
     }
 
@@ -114,7 +147,7 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// headers). Turned off, attribute handlers behind the layer answer 500 and log why.
     #[must_use]
     pub fn limiter_extension(mut self, insert: bool) -> Self {
-        self.options_mut().extension = insert;
+        self.update_options(|options| options.extension = insert);
         self
     }
 
@@ -130,26 +163,35 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// any rule enforced.
     #[must_use]
     pub fn shadow(mut self, shadow: bool) -> Self {
-        self.options_mut().shadow = shadow;
+        self.update_options(|options| options.shadow = shadow);
         self
     }
 
-    /// A handle on this layer's limiter, sharing its backend.
+    /// A handle on this layer's limiter, sharing its backend (and, for a
+    /// [`reloadable`](Self::reloadable) layer, on the rules in force now).
     #[must_use]
     pub fn limiter(&self) -> Limiter<ResBody> {
-        Limiter::new(Arc::clone(&self.shared))
+        Limiter::new(self.source.current())
     }
 
-    /// The rules.
+    /// The rules (in force now, for a [`reloadable`](Self::reloadable) layer).
     #[must_use]
     pub fn rules(&self) -> Rules {
-        self.shared.rules
+        self.source.current().rules
     }
 
-    /// The options, copied first if another clone of the layer or a service shares them (the
-    /// authenticator and the backend stay shared).
-    fn options_mut(&mut self) -> &mut Options<ResBody> {
-        &mut Arc::make_mut(&mut self.shared).options
+    /// Changes the options: copied first if another clone of the layer or a service shares
+    /// them (the authenticator and the backend stay shared); of a reloadable layer, for all
+    /// its clones.
+    fn update_options(&mut self, update: impl FnOnce(&mut Options<ResBody>)) {
+        match &mut self.source {
+            Source::Fixed(shared) => update(&mut Arc::make_mut(shared).options),
+            Source::Live(live) => {
+                let mut next = Shared::clone(&live.load());
+                update(&mut next.options);
+                live.store(Arc::new(next));
+            }
+        }
     }
 }
 
@@ -157,14 +199,14 @@ impl<S, ResBody> Layer<S> for RateLimitLayer<ResBody> {
     type Service = RateLimit<S, ResBody>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RateLimit::from_shared(inner, Arc::clone(&self.shared))
+        RateLimit::from_source(inner, self.source.clone())
     }
 }
 
 impl<ResBody> Clone for RateLimitLayer<ResBody> {
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
+            source: self.source.clone(),
         }
     }
 }
@@ -172,7 +214,7 @@ impl<ResBody> Clone for RateLimitLayer<ResBody> {
 impl<ResBody> fmt::Debug for RateLimitLayer<ResBody> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimitLayer")
-            .field("limiter", &self.shared)
+            .field("limiter", &self.source.current())
             .finish()
     }
 }

@@ -361,6 +361,18 @@ impl<ResBody> Shared<ResBody> {
         }
     }
 
+    /// The same layer with `rules`: what depends on the rules made anew, the rest shared
+    /// (the authenticator, the backend and so its counts, the warnings' throttles) or copied
+    /// (the options).
+    pub(crate) fn with_rules(&self, rules: Rules) -> Self {
+        Self {
+            rules,
+            policies: Policies::of(rules),
+            recorder: Arc::new(Recorder::new(rules)),
+            ..self.clone()
+        }
+    }
+
     /// The index of the first route whose pattern matches `path` (which has no query) as
     /// written or percent-decoded ([`Rules::matching`]). A path without `%` is matched once,
     /// as written, and so is any path whose first route matches it as written.

@@ -12,6 +12,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::layer::RateLimitLayer;
 use super::limiter::{Conclusion, Limiter, Shared, Waiting};
+use super::live::Source;
 use crate::auth::Authenticate;
 use crate::backend::Backend;
 use crate::rules::Rules;
@@ -23,7 +24,7 @@ use crate::rules::Rules;
 /// example.
 pub struct RateLimit<S, ResBody> {
     inner: S,
-    shared: Arc<Shared<ResBody>>,
+    source: Source<ResBody>,
 }
 
 impl<S, ResBody> RateLimit<S, ResBody> {
@@ -33,8 +34,8 @@ impl<S, ResBody> RateLimit<S, ResBody> {
         tower_layer::Layer::layer(layer, inner)
     }
 
-    pub(crate) const fn from_shared(inner: S, shared: Arc<Shared<ResBody>>) -> Self {
-        Self { inner, shared }
+    pub(crate) const fn from_source(inner: S, source: Source<ResBody>) -> Self {
+        Self { inner, source }
     }
 
     /// A layer limiting requests by `rules`; see [`RateLimitLayer::new`].
@@ -50,10 +51,10 @@ impl<S, ResBody> RateLimit<S, ResBody> {
         RateLimitLayer::new(rules, authenticator, backend)
     }
 
-    /// A handle on the limiter, sharing its backend.
+    /// A handle on the limiter, sharing its backend (and on the rules in force now).
     #[must_use]
     pub fn limiter(&self) -> Limiter<ResBody> {
-        Limiter::new(Arc::clone(&self.shared))
+        Limiter::new(self.source.current())
     }
 
     /// The inner service.
@@ -86,7 +87,16 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.shared.check_now(&mut request) {
+        // A reloadable layer's state in force is loaded once, and the whole check runs on it.
+        let live;
+        let shared = match &self.source {
+            Source::Fixed(shared) => shared,
+            Source::Live(swap) => {
+                live = swap.load();
+                &*live
+            }
+        };
+        match shared.check_now(&mut request) {
             Ok(Conclusion::Proceed(headers)) => {
                 ResponseFuture::call(self.inner.call(request), headers)
             }
@@ -96,42 +106,38 @@ where
             }
             Err(waiting) => {
                 cold_path();
-                self.check_later(request, waiting)
+                check_later(&mut self.inner, Arc::clone(shared), request, waiting)
             }
         }
     }
 }
 
-impl<S, ResBody> RateLimit<S, ResBody>
+/// The check of a request that must wait for the authenticator or the backend (`waiting`
+/// says which): boxed, owning the request's head and the state it is checked on, with the
+/// readied inner service (taken from `inner`) and the body kept for when it ends.
+#[inline(never)]
+fn check_later<S, ReqBody, ResBody>(
+    inner: &mut S,
+    shared: Arc<Shared<ResBody>>,
+    request: Request<ReqBody>,
+    waiting: Waiting,
+) -> ResponseFuture<S, ReqBody>
 where
-    S: Clone,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ResBody: Default + 'static,
 {
-    /// The check of a request that must wait for the authenticator or the backend (`ran`
-    /// says which): boxed, owning the request's head, with the readied inner service and
-    /// the body kept for when it ends.
-    #[inline(never)]
-    fn check_later<ReqBody>(
-        &mut self,
-        request: Request<ReqBody>,
-        waiting: Waiting,
-    ) -> ResponseFuture<S, ReqBody>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    {
-        let (head, body) = request.into_parts();
-        let clone = self.inner.clone();
-        let inner = mem::replace(&mut self.inner, clone);
-        let check = Arc::clone(&self.shared).check_later(head, waiting);
-        ResponseFuture::check(check, inner, body)
-    }
+    let (head, body) = request.into_parts();
+    let clone = inner.clone();
+    let inner = mem::replace(inner, clone);
+    let check = shared.check_later(head, waiting);
+    ResponseFuture::check(check, inner, body)
 }
 
 impl<S: Clone, ResBody> Clone for RateLimit<S, ResBody> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            shared: Arc::clone(&self.shared),
+            source: self.source.clone(),
         }
     }
 }
@@ -140,7 +146,7 @@ impl<S: fmt::Debug, ResBody> fmt::Debug for RateLimit<S, ResBody> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimit")
             .field("inner", &self.inner)
-            .field("limiter", &self.shared)
+            .field("limiter", &self.source.current())
             .finish()
     }
 }

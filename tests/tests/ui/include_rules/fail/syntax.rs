@@ -1,0 +1,5 @@
+use ratelimit::include_rules;
+
+fn main() {
+    let _rules = include_rules!("ui-rules/syntax.rl");
+}

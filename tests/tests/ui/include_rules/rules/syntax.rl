@@ -1,0 +1,2 @@
+"^/towns" => [second = 1],
+"^/towns" =>

@@ -1,0 +1,2 @@
+// A typo on line 2.
+"^/towns" => [secnd = 1],
