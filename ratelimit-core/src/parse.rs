@@ -467,4 +467,36 @@ mod tests {
         let err = parse_rules(quote!(second = 5 "stray")).expect_err("a stray literal");
         assert!(err.to_string().starts_with("expected a rule item"), "{err}");
     }
+
+    #[test]
+    fn values_joined_by_a_bar_are_one_value_spanning_them_all() {
+        let tokens: TokenStream = "count_if = 401 | 403 | 5xx".parse().expect("tokens");
+        let rules = parse_rules(tokens).expect("valid syntax");
+        let (_, value) = rules.rules[0].items[0].value.as_ref().expect("a value");
+        let ValueInput::Or(values) = value else {
+            panic!("{value:?}");
+        };
+        assert_eq!(values.len(), 3);
+        let span = value.span();
+        assert_eq!(span.first.start().column, 11, "from `401`");
+        assert_eq!(span.last.start().column, 23, "to `5xx`");
+    }
+
+    #[test]
+    fn a_bar_needs_a_value_after_it() {
+        for input in [
+            "count_if = 401 |",
+            "count_if = 401 |, second = 1",
+            "count_if = 401 | @g",
+        ] {
+            let tokens: TokenStream = input.parse().expect("tokens");
+            let err = parse_rules(tokens).expect_err(input);
+            // At the end of the input syn says so first.
+            let message = err.to_string();
+            assert!(
+                message.ends_with("expected a value after `|`"),
+                "{input}: {message}"
+            );
+        }
+    }
 }
