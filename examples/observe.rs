@@ -20,12 +20,10 @@
 
 use axum::Router;
 use axum::routing::get;
-use http::request::Parts;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use ratelimit::auth::{AuthError, Identity};
 use ratelimit::backend::{Backend, MemoryBackend};
 use ratelimit::{RateLimitLayer, Rules, ratelimit};
-use ratelimit_examples::{BoxError, init_logging, ok, serve};
+use ratelimit_examples::{BoxError, from_headers, init_logging, ok, serve};
 
 static RULES: Rules = ratelimit! {
     "^/towns"  => [second = 1 @default, unlimited @admin],
@@ -33,22 +31,6 @@ static RULES: Rules = ratelimit! {
     "^/closed" => [deny shadow],
     "^/denied" => [deny],
 };
-
-/// The identity from the `X-User` and `X-Group` headers.
-async fn from_headers(head: &Parts) -> Result<Identity, AuthError> {
-    let header = |name: &str| {
-        head.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .filter(|value| !value.is_empty())
-    };
-    let user = header("x-user").ok_or(AuthError::MissingIdentity("no `X-User` header".into()))?;
-    let identity = Identity::new(user);
-    Ok(match header("x-group") {
-        Some(group) => identity.with_group(group.to_owned()),
-        None => identity,
-    })
-}
 
 /// The example's app on `backend`, serving the metrics `metrics` renders at `/metrics`.
 pub(crate) fn app(backend: impl Backend, metrics: PrometheusHandle) -> Router {

@@ -85,7 +85,7 @@ pub async fn ok() -> &'static str {
     "ok"
 }
 
-/// The identity of `custom_auth` and `rules_file`: the `X-User` header (missing or empty:
+/// The identity of `custom_auth`, `observe` and `rules_file`: the `X-User` header (missing or empty:
 /// [`AuthError::MissingIdentity`], so `401`), in the group of the `X-Group` header (missing
 /// or empty: `default`).
 ///

@@ -120,14 +120,19 @@ impl<'a> Ask<'a> {
         self
     }
 
-    /// The backend's decision.
-    pub async fn decide(&self, harness: &impl Harness) -> Decision {
-        let request = DecisionRequest {
+    /// What the backend is asked.
+    const fn request(&self) -> DecisionRequest<'a> {
+        DecisionRequest {
             pool: self.pool,
             limits: self.limits,
             block_time: self.block_time,
             cost: self.cost,
-        };
+        }
+    }
+
+    /// The backend's decision.
+    pub async fn decide(&self, harness: &impl Harness) -> Decision {
+        let request = self.request();
         let backend = harness.backend();
         match backend.decide(&request).await {
             Ok(decision) => decision,
@@ -138,12 +143,7 @@ impl<'a> Ask<'a> {
     /// Gives back the request `quota` admitted (a rule's `count_if`), and waits until it is
     /// given back.
     pub async fn give_back(&self, harness: &impl Harness, quota: &Quota) {
-        let request = DecisionRequest {
-            pool: self.pool,
-            limits: self.limits,
-            block_time: self.block_time,
-            cost: self.cost,
-        };
+        let request = self.request();
         let backend = harness.backend();
         if let Some(future) = backend.give_back(&request, quota.counted_at).into_future()
             && let Err(error) = future.await

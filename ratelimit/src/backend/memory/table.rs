@@ -333,16 +333,12 @@ impl<W: Window> Table<W> {
     /// this shard gave its length (given now if the length is new); `None` when every slot
     /// holds another length.
     fn slot(&mut self, limit: Limit) -> Option<usize> {
-        if let Some(slot) = named_slot(limit.window_seconds()) {
+        if let Some(slot) = self.slot_if_known(limit) {
             return Some(slot);
         }
-        let length = limit.window_seconds() * 1_000_000_000;
-        let index = self
-            .lengths
-            .iter()
-            .position(|&other| other == length || other == 0)?;
+        let index = self.lengths.iter().position(|&other| other == 0)?;
         if let Some(slot) = self.lengths.get_mut(index) {
-            *slot = length;
+            *slot = limit.window_seconds() * 1_000_000_000;
         }
         Some(index)
     }

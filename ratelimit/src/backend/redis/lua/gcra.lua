@@ -9,26 +9,36 @@
 local format = '%d:%d:%d'
 local match, floor, ceil = string.match, math.floor, math.ceil
 
+-- The TAT `q + r / count` of the state `v` (false when missing) for a limit of `count`, or
+-- nil for a missing state or one not of that form.
+local function tat(v, count)
+  local q, r, reckoned
+  if v then
+    q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
+  end
+  if not q then
+    return nil
+  end
+  q, r = q + 0, r + 0
+  if reckoned + 0 ~= count then
+    -- Another limit of the same window shares the state: its TAT, rounded up to the
+    -- microsecond.
+    if r > 0 then
+      q = q + 1
+    end
+    r = 0
+  end
+  return q, r
+end
+
 -- What counting one more request of `cost` in a limit of `count` per `window`
 -- (microseconds) would leave, from its state `v` (false when missing): see decide.lua. A
 -- request of cost k fits when TAT - (count - k) * interval <= now, and sets
 -- TAT = max(TAT, now) + k * interval.
 local function check(v, count, window, cost)
-  local q, r, reckoned, fixed
-  if v then
-    q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
-  end
-  if q then
-    q, r = q + 0, r + 0
-    if reckoned + 0 ~= count then
-      -- Another limit of the same window shares the state: its TAT, rounded up to the
-      -- microsecond.
-      if r > 0 then
-        q = q + 1
-      end
-      r = 0
-    end
-  else
+  local fixed
+  local q, r = tat(v, count)
+  if not q then
     q, r = now, 0
   end
   if q < now then
@@ -63,16 +73,9 @@ end
 -- which never goes below now; nil when the TAT is not ahead of now, or a window has passed
 -- since the request was counted (its intervals have all passed; see give_back.lua).
 local function give(v, count, window, cost, counted_at)
-  local q, r, reckoned = match(v, '^(%d+):(%d+):(%d+)$')
+  local q, r = tat(v, count)
   if not q or now >= counted_at + window then
     return nil
-  end
-  q, r = q + 0, r + 0
-  if reckoned + 0 ~= count then
-    if r > 0 then
-      q = q + 1
-    end
-    r = 0
   end
   local ahead = (q - now) * count + r
   if ahead <= 0 then
