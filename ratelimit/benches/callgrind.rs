@@ -1,0 +1,33 @@
+//! `--bench callgrind`: the middleware bench's routers in a plain loop, for counting
+//! instructions under `valgrind --tool=callgrind` (see `BENCHMARKS.md`).
+//!
+//! `callgrind ROUTER N` builds `N` requests (the middleware bench's `GET /bench` as `alice`),
+//! then sends them through the router named `ROUTER` (`bare`, `ratelimit`, `ratelimit_with_extension`,
+//! `tower_governor`). Run it twice with different `N` under callgrind and divide the
+//! difference of the totals by the difference of the `N`s: the set-up cancels out, and what is
+//! left is the instructions one request costs. Criterion is not used: it would add its own
+//! work to the count.
+
+use std::hint::black_box;
+
+mod peers;
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|arg| arg != "--bench");
+    let (Some(name), Some(count)) = (args.next(), args.next()) else {
+        // `cargo bench` runs every bench target without arguments: nothing to count then.
+        eprintln!("usage: callgrind ROUTER N (bare, ratelimit, ratelimit_with_extension, tower_governor)");
+        return;
+    };
+    let count: u32 = count.parse().expect("N is a count of requests");
+    let apps = peers::middleware_apps();
+    let (_, app) = apps
+        .iter()
+        .find(|(app, _)| *app == name)
+        .expect("a router of the middleware bench");
+    // As `--bench interleaved` does: the requests built first, then sent one after another.
+    let requests: Vec<_> = (0..count).map(|_| peers::request()).collect();
+    for request in requests {
+        black_box(peers::send(app, request));
+    }
+}
