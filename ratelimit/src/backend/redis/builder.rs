@@ -11,7 +11,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, RedisError};
 
-use super::health::{Breaker, BreakerConfig, OutagePolicy};
+use super::health::{BreakerConfig, OutagePolicy};
+use super::nodes::Breakers;
 use super::script::Script;
 use super::{Inner, RedisBackend, keys};
 use crate::backend::{Algorithm, Backend};
@@ -220,7 +221,7 @@ impl RedisBackendBuilder {
         }
         let connect_timeout = self.connect_timeout;
         let algorithm = self.algorithm;
-        let connection = self.target.connect(connect_timeout).await?;
+        let (connection, address) = self.target.connect(connect_timeout).await?;
         let script = Script::new(Script::production(algorithm));
         let give_back_script = super::give_back::script(algorithm);
         #[cfg(feature = "test-util")]
@@ -232,17 +233,52 @@ impl RedisBackendBuilder {
             test_clock.load(&connection).await?;
             Ok::<_, RedisError>(())
         };
-        match tokio::time::timeout(connect_timeout, setup).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(
-                error = %error,
-                "the redis rate-limit store is unreachable: starting without it; decisions \
-                 follow the outage policy until it answers"
-            ),
-            Err(_) => tracing::warn!(
-                "the redis rate-limit store did not answer within {connect_timeout:?}: \
-                 starting without it; decisions follow the outage policy until it answers"
-            ),
+        let reached = match tokio::time::timeout(connect_timeout, setup).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    error = %error,
+                    "the redis rate-limit store is unreachable: starting without it; decisions \
+                     follow the outage policy until it answers"
+                );
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the redis rate-limit store did not answer within {connect_timeout:?}: \
+                     starting without it; decisions follow the outage policy until it answers"
+                );
+                false
+            }
+        };
+        let config = BreakerConfig {
+            threshold: self.failure_threshold,
+            window: self.failure_window,
+            open_for: self.recheck_interval,
+            log_interval: self.outage_log_interval,
+        };
+        let epoch = std::time::Instant::now();
+        let breakers = Arc::new(match (&connection, address) {
+            (Connection::Cluster(cluster), _) => {
+                Breakers::cluster(config, Arc::clone(cluster), connect_timeout, epoch)
+            }
+            (Connection::Single(_), address) => {
+                Breakers::single(config, address.unwrap_or_default(), epoch)
+            }
+        });
+        if reached {
+            // A cluster's topology, for its breakers per node (else learnt on a later call).
+            match tokio::time::timeout(connect_timeout, breakers.refresh()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(
+                    error = %error,
+                    "could not read the redis cluster's topology: one breaker until it is read"
+                ),
+                Err(_) => tracing::debug!(
+                    "the redis cluster's topology did not come within {connect_timeout:?}: one \
+                     breaker until it is read"
+                ),
+            }
         }
         let inner = Inner {
             connection,
@@ -252,13 +288,8 @@ impl RedisBackendBuilder {
             prefix: self.prefix,
             timeout: self.timeout,
             outage: self.outage,
-            breaker: Breaker::new(BreakerConfig {
-                threshold: self.failure_threshold,
-                window: self.failure_window,
-                open_for: self.recheck_interval,
-                log_interval: self.outage_log_interval,
-            }),
-            epoch: std::time::Instant::now(),
+            breakers,
+            epoch,
             cache: super::cache::RefusalCache::new(self.refusal_cache),
             #[cfg(feature = "test-util")]
             test_clock,
@@ -296,7 +327,11 @@ impl fmt::Debug for RedisBackendBuilder {
 impl Target {
     /// The connection: for one server, a connection manager that connects on first use; for
     /// a cluster, connected now if it answers within `connect_timeout`, else on a later call.
-    async fn connect(self, connect_timeout: Duration) -> Result<Connection, RedisSetupError> {
+    /// With a single server's address (`host:port`), which names its breaker.
+    async fn connect(
+        self,
+        connect_timeout: Duration,
+    ) -> Result<(Connection, Option<String>), RedisSetupError> {
         let client = match self {
             Self::Url(url) => Ok(Client::open(url).map_err(RedisSetupError::Config)?),
             Self::Client(client) => Ok(*client),
@@ -308,6 +343,7 @@ impl Target {
         };
         match client {
             Ok(client) => {
+                let address = client.get_connection_info().addr().to_string();
                 // Reconnection: quick retries in the background, at least once a second, for
                 // a while (then the next call starts another round); each attempt bounded by
                 // the connect timeout.
@@ -319,7 +355,7 @@ impl Target {
                     .set_number_of_retries(8);
                 let manager = ConnectionManager::new_lazy_with_config(client, config)
                     .map_err(RedisSetupError::Config)?;
-                Ok(Connection::Single(manager))
+                Ok((Connection::Single(manager), Some(address)))
             }
             Err(client) => {
                 let cluster = Arc::new(LazyCluster {
@@ -331,7 +367,7 @@ impl Target {
                 });
                 // Connected now when the cluster answers in time; else on a later call.
                 let _ = tokio::time::timeout(connect_timeout, cluster.try_connect()).await;
-                Ok(Connection::Cluster(cluster))
+                Ok((Connection::Cluster(cluster), None))
             }
         }
     }
@@ -370,7 +406,7 @@ impl LazyCluster {
 
     /// The connection, or an error (and an attempt to connect started in the background,
     /// unless one is under way) while there is none.
-    fn get(self: &Arc<Self>) -> Result<ClusterConnection, RedisError> {
+    pub(super) fn get(self: &Arc<Self>) -> Result<ClusterConnection, RedisError> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }

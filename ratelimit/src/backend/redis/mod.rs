@@ -205,6 +205,7 @@ mod cache;
 mod give_back;
 mod health;
 mod keys;
+mod nodes;
 mod script;
 #[cfg(feature = "test-util")]
 mod test_clock;
@@ -236,8 +237,9 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     outage: OutagePolicy,
-    breaker: health::Breaker,
-    /// The origin of the breaker's and the refusal cache's clock.
+    /// The circuit breakers: one for a single server, one per node of a cluster.
+    breakers: Arc<nodes::Breakers>,
+    /// The origin of the breakers' and the refusal cache's clock.
     epoch: Instant,
     /// Pools Redis refused until a time, answered from memory until then.
     cache: cache::RefusalCache,
@@ -261,10 +263,24 @@ impl RedisBackend {
     /// The state of its circuit breaker: [`BreakerState::Closed`] while Redis decides,
     /// [`Open`](BreakerState::Open) while decisions follow the [`OutagePolicy`] without calling
     /// Redis, [`HalfOpen`](BreakerState::HalfOpen) while one decision probes Redis. See
-    /// [Outages](self#outages). One atomic load.
+    /// [Outages](self#outages).
+    ///
+    /// On a cluster, whose nodes have a breaker each, the worst of them: `Open` when any node's
+    /// breaker is open (its users follow the policy; the others' are still limited by Redis),
+    /// else `HalfOpen` when any is, else `Closed`; see [`breaker_states`](Self::breaker_states)
+    /// for each node's. Until the cluster's topology is known, its one breaker's.
     #[must_use]
     pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
+        self.inner.breakers.state()
+    }
+
+    /// The state of each circuit breaker, with what it guards: one for a single server (its
+    /// `host:port`); for a cluster, one per node that serves slots (its `host:port`, in the
+    /// order of its first slot), or `("cluster", state)` while the cluster's topology is not
+    /// known yet. A small allocation; for monitoring, not for every request.
+    #[must_use]
+    pub fn breaker_states(&self) -> Vec<(String, BreakerState)> {
+        self.inner.breakers.states()
     }
 }
 
@@ -318,8 +334,8 @@ impl fmt::Debug for RedisBackend {
             .field("algorithm", &inner.algorithm)
             .field("prefix", &inner.prefix)
             .field("timeout", &inner.timeout)
-            .field("breaker", &inner.breaker.config)
-            .field("breaker_state", &inner.breaker.state())
+            .field("breaker", &inner.breakers.config)
+            .field("breaker_state", &inner.breakers.state())
             .field("outage", &inner.outage)
             .finish_non_exhaustive()
     }
