@@ -369,7 +369,9 @@ async fn a_frozen_nodes_breaker_opens_alone_and_closes_by_itself() {
     for i in 0..5 {
         let user = &frozen_users[i % frozen_users.len()];
         let start = std::time::Instant::now();
-        let result = backend.decide(&request("/before", user, &limits, None)).await;
+        let result = backend
+            .decide(&request("/before", user, &limits, None))
+            .await;
         let took = start.elapsed();
         assert!(
             matches!(result, Err(BackendError::Timeout(_))),
@@ -444,7 +446,11 @@ async fn a_frozen_nodes_breaker_opens_alone_and_closes_by_itself() {
     for user in &frozen_users {
         let r = request("/after", user, &limits, None);
         for left in (0..5).rev() {
-            assert_eq!(allowed(decide(&backend, &r).await).remaining, left, "{user}");
+            assert_eq!(
+                allowed(decide(&backend, &r).await).remaining,
+                left,
+                "{user}"
+            );
         }
         assert_eq!(
             denied(decide(&backend, &r).await).cause,

@@ -169,7 +169,8 @@ impl RedisBackendBuilder {
     /// How long the circuit breaker stays open, 1 s by default: meanwhile decisions follow
     /// the [`OutagePolicy`] at once, without calling Redis; then one request probes Redis
     /// (the others keep following the policy until it answers), and its success closes the
-    /// breaker. Zero lets a probe through as soon as the last one answered.
+    /// breaker. Zero lets a probe through as soon as the last one answered. On a cluster each
+    /// node's breaker (see [Outages](super#outages)) has its own interval and probe.
     pub fn recheck_interval(mut self, interval: Duration) -> Self {
         self.recheck_interval = interval;
         self
@@ -178,7 +179,9 @@ impl RedisBackendBuilder {
     /// How many failed calls open the circuit breaker: `count` within `within` (a window
     /// starting at a failure), 5 within 10 s by default. Timeouts, lost connections and error
     /// replies count; one slow call does not open it. A `count` of 1 opens it on any failure;
-    /// 0 is taken as 1.
+    /// 0 is taken as 1. On a cluster the failures are counted per node: `count` failures of
+    /// the decisions whose slots one node serves open that node's breaker only. A failed call
+    /// that the [refusal cache](super#the-refusal-cache) can answer by then is not counted.
     pub fn failure_threshold(mut self, count: u32, within: Duration) -> Self {
         self.failure_threshold = count;
         self.failure_window = within;

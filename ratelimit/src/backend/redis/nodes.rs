@@ -552,6 +552,46 @@ mod tests {
         assert_eq!(parse_slots(&Value::Okay), None);
     }
 
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn the_gauge_names_the_node() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let breakers = breakers();
+            breakers.install(&three_nodes(), 0);
+            let (node, call) = breakers.call(&user_in(0..=5460), 0);
+            breakers.with(node, |breaker| {
+                breaker.failed(call, 0);
+                breaker.failed(call, 0);
+            });
+        });
+        let gauges: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match (key.key().name(), value) {
+                ("ratelimit_breaker_state", DebugValue::Gauge(value)) => {
+                    let labels: Vec<_> = key
+                        .key()
+                        .labels()
+                        .map(|label| format!("{}={}", label.key(), label.value()))
+                        .collect();
+                    Some((labels, value.0))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            gauges,
+            [(
+                vec!["backend=redis".to_owned(), "node=10.0.0.1:7000".to_owned()],
+                2.0
+            )]
+        );
+    }
+
     #[test]
     fn slots_map_to_their_nodes() {
         let breakers = breakers();
