@@ -61,7 +61,8 @@ pub(super) fn slot_of_user(user: &str) -> u16 {
             byte => crc16_byte(crc, byte),
         };
     }
-    crc % SLOTS as u16
+    // mod 16 384
+    crc & 0x3FFF
 }
 
 /// CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), Redis Cluster's key hash, a byte at a
@@ -70,6 +71,8 @@ const CRC16_TABLE: [u16; 256] = {
     let mut table = [0_u16; 256];
     let mut i = 0;
     while i < 256 {
+        // `i` < 256.
+        #[allow(clippy::cast_possible_truncation)]
         let mut crc = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
