@@ -78,7 +78,7 @@
 //! | `ratelimit_requests_total` | counter | `route`, `group`, `zone` (empty when none), `outcome`: `admitted`, `limited` (429, blocked included), `denied` (403), `shadow_limited`, `shadow_denied`, `unauthenticated` (group empty), `backend_error` |
 //! | `ratelimit_blocks_total` | counter | `route`, `group`, `zone`: refusals that started a block |
 //! | `ratelimit_backend_seconds` | histogram | `backend` (`memory`, `redis`, or a custom backend's [`name`](crate::backend::Backend::name)), `result` (`ok`, `error`, `timeout`) |
-//! | `ratelimit_breaker_state` | gauge | `backend` (`redis`): the Redis backend's breaker, 0 closed, 1 half-open, 2 open (set when it changes) |
+//! | `ratelimit_breaker_state` | gauge | `backend` (`redis`), and on a cluster `node` (a node's `host:port`, or `cluster` while the topology is unknown): the Redis backend's breaker, 0 closed, 1 half-open, 2 open (set when it changes) |
 //!
 //! No label is ever a request's path, a user id or a header's value. A layer registers each
 //! counter of its routes once, on first use, and then only increments it: install the

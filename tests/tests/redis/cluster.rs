@@ -4,6 +4,7 @@
 
 use ratelimit::Unit::{Hour, Minute, Second};
 use ratelimit::backend::BackendError;
+use ratelimit::backend::redis::BreakerState;
 use ratelimit_tests::redis_server::{Monitor, RedisCluster};
 
 use crate::semantics::admitted_of;
@@ -155,8 +156,8 @@ async fn cluster_down_at_start_up_is_used_once_it_comes_up() {
 /// that node fails (an error, the middleware's failure policy's to answer) within twice the
 /// deadline, the users of the other two nodes are limited exactly meanwhile, and once the
 /// node thaws (SIGCONT) its users are limited again by themselves, with no restart. The
-/// breaker is per backend (see the README), so its threshold is set out of reach here: what
-/// is tested is the deadline per node, not the breaker.
+/// breaker's threshold is set out of reach here: what is tested is the deadline per node (the
+/// breakers per node are `a_frozen_nodes_breaker_opens_alone_and_closes_by_itself`'s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_node_fails_its_own_decisions_within_the_deadline_and_recovers() {
     frozen_node(
@@ -290,5 +291,170 @@ async fn frozen_node(test: &str, with_fallback: bool) {
             DenialCause::Limit(limits[0])
         );
         assert!(holds(user, "/after"), "{user}: Redis did not count");
+    }
+}
+
+/// The node of three that serves `user`'s keys (its hash tag's slot): the one that does not
+/// answer `MOVED` for it.
+fn owner(cluster: &RedisCluster, user: &str) -> usize {
+    let key = format!("{{{user}}}");
+    cluster
+        .nodes
+        .iter()
+        .position(|node| !node.command(&["EXISTS", &key]).starts_with("-MOVED"))
+        .expect("a node serves every slot")
+}
+
+/// Issue #19: a breaker per node. With the default breaker (5 failures within 10 s open it,
+/// a probe after 1 s), one node frozen (SIGSTOP) under load: its users' decisions time out
+/// (within the deadline) until its breaker opens, then follow the policy at once, without
+/// waiting; meanwhile the users of the two other nodes are limited exactly by Redis (their
+/// 6th request of 5 a minute is refused), their breakers closed. Thawed (SIGCONT), the node's
+/// breaker closes by itself after the recheck interval, on one probe, and its users are
+/// limited by Redis again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_nodes_breaker_opens_alone_and_closes_by_itself() {
+    let Some(cluster) =
+        RedisCluster::start_or_skip("a_frozen_nodes_breaker_opens_alone_and_closes_by_itself")
+    else {
+        return;
+    };
+    const TIMEOUT: Duration = millis(200);
+    const BOUND: Duration = millis(400);
+    let backend = std::sync::Arc::new(
+        cluster
+            .builder()
+            .timeout(TIMEOUT)
+            .refusal_cache(0)
+            .prefix("per-node")
+            .build()
+            .await
+            .unwrap(),
+    );
+    // The backend read the topology when it connected: a breaker per node.
+    let address = |i: usize| format!("127.0.0.1:{}", cluster.nodes[i].port);
+    let mut states = backend.breaker_states();
+    states.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected: Vec<_> = (0..3).map(|i| (address(i), BreakerState::Closed)).collect();
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(states, expected);
+
+    // Users whose slots are on node 0 (frozen), and on the others.
+    let (mut frozen_users, mut healthy_users) = (Vec::new(), Vec::new());
+    for i in 0.. {
+        let user = format!("p{i}");
+        match owner(&cluster, &user) {
+            0 if frozen_users.len() < 6 => frozen_users.push(user),
+            1 | 2 if healthy_users.len() < 12 => healthy_users.push(user),
+            _ => {}
+        }
+        if frozen_users.len() == 6 && healthy_users.len() == 12 {
+            break;
+        }
+    }
+    assert!(healthy_users.iter().any(|user| owner(&cluster, user) == 1));
+    assert!(healthy_users.iter().any(|user| owner(&cluster, user) == 2));
+    let limits = [limit(Minute, 5)];
+
+    let frozen = &cluster.nodes[0];
+    frozen.pause();
+    let state_of = |backend: &RedisBackend, i: usize| {
+        backend
+            .breaker_states()
+            .into_iter()
+            .find(|(node, _)| *node == address(i))
+            .map(|(_, state)| state)
+    };
+    // The threshold (5), over several of the node's users: each times out within the deadline.
+    for i in 0..5 {
+        let user = &frozen_users[i % frozen_users.len()];
+        let start = std::time::Instant::now();
+        let result = backend
+            .decide(&request("/before", user, &limits, None))
+            .await;
+        let took = start.elapsed();
+        assert!(
+            matches!(result, Err(BackendError::Timeout(_))),
+            "{user}: {result:?}"
+        );
+        assert!(took < BOUND, "{user}: {took:?}");
+    }
+    assert_eq!(state_of(&backend, 0), Some(BreakerState::Open));
+    assert_eq!(state_of(&backend, 1), Some(BreakerState::Closed));
+    assert_eq!(state_of(&backend, 2), Some(BreakerState::Closed));
+    assert_eq!(backend.breaker_state(), BreakerState::Open, "the worst");
+
+    // Under load, all at once: the frozen node's users follow the policy without waiting;
+    // the others are limited exactly.
+    let opened = std::time::Instant::now();
+    let tasks: Vec<_> = frozen_users
+        .iter()
+        .chain(&healthy_users)
+        .map(|user| {
+            let backend = backend.clone();
+            let user = user.clone();
+            tokio::spawn(async move {
+                let r = request("/load", &user, &limits, None);
+                let mut results = Vec::new();
+                for _ in 0..6 {
+                    let start = std::time::Instant::now();
+                    let result = backend.decide(&r).await;
+                    results.push((result, start.elapsed()));
+                }
+                (user, results)
+            })
+        })
+        .collect();
+    let mut slow = 0;
+    for task in tasks {
+        let (user, results) = task.await.expect("a load task");
+        let on_frozen = frozen_users.contains(&user);
+        for (i, (result, took)) in results.into_iter().enumerate() {
+            assert!(took < BOUND, "{user}: decision {i} took {took:?}");
+            if on_frozen {
+                assert!(result.is_err(), "{user} on the frozen node: {result:?}");
+                // At once, but for a probe once the recheck interval has passed.
+                if took >= TIMEOUT / 2 {
+                    slow += 1;
+                }
+            } else {
+                let decision = result.unwrap_or_else(|error| panic!("{user}: {error}"));
+                if i < 5 {
+                    assert_eq!(allowed(decision).remaining, 4 - i as u64, "{user}");
+                } else {
+                    assert_eq!(denied(decision).cause, DenialCause::Limit(limits[0]));
+                }
+            }
+        }
+    }
+    let probes = opened.elapsed().as_secs() + 1;
+    assert!(slow <= probes, "{slow} slow decisions on the open node");
+    assert_eq!(state_of(&backend, 1), Some(BreakerState::Closed));
+    assert_eq!(state_of(&backend, 2), Some(BreakerState::Closed));
+
+    // Thawed: the next decision after the recheck interval probes, and the breaker closes.
+    frozen.resume();
+    let user = &frozen_users[0];
+    let probe = request("/probe", user, &limits, None);
+    let deadline = std::time::Instant::now() + secs(15);
+    while backend.decide(&probe).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "never closed");
+        tokio::time::sleep(millis(50)).await;
+    }
+    assert_eq!(state_of(&backend, 0), Some(BreakerState::Closed));
+    assert_eq!(backend.breaker_state(), BreakerState::Closed);
+    for user in &frozen_users {
+        let r = request("/after", user, &limits, None);
+        for left in (0..5).rev() {
+            assert_eq!(
+                allowed(decide(&backend, &r).await).remaining,
+                left,
+                "{user}"
+            );
+        }
+        assert_eq!(
+            denied(decide(&backend, &r).await).cause,
+            DenialCause::Limit(limits[0])
+        );
     }
 }

@@ -11,7 +11,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, RedisError};
 
-use super::health::{Breaker, BreakerConfig, OutagePolicy};
+use super::health::{BreakerConfig, OutagePolicy};
+use super::nodes::Breakers;
 use super::script::Script;
 use super::{Inner, RedisBackend, keys};
 use crate::backend::{Algorithm, Backend};
@@ -168,7 +169,8 @@ impl RedisBackendBuilder {
     /// How long the circuit breaker stays open, 1 s by default: meanwhile decisions follow
     /// the [`OutagePolicy`] at once, without calling Redis; then one request probes Redis
     /// (the others keep following the policy until it answers), and its success closes the
-    /// breaker. Zero lets a probe through as soon as the last one answered.
+    /// breaker. Zero lets a probe through as soon as the last one answered. On a cluster each
+    /// node's breaker (see [Outages](super#outages)) has its own interval and probe.
     pub fn recheck_interval(mut self, interval: Duration) -> Self {
         self.recheck_interval = interval;
         self
@@ -177,7 +179,9 @@ impl RedisBackendBuilder {
     /// How many failed calls open the circuit breaker: `count` within `within` (a window
     /// starting at a failure), 5 within 10 s by default. Timeouts, lost connections and error
     /// replies count; one slow call does not open it. A `count` of 1 opens it on any failure;
-    /// 0 is taken as 1.
+    /// 0 is taken as 1. On a cluster the failures are counted per node: `count` failures of
+    /// the decisions whose slots one node serves open that node's breaker only. A failed call
+    /// that the [refusal cache](super#the-refusal-cache) can answer by then is not counted.
     pub fn failure_threshold(mut self, count: u32, within: Duration) -> Self {
         self.failure_threshold = count;
         self.failure_window = within;
@@ -220,7 +224,7 @@ impl RedisBackendBuilder {
         }
         let connect_timeout = self.connect_timeout;
         let algorithm = self.algorithm;
-        let connection = self.target.connect(connect_timeout).await?;
+        let (connection, address) = self.target.connect(connect_timeout).await?;
         let script = Script::new(Script::production(algorithm));
         let give_back_script = super::give_back::script(algorithm);
         #[cfg(feature = "test-util")]
@@ -232,17 +236,52 @@ impl RedisBackendBuilder {
             test_clock.load(&connection).await?;
             Ok::<_, RedisError>(())
         };
-        match tokio::time::timeout(connect_timeout, setup).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(
-                error = %error,
-                "the redis rate-limit store is unreachable: starting without it; decisions \
-                 follow the outage policy until it answers"
-            ),
-            Err(_) => tracing::warn!(
-                "the redis rate-limit store did not answer within {connect_timeout:?}: \
-                 starting without it; decisions follow the outage policy until it answers"
-            ),
+        let reached = match tokio::time::timeout(connect_timeout, setup).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    error = %error,
+                    "the redis rate-limit store is unreachable: starting without it; decisions \
+                     follow the outage policy until it answers"
+                );
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the redis rate-limit store did not answer within {connect_timeout:?}: \
+                     starting without it; decisions follow the outage policy until it answers"
+                );
+                false
+            }
+        };
+        let config = BreakerConfig {
+            threshold: self.failure_threshold,
+            window: self.failure_window,
+            open_for: self.recheck_interval,
+            log_interval: self.outage_log_interval,
+        };
+        let epoch = std::time::Instant::now();
+        let breakers = Arc::new(match (&connection, address) {
+            (Connection::Cluster(cluster), _) => {
+                Breakers::cluster(config, Arc::clone(cluster), connect_timeout, epoch)
+            }
+            (Connection::Single(_), address) => {
+                Breakers::single(config, address.unwrap_or_default(), epoch)
+            }
+        });
+        if reached {
+            // A cluster's topology, for its breakers per node (else learnt on a later call).
+            match tokio::time::timeout(connect_timeout, breakers.refresh()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::debug!(
+                    error = %error,
+                    "could not read the redis cluster's topology: one breaker until it is read"
+                ),
+                Err(_) => tracing::debug!(
+                    "the redis cluster's topology did not come within {connect_timeout:?}: one \
+                     breaker until it is read"
+                ),
+            }
         }
         let inner = Inner {
             connection,
@@ -252,13 +291,8 @@ impl RedisBackendBuilder {
             prefix: self.prefix,
             timeout: self.timeout,
             outage: self.outage,
-            breaker: Breaker::new(BreakerConfig {
-                threshold: self.failure_threshold,
-                window: self.failure_window,
-                open_for: self.recheck_interval,
-                log_interval: self.outage_log_interval,
-            }),
-            epoch: std::time::Instant::now(),
+            breakers,
+            epoch,
             cache: super::cache::RefusalCache::new(self.refusal_cache),
             #[cfg(feature = "test-util")]
             test_clock,
@@ -296,7 +330,11 @@ impl fmt::Debug for RedisBackendBuilder {
 impl Target {
     /// The connection: for one server, a connection manager that connects on first use; for
     /// a cluster, connected now if it answers within `connect_timeout`, else on a later call.
-    async fn connect(self, connect_timeout: Duration) -> Result<Connection, RedisSetupError> {
+    /// With a single server's address (`host:port`), which names its breaker.
+    async fn connect(
+        self,
+        connect_timeout: Duration,
+    ) -> Result<(Connection, Option<String>), RedisSetupError> {
         let client = match self {
             Self::Url(url) => Ok(Client::open(url).map_err(RedisSetupError::Config)?),
             Self::Client(client) => Ok(*client),
@@ -308,6 +346,7 @@ impl Target {
         };
         match client {
             Ok(client) => {
+                let address = client.get_connection_info().addr().to_string();
                 // Reconnection: quick retries in the background, at least once a second, for
                 // a while (then the next call starts another round); each attempt bounded by
                 // the connect timeout.
@@ -319,7 +358,7 @@ impl Target {
                     .set_number_of_retries(8);
                 let manager = ConnectionManager::new_lazy_with_config(client, config)
                     .map_err(RedisSetupError::Config)?;
-                Ok(Connection::Single(manager))
+                Ok((Connection::Single(manager), Some(address)))
             }
             Err(client) => {
                 let cluster = Arc::new(LazyCluster {
@@ -331,7 +370,7 @@ impl Target {
                 });
                 // Connected now when the cluster answers in time; else on a later call.
                 let _ = tokio::time::timeout(connect_timeout, cluster.try_connect()).await;
-                Ok(Connection::Cluster(cluster))
+                Ok((Connection::Cluster(cluster), None))
             }
         }
     }
@@ -370,7 +409,7 @@ impl LazyCluster {
 
     /// The connection, or an error (and an attempt to connect started in the background,
     /// unless one is under way) while there is none.
-    fn get(self: &Arc<Self>) -> Result<ClusterConnection, RedisError> {
+    pub(super) fn get(self: &Arc<Self>) -> Result<ClusterConnection, RedisError> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }

@@ -58,7 +58,7 @@ impl Command {
 
 /// The give-back of `request`, counted at `counted_at` (Redis's `TIME` then, in
 /// microseconds), for [`Backend::give_back`](crate::backend::Backend::give_back). Nothing
-/// while the breaker is not closed (Redis is failing: the request stays counted, which errs
+/// while the breaker of the user's node is not closed (Redis is failing: the request stays counted, which errs
 /// on the side of limiting), and the refusal cache forgets the pool's limits (it may have
 /// room again before the time Redis gave).
 pub(super) fn give_back(
@@ -66,7 +66,9 @@ pub(super) fn give_back(
     request: &DecisionRequest<'_>,
     counted_at: u64,
 ) -> GiveBack {
-    if request.limits.is_empty() || inner.breaker.state() != BreakerState::Closed {
+    if request.limits.is_empty()
+        || inner.breakers.state_of(request.pool.user) != BreakerState::Closed
+    {
         return GiveBack::done();
     }
     inner.cache.forget(request);

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::nodes::WHOLE_CLUSTER;
 use super::{Inner, micros, store_error};
-use crate::backend::{Backend, BackendError, Decision, DecisionRequest};
+use crate::backend::{Backend, BackendError, Decision, DecisionRequest, Denial};
 
 /// What to do when Redis cannot decide (down, slow, or answering with an error).
 ///
@@ -61,7 +62,7 @@ pub enum BreakerState {
 
 impl Inner {
     /// One decision: from the refusal cache when it knows the pool is refused, else in Redis
-    /// while the breaker lets it, else by the outage policy.
+    /// while the breaker of the user's node lets it, else by the outage policy.
     pub(super) async fn decide(
         &self,
         request: &DecisionRequest<'_>,
@@ -83,21 +84,25 @@ impl Inner {
         if let Some(denial) = self.cache.refused(request, sent) {
             return Ok(Decision::Deny(denial));
         }
-        let call = self.breaker.call(self.health_now());
+        let (node, call) = self.breakers.call(request.pool.user, self.health_now());
         if call == Call::Skip {
-            return self.outage(request, None).await;
+            return self.outage(request, node, None).await;
         }
         let error = match tokio::time::timeout(self.timeout, self.run(request)).await {
             Ok(Ok((decision, blocked))) => {
-                if call == Call::Probe
-                    && let Some(outage) = self.breaker.succeeded(call, self.health_now())
-                {
-                    tracing::info!(
-                        "the redis rate-limit store is back after {:?}: deciding with it again \
-                         ({} decisions followed the outage policy meanwhile)",
-                        outage.lasted,
-                        outage.answered,
-                    );
+                if call == Call::Probe {
+                    let now = self.health_now();
+                    self.breakers.with(node, |breaker| {
+                        if let Some(outage) = breaker.succeeded(call, now) {
+                            tracing::info!(
+                                "{} is back after {:?}: deciding with it again ({} decisions \
+                                 followed the outage policy meanwhile)",
+                                breaker.store(),
+                                outage.lasted,
+                                outage.answered,
+                            );
+                        }
+                    });
                 }
                 if let Decision::Deny(denial) = &decision {
                     self.cache.note(request, denial, blocked, sent);
@@ -107,43 +112,77 @@ impl Inner {
             Ok(Err(error)) => error,
             Err(_) => BackendError::Timeout(self.timeout),
         };
+        if let Some(denial) = self.failed(request, node, call, &error) {
+            return Ok(Decision::Deny(denial));
+        }
+        self.outage(request, node, Some(error)).await
+    }
+
+    /// A call for `request` to `node` failed with `error`: the refusal the cache now knows
+    /// for it, if any, else the failure is counted by the node's breaker. Meanwhile another
+    /// decision may have learnt that this pool is refused (a burst's tail that missed the
+    /// deadline): that is an answer, not a failure, so one abusive user cannot open the
+    /// breaker for everyone. A probe's failure always counts (it opens the breaker again,
+    /// which would otherwise stay half-open).
+    fn failed(
+        &self,
+        request: &DecisionRequest<'_>,
+        node: u16,
+        call: Call,
+        error: &BackendError,
+    ) -> Option<Denial> {
+        let cached = self.cache.refused(request, self.cache_now());
+        if cached.is_some() && call != Call::Probe {
+            tracing::debug!(
+                error = %error,
+                "a call to the redis rate-limit store failed; the refusal cache answers"
+            );
+            return cached;
+        }
         let now = self.health_now();
-        if let Some(failures) = self.breaker.failed(call, now) {
+        let opened = self.breakers.with(node, |breaker| {
+            let failures = breaker.failed(call, now)?;
             tracing::warn!(
                 error = %error,
-                "the redis rate-limit store failed {failures} times within {:?}: {}, without \
-                 calling redis for {:?}, then trying it with one request",
-                self.breaker.config.window,
+                "{} failed {failures} times within {:?}: {}, without calling it for {:?}, \
+                 then trying it with one request",
+                breaker.store(),
+                self.breakers.config.window,
                 self.outage.while_away(),
-                self.breaker.config.open_for,
+                self.breakers.config.open_for,
             );
+            Some(())
+        });
+        if opened.is_some() {
+            // The node's slots may have moved (a fail-over).
+            self.breakers.refresh_soon(now);
         } else {
             tracing::debug!(error = %error, "a call to the redis rate-limit store failed");
         }
-        // Meanwhile another decision may have learnt that this pool is refused (a burst's
-        // tail that missed the deadline): that is an answer, not a failure.
-        if let Some(denial) = self.cache.refused(request, self.cache_now()) {
-            return Ok(Decision::Deny(denial));
-        }
-        self.outage(request, Some(error)).await
+        cached
     }
 
-    /// The decision while Redis cannot give one; counted for the outage's log lines.
+    /// The decision while Redis (`node`) cannot give one; counted for the outage's log lines.
     async fn outage(
         &self,
         request: &DecisionRequest<'_>,
+        node: u16,
         error: Option<BackendError>,
     ) -> Result<Decision, BackendError> {
-        if let Some(report) = self.breaker.log.answered(self.health_now()) {
-            tracing::warn!(
-                "the redis rate-limit store is still failing: {} decisions in the last {:?} \
-                 followed the outage policy ({}); breaker {:?}",
-                report.answered,
-                report.over,
-                self.outage.while_away(),
-                self.breaker.state(),
-            );
-        }
+        let now = self.health_now();
+        self.breakers.with(node, |breaker| {
+            if let Some(report) = breaker.log.answered(now) {
+                tracing::warn!(
+                    "{} is still failing: {} decisions in the last {:?} followed the outage \
+                     policy ({}); breaker {:?}",
+                    breaker.store(),
+                    report.answered,
+                    report.over,
+                    self.outage.while_away(),
+                    breaker.state(),
+                );
+            }
+        });
         match &self.outage {
             OutagePolicy::Report => Err(error.unwrap_or_else(|| {
                 store_error(
@@ -157,7 +196,7 @@ impl Inner {
 
     /// Microseconds on the breaker's clock (monotonic, since the backend was built).
     fn health_now(&self) -> u64 {
-        micros(self.epoch.elapsed())
+        self.breakers.now()
     }
 }
 
@@ -206,6 +245,9 @@ const HALF_OPEN: u8 = 2;
 /// Every time is microseconds on a monotonic clock, passed in (tests pass their own).
 pub(super) struct Breaker {
     pub(super) config: BreakerConfig,
+    /// The cluster node it guards (`host:port`, or [`WHOLE_CLUSTER`]); `None` for a single
+    /// server. Its metric label and its name in the logs.
+    pub(super) node: Option<Arc<str>>,
     /// `CLOSED`, `OPEN` or `HALF_OPEN`: read without the lock on every decision.
     state: AtomicU8,
     /// When the open breaker lets a probe through: read without the lock while open.
@@ -232,8 +274,15 @@ pub(super) struct Ended {
 }
 
 impl Breaker {
+    #[cfg(test)]
     pub(super) fn new(config: BreakerConfig) -> Self {
+        Self::for_node(config, None)
+    }
+
+    /// The breaker of a cluster's `node`, or, for `None`, of a single server.
+    pub(super) fn for_node(config: BreakerConfig, node: Option<Arc<str>>) -> Self {
         Self {
+            node,
             config: BreakerConfig {
                 threshold: config.threshold.max(1),
                 ..config
@@ -253,6 +302,27 @@ impl Breaker {
         }
     }
 
+    /// What it guards, for the logs: `the redis rate-limit store`, `… cluster`, or `… store's
+    /// node HOST:PORT`.
+    pub(super) fn store(&self) -> Store<'_> {
+        Store(self.node.as_deref())
+    }
+
+    /// Closes it at `now` whatever its state (its store answers, learnt otherwise than by a
+    /// probe); the outage that ended, when it was not closed.
+    pub(super) fn reset(&self, now: u64) -> Option<Ended> {
+        let mut track = self.track();
+        track.failures = 0;
+        if self.state.swap(CLOSED, Ordering::AcqRel) == CLOSED {
+            return None;
+        }
+        self.publish(CLOSED);
+        Some(Ended {
+            lasted: Duration::from_micros(now.saturating_sub(track.outage_start)),
+            answered: self.log.ended(),
+        })
+    }
+
     fn track(&self) -> std::sync::MutexGuard<'_, Track> {
         self.track.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -270,7 +340,7 @@ impl Breaker {
                         .compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
-                    publish(HALF_OPEN);
+                    self.publish(HALF_OPEN);
                     Call::Probe
                 } else {
                     Call::Skip
@@ -288,7 +358,7 @@ impl Breaker {
         let mut track = self.track();
         track.failures = 0;
         self.state.store(CLOSED, Ordering::Release);
-        publish(CLOSED);
+        self.publish(CLOSED);
         Some(Ended {
             lasted: Duration::from_micros(now.saturating_sub(track.outage_start)),
             answered: self.log.ended(),
@@ -306,7 +376,7 @@ impl Breaker {
                     Ordering::Release,
                 );
                 self.state.store(OPEN, Ordering::Release);
-                publish(OPEN);
+                self.publish(OPEN);
                 None
             }
             Call::Redis if self.state.load(Ordering::Acquire) == CLOSED => {
@@ -331,7 +401,7 @@ impl Breaker {
                     Ordering::Release,
                 );
                 self.state.store(OPEN, Ordering::Release);
-                publish(OPEN);
+                self.publish(OPEN);
                 self.log.began(now);
                 Some(failures)
             }
@@ -341,17 +411,45 @@ impl Breaker {
     }
 }
 
-/// Sets the breaker's gauge, `ratelimit_breaker_state{backend="redis"}`: 0 closed, 1
-/// half-open, 2 open (with the `metrics` feature; nothing without). Called on a change only.
-fn publish(state: u8) {
-    #[cfg(feature = "metrics")]
-    metrics::gauge!("ratelimit_breaker_state", "backend" => "redis").set(match state {
-        CLOSED => 0.0,
-        OPEN => 2.0,
-        _ => 1.0,
-    });
-    #[cfg(not(feature = "metrics"))]
-    let _ = state;
+impl Breaker {
+    /// Sets the breaker's gauge, `ratelimit_breaker_state{backend="redis"}` (with
+    /// `node="HOST:PORT"`, or `node="cluster"` while the topology is unknown, for a cluster):
+    /// 0 closed, 1 half-open, 2 open (with the `metrics` feature; nothing without). Called on a
+    /// change only.
+    fn publish(&self, state: u8) {
+        #[cfg(feature = "metrics")]
+        {
+            let value = match state {
+                CLOSED => 0.0,
+                OPEN => 2.0,
+                _ => 1.0,
+            };
+            match &self.node {
+                None => metrics::gauge!("ratelimit_breaker_state", "backend" => "redis").set(value),
+                Some(node) => metrics::gauge!(
+                    "ratelimit_breaker_state",
+                    "backend" => "redis",
+                    "node" => node.to_string()
+                )
+                .set(value),
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = state;
+    }
+}
+
+/// What a breaker guards, in a log line.
+pub(super) struct Store<'a>(Option<&'a str>);
+
+impl fmt::Display for Store<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("the redis rate-limit store"),
+            Some(WHOLE_CLUSTER) => f.write_str("the redis rate-limit cluster"),
+            Some(node) => write!(f, "the redis rate-limit store's node {node}"),
+        }
+    }
 }
 
 /// The outage's count lines: while decisions follow the outage policy, at most one line per
@@ -574,6 +672,80 @@ mod tests {
         let ended = breaker.succeeded(Call::Probe, 35 * S).unwrap();
         assert_eq!(ended.answered, 35_000);
         assert_eq!(ended.lasted, Duration::from_secs(35));
+    }
+
+    /// A backend whose Redis is nowhere (port 1): built at once, every call fails.
+    async fn unreachable(threshold: u32) -> super::super::RedisBackend {
+        super::super::RedisBackend::builder("redis://127.0.0.1:1/")
+            .connect_timeout(Duration::from_millis(50))
+            .failure_threshold(threshold, Duration::from_secs(10))
+            .recheck_interval(Duration::ZERO)
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn request<'a>(user: &'a str, limits: &'a [ratelimit_core::Limit]) -> DecisionRequest<'a> {
+        DecisionRequest {
+            pool: crate::backend::Pool {
+                scope: crate::backend::Scope::Path("/a"),
+                method: None,
+                user,
+            },
+            limits,
+            block_time: None,
+            cost: 1,
+        }
+    }
+
+    /// Issue #19: a burst's tail that missed the deadline, for a pool the refusal cache has
+    /// meanwhile learnt is refused, is answered by the cache and opens no breaker.
+    #[tokio::test]
+    async fn a_failed_call_the_refusal_cache_answers_is_not_a_failure() {
+        use crate::backend::DenialCause;
+        let backend = unreachable(1).await;
+        let inner = &*backend.inner;
+        let limits = [ratelimit_core::Limit::new(ratelimit_core::Unit::Minute, 3)];
+        let abuser = request("abuser", &limits);
+        let (node, call) = inner.breakers.call("abuser", inner.health_now());
+        assert_eq!(call, Call::Redis);
+        // Another decision of the burst learnt the refusal while this call was out.
+        let refusal = Denial {
+            retry_after: Duration::from_secs(30),
+            cause: DenialCause::Limit(limits[0]),
+        };
+        inner.cache.note(&abuser, &refusal, None, inner.cache_now());
+        let timeout = BackendError::Timeout(Duration::from_millis(50));
+        let answer = inner.failed(&abuser, node, call, &timeout);
+        assert_eq!(answer.map(|denial| denial.cause), Some(refusal.cause));
+        assert_eq!(backend.breaker_state(), BreakerState::Closed, "not counted");
+        // A failure the cache cannot answer counts (a threshold of 1 opens the breaker).
+        let other = request("someone", &limits);
+        assert_eq!(inner.failed(&other, node, call, &timeout), None);
+        assert_eq!(backend.breaker_state(), BreakerState::Open);
+    }
+
+    /// ... but a probe's failure always counts: it opens the breaker again, which would
+    /// otherwise stay half-open with no probe out.
+    #[tokio::test]
+    async fn a_failed_probe_reopens_the_breaker_even_when_the_cache_answers() {
+        use crate::backend::DenialCause;
+        let backend = unreachable(1).await;
+        let inner = &*backend.inner;
+        let limits = [ratelimit_core::Limit::new(ratelimit_core::Unit::Minute, 3)];
+        let abuser = request("abuser", &limits);
+        let timeout = BackendError::Timeout(Duration::from_millis(50));
+        let (node, call) = inner.breakers.call("abuser", inner.health_now());
+        assert_eq!(inner.failed(&abuser, node, call, &timeout), None);
+        let (node, call) = inner.breakers.call("abuser", inner.health_now());
+        assert_eq!(call, Call::Probe);
+        let refusal = Denial {
+            retry_after: Duration::from_secs(30),
+            cause: DenialCause::Limit(limits[0]),
+        };
+        inner.cache.note(&abuser, &refusal, None, inner.cache_now());
+        assert!(inner.failed(&abuser, node, call, &timeout).is_some());
+        assert_eq!(backend.breaker_state(), BreakerState::Open);
     }
 
     #[test]

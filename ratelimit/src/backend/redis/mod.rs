@@ -149,14 +149,30 @@
 //! - **half-open**, then: one decision (the probe) calls Redis while the others keep following
 //!   the policy; its success closes the breaker, its failure opens it again.
 //!
-//! The breaker is per backend (shared by its clones), not per node of a cluster: redis-rs's
-//! cluster connection routes each command itself and does not say which node failed, so
-//! while one node fails, the failures of its users' decisions count for all. The connection
-//! reconnects by itself: the service never needs a restart. Costs: a closed breaker is one
-//! atomic load per decision; a failure takes a lock.
+//! The breakers are shared by the backend's clones: one for a single server, one **per node**
+//! of a cluster. Every key of a decision carries the user's hash tag, so its slot is known
+//! (CRC16 of the tag, mod 16 384, as Redis computes it); the cluster's topology (`CLUSTER
+//! SLOTS`) maps the slot to its node, whose breaker decides. While one node is down or
+//! frozen, only the users of its slots follow the policy; the other nodes' users are still
+//! limited by Redis. The topology is read when the backend connects, when a decision finds it
+//! unknown (at most once a second), when a node's breaker opens (its slots may have moved: a
+//! fail-over), and every 30 s (redis-rs follows a `MOVED` redirection itself without telling,
+//! so a migration is seen then); in the background, from a node whose breaker is closed.
+//! Until it is known (a cluster down at start-up), one breaker guards the whole cluster, as
+//! for a single server; a slot no known node serves takes that one too.
+//! [`breaker_state`](RedisBackend::breaker_state) is the worst of the nodes' states,
+//! [`breaker_states`](RedisBackend::breaker_states) each node's.
 //!
-//! An outage is logged, never request by request: one `warn` line when the breaker opens (with
-//! the error), at most one `warn` line per
+//! A failed call for a pool the refusal cache has meanwhile learnt is refused (another
+//! decision of the same burst came back while this one missed its deadline) is answered by the
+//! cache and not counted as a failure: one client's burst does not open the breaker for
+//! everyone. The connection reconnects by itself: the service never needs a restart. Costs: a
+//! closed breaker is one atomic load per decision, after, on a cluster, a lock-free load of
+//! the topology, a CRC16 of the user id and a look-up in the slot table; a failure takes a
+//! lock.
+//!
+//! An outage is logged, never request by request (on a cluster, per node, each line naming the
+//! node's `host:port`): one `warn` line when the breaker opens (with the error), at most one `warn` line per
 //! [`outage_log_interval`](RedisBackendBuilder::outage_log_interval) (10 s by default) while
 //! decisions follow the policy (how many did), and one `info` line when Redis is back (how
 //! long the outage lasted, how many decisions it answered). A failure that does not open the
@@ -205,6 +221,7 @@ mod cache;
 mod give_back;
 mod health;
 mod keys;
+mod nodes;
 mod script;
 #[cfg(feature = "test-util")]
 mod test_clock;
@@ -236,8 +253,9 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     outage: OutagePolicy,
-    breaker: health::Breaker,
-    /// The origin of the breaker's and the refusal cache's clock.
+    /// The circuit breakers: one for a single server, one per node of a cluster.
+    breakers: Arc<nodes::Breakers>,
+    /// The origin of the breakers' and the refusal cache's clock.
     epoch: Instant,
     /// Pools Redis refused until a time, answered from memory until then.
     cache: cache::RefusalCache,
@@ -261,10 +279,24 @@ impl RedisBackend {
     /// The state of its circuit breaker: [`BreakerState::Closed`] while Redis decides,
     /// [`Open`](BreakerState::Open) while decisions follow the [`OutagePolicy`] without calling
     /// Redis, [`HalfOpen`](BreakerState::HalfOpen) while one decision probes Redis. See
-    /// [Outages](self#outages). One atomic load.
+    /// [Outages](self#outages).
+    ///
+    /// On a cluster, whose nodes have a breaker each, the worst of them: `Open` when any node's
+    /// breaker is open (its users follow the policy; the others' are still limited by Redis),
+    /// else `HalfOpen` when any is, else `Closed`; see [`breaker_states`](Self::breaker_states)
+    /// for each node's. Until the cluster's topology is known, its one breaker's.
     #[must_use]
     pub fn breaker_state(&self) -> BreakerState {
-        self.inner.breaker.state()
+        self.inner.breakers.state()
+    }
+
+    /// The state of each circuit breaker, with what it guards: one for a single server (its
+    /// `host:port`); for a cluster, one per node that serves slots (its `host:port`, in the
+    /// order of its first slot), or `("cluster", state)` while the cluster's topology is not
+    /// known yet. A small allocation; for monitoring, not for every request.
+    #[must_use]
+    pub fn breaker_states(&self) -> Vec<(String, BreakerState)> {
+        self.inner.breakers.states()
     }
 }
 
@@ -318,8 +350,8 @@ impl fmt::Debug for RedisBackend {
             .field("algorithm", &inner.algorithm)
             .field("prefix", &inner.prefix)
             .field("timeout", &inner.timeout)
-            .field("breaker", &inner.breaker.config)
-            .field("breaker_state", &inner.breaker.state())
+            .field("breaker", &inner.breakers.config)
+            .field("breaker_state", &inner.breakers.state())
             .field("outage", &inner.outage)
             .finish_non_exhaustive()
     }
