@@ -16,7 +16,9 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|arg| arg != "--bench");
     let (Some(name), Some(count)) = (args.next(), args.next()) else {
         // `cargo bench` runs every bench target without arguments: nothing to count then.
-        eprintln!("usage: callgrind ROUTER N (bare, ratelimit, ratelimit_with_extension, tower_governor)");
+        eprintln!(
+            "usage: callgrind ROUTER N (bare, ratelimit, ratelimit_with_extension, tower_governor)"
+        );
         return;
     };
     let count: u32 = count.parse().expect("N is a count of requests");

@@ -49,52 +49,27 @@ pub(super) const WHOLE_CLUSTER: &str = "cluster";
 /// The slot of every key of `user`: CRC16 of its hash tag (the user escaped as `keys.rs`
 /// writes it) mod 16 384. No allocation.
 pub(super) fn slot_of_user(user: &str) -> u16 {
-    let mut crc = 0_u16;
+    let mut crc = crc16::State::<crc16::XMODEM>::new();
     if user.is_empty() {
-        crc = crc16_byte(crc, b'%');
+        crc.update(b"%");
     }
-    for &byte in user.as_bytes() {
-        crc = match byte {
-            b'%' => crc16_bytes(crc, b"%25"),
-            b'{' => crc16_bytes(crc, b"%7B"),
-            b'}' => crc16_bytes(crc, b"%7D"),
-            byte => crc16_byte(crc, byte),
+    // The escaped id, a run of plain bytes at a time.
+    let bytes = user.as_bytes();
+    let mut plain = 0;
+    for (at, byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'%' => b"%25",
+            b'{' => b"%7B",
+            b'}' => b"%7D",
+            _ => continue,
         };
+        crc.update(&bytes[plain..at]);
+        crc.update(escape);
+        plain = at + 1;
     }
+    crc.update(&bytes[plain..]);
     // mod 16 384
-    crc & 0x3FFF
-}
-
-/// CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), Redis Cluster's key hash, a byte at a
-/// time from a table.
-const CRC16_TABLE: [u16; 256] = {
-    let mut table = [0_u16; 256];
-    let mut i = 0;
-    while i < 256 {
-        // `i` < 256.
-        #[allow(clippy::cast_possible_truncation)]
-        let mut crc = (i as u16) << 8;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 0x8000 == 0 {
-                crc << 1
-            } else {
-                (crc << 1) ^ 0x1021
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
-
-fn crc16_byte(crc: u16, byte: u8) -> u16 {
-    (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ byte)]
-}
-
-fn crc16_bytes(crc: u16, bytes: &[u8]) -> u16 {
-    bytes.iter().fold(crc, |crc, &byte| crc16_byte(crc, byte))
+    crc.get() & 0x3FFF
 }
 
 /// One range of slots and the address (`host:port`) of the primary that serves it, from
@@ -504,16 +479,19 @@ mod tests {
             .unwrap()
     }
 
+    fn crc(bytes: &[u8]) -> u16 {
+        crc16::State::<crc16::XMODEM>::calculate(bytes)
+    }
+
     #[test]
     fn slots_are_redis_clusters() {
         // `CLUSTER KEYSLOT` of the same keys.
-        assert_eq!(crc16_bytes(0, b"123456789"), 0x31C3);
         assert_eq!(slot_of_user("123456789"), 12_739);
         // Escaped as in the key: `{%25}`, `{%7B}`, `{%}`.
-        assert_eq!(slot_of_user("%"), crc16_bytes(0, b"%25") % 16_384);
-        assert_eq!(slot_of_user("{"), crc16_bytes(0, b"%7B") % 16_384);
-        assert_eq!(slot_of_user("a}b"), crc16_bytes(0, b"a%7Db") % 16_384);
-        assert_eq!(slot_of_user(""), crc16_bytes(0, b"%") % 16_384);
+        assert_eq!(slot_of_user("%"), crc(b"%25") % 16_384);
+        assert_eq!(slot_of_user("{"), crc(b"%7B") % 16_384);
+        assert_eq!(slot_of_user("a}b"), crc(b"a%7Db") % 16_384);
+        assert_eq!(slot_of_user(""), crc(b"%") % 16_384);
     }
 
     #[test]
