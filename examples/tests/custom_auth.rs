@@ -343,7 +343,14 @@ mod on_redis {
         assert!(calls <= 2, "{calls} script calls for 50 refusals");
     }
 
+    /// A release build's test (`.ci/run` runs it so): on the example's own 50 ms deadline, a
+    /// debug build on a busy machine misses it for some of the 400, and the example fails
+    /// open, admitting them uncounted (seen: 4 and 112 admitted, Redis counting 2).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        debug_assertions,
+        ignore = "release only: a debug build misses the 50 ms deadline under load (.ci/run)"
+    )]
     async fn four_hundred_concurrent_requests_on_multiple_admit_at_most_three_and_none_fails() {
         let Some(redis) = redis_server::RedisServer::start_or_skip("custom_auth::burst") else {
             return;
