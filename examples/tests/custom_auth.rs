@@ -343,7 +343,14 @@ mod on_redis {
         assert!(calls <= 2, "{calls} script calls for 50 refusals");
     }
 
+    /// A release build's test (`.ci/run` runs it so): on the example's own 50 ms deadline, a
+    /// debug build on a busy machine misses it for some of the 400, and the example fails
+    /// open, admitting them uncounted (seen: 4 and 112 admitted, Redis counting 2).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        debug_assertions,
+        ignore = "release only: a debug build misses the 50 ms deadline under load (.ci/run)"
+    )]
     async fn four_hundred_concurrent_requests_on_multiple_admit_at_most_three_and_none_fails() {
         let Some(redis) = redis_server::RedisServer::start_or_skip("custom_auth::burst") else {
             return;
@@ -404,7 +411,7 @@ mod on_redis {
         );
     }
 
-    /// The lines the crate logged, by thread (a test's current-thread runtime runs the
+    /// The lines logged at INFO or above, by thread (a test's current-thread runtime runs the
     /// server on the test's thread): the process's global `tracing` subscriber.
     #[derive(Clone, Default)]
     struct Logs(std::sync::Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, String)>>>);
@@ -433,8 +440,10 @@ mod on_redis {
     }
 
     impl tracing::Subscriber for Logs {
+        /// Every line at INFO or above, of any target (the crate's, redis-rs's, hyper's…):
+        /// what a server logs by default.
         fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-            metadata.target().starts_with("ratelimit") && *metadata.level() <= tracing::Level::INFO
+            *metadata.level() <= tracing::Level::INFO
         }
         fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
             tracing::span::Id::from_u64(1)
@@ -465,6 +474,7 @@ mod on_redis {
             .expect("built");
         let server = Server::start(example::app(backend)).await;
         assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
+        let before = logs.lines().len();
         redis.stop();
         for i in 0..300 {
             let user = format!("user{i}");
@@ -477,25 +487,16 @@ mod on_redis {
                 200
             );
         }
-        let lines = logs.lines();
-        let backend_lines = lines
-            .iter()
-            .filter(|line| line.starts_with("ratelimit::backend"))
-            .count();
+        // Every line logged from the outage on, whoever logged it: the backend's (its
+        // breaker opening, a count per interval) and the middleware's (its fail-open warning,
+        // written at most once per 10 s with a count of those held back), not one a request.
+        let lines = logs.lines().split_off(before);
         println!(
-            "outage: {} lines in all, {backend_lines} from the backend: {:?}",
+            "outage: {} lines: {:?}",
             lines.len(),
             lines.iter().collect::<std::collections::BTreeSet<_>>()
         );
-        assert!(backend_lines <= 3, "{lines:#?}");
-        // Every other line is the middleware's per-request warning, which is to go (#19).
-        assert!(
-            lines
-                .iter()
-                .all(|line| line.starts_with("ratelimit::backend")
-                    || line.starts_with("ratelimit::middleware")),
-            "{lines:#?}"
-        );
+        assert!(lines.len() <= 5, "{lines:#?}");
     }
 
     #[tokio::test]
