@@ -324,6 +324,23 @@ mod tests {
     }
 
     #[test]
+    fn a_cost_of_the_whole_count_waits_out_the_previous_window() {
+        let rate = Rate {
+            window: SECOND,
+            count: 3,
+            cost: 3,
+        };
+        let mut state = Sliding::default();
+        assert!(request(&mut state, 0, rate).is_ok());
+        // The next window, nothing in it yet: the whole count fits only once the previous
+        // window weighs nothing, at its end.
+        assert_eq!(request(&mut state, SECOND, rate), Err(SECOND));
+        assert_eq!(request(&mut state, 1400 * MS, rate), Err(600 * MS));
+        assert_eq!(request(&mut state, 2 * SECOND - 1, rate), Err(1));
+        assert!(request(&mut state, 2 * SECOND, rate).is_ok());
+    }
+
+    #[test]
     fn a_give_back_returns_the_cost_to_the_current_window_only() {
         let rate = Rate {
             window: SECOND,
