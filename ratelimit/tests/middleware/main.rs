@@ -7,6 +7,7 @@
 //! `cargo test -p ratelimit --test middleware`
 
 mod allocations;
+mod debug;
 mod rejections;
 mod semantics;
 mod sharing;
