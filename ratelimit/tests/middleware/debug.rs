@@ -45,8 +45,12 @@ fn the_response_future_shows_its_state() {
 }
 
 /// An inner service that answers 200 and has a `Debug` impl (tower's `ServiceFn`).
-fn hello_debug() -> tower::util::ServiceFn<
-    impl FnMut(Request<Body>) -> std::future::Ready<Result<Response<Body>, Infallible>> + Clone,
-> {
+fn hello_debug() -> impl Service<
+    Request<Body>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future = std::future::Ready<Result<Response<Body>, Infallible>>,
+> + Clone
++ fmt::Debug {
     service_fn(|_: Request<Body>| std::future::ready(Ok(Response::new(Body::empty()))))
 }
