@@ -278,20 +278,23 @@ async fn frozen_node(test: &str, with_fallback: bool) {
             assert!(std::time::Instant::now() < deadline, "never recovered");
             tokio::time::sleep(millis(50)).await;
         }
-        let r = request("/after", user, &limits, None);
-        for left in (0..5).rev() {
-            assert_eq!(
-                allowed(decide(&backend, &r).await).remaining,
-                left,
-                "{user}"
-            );
-        }
-        assert_eq!(
-            denied(decide(&backend, &r).await).cause,
-            DenialCause::Limit(limits[0])
-        );
+        limited_exactly(&backend, user, "/after", limits[0]).await;
         assert!(holds(user, "/after"), "{user}: Redis did not count");
     }
+}
+
+/// `user`'s requests to `path` under `limit` (of count 5), a pool they have not used: five
+/// admitted, the remaining counting down, and the sixth refused by `limit`.
+async fn limited_exactly(backend: &RedisBackend, user: &str, path: &str, limit: Limit) {
+    let limits = [limit];
+    let r = request(path, user, &limits, None);
+    for left in (0..5).rev() {
+        assert_eq!(allowed(decide(backend, &r).await).remaining, left, "{user}");
+    }
+    assert_eq!(
+        denied(decide(backend, &r).await).cause,
+        DenialCause::Limit(limit)
+    );
 }
 
 /// The node of three that serves `user`'s keys (its hash tag's slot): the one that does not
@@ -444,17 +447,6 @@ async fn a_frozen_nodes_breaker_opens_alone_and_closes_by_itself() {
     assert_eq!(state_of(&backend, 0), Some(BreakerState::Closed));
     assert_eq!(backend.breaker_state(), BreakerState::Closed);
     for user in &frozen_users {
-        let r = request("/after", user, &limits, None);
-        for left in (0..5).rev() {
-            assert_eq!(
-                allowed(decide(&backend, &r).await).remaining,
-                left,
-                "{user}"
-            );
-        }
-        assert_eq!(
-            denied(decide(&backend, &r).await).cause,
-            DenialCause::Limit(limits[0])
-        );
+        limited_exactly(&backend, user, "/after", limits[0]).await;
     }
 }
