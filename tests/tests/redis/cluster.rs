@@ -214,29 +214,9 @@ async fn frozen_node(test: &str, with_fallback: bool) {
     assert!(0 < held && held < users.len(), "{held} users on node 0");
 
     frozen.pause();
-    let tasks: Vec<_> = users
-        .iter()
-        .map(|user| {
-            let backend = backend.clone();
-            let user = user.clone();
-            tokio::spawn(async move {
-                let r = request("/load", &user, &limits, None);
-                let mut results = Vec::new();
-                for _ in 0..6 {
-                    let start = std::time::Instant::now();
-                    let result = backend.decide(&r).await;
-                    results.push((result, start.elapsed()));
-                }
-                results
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.push(task.await.expect("a load task"));
-    }
+    let all = load(&backend, &users, limits[0]).await;
     frozen.resume();
-    for ((user, on_frozen), results) in users.iter().zip(&on_frozen).zip(all) {
+    for ((user, on_frozen), (_, results)) in users.iter().zip(&on_frozen).zip(all) {
         for (i, (result, took)) in results.into_iter().enumerate() {
             assert!(took < BOUND, "{user}: decision {i} took {took:?}");
             if *on_frozen && with_fallback {
@@ -281,6 +261,38 @@ async fn frozen_node(test: &str, with_fallback: bool) {
         limited_exactly(&backend, user, "/after", limits[0]).await;
         assert!(holds(user, "/after"), "{user}: Redis did not count");
     }
+}
+
+/// Load from `users`, all at once: six decisions each on `/load` under `limit`, one after
+/// another, each with the time it took, by user (in the order of `users`).
+async fn load(
+    backend: &std::sync::Arc<RedisBackend>,
+    users: &[String],
+    limit: Limit,
+) -> Vec<(String, Vec<(Result<Decision, BackendError>, Duration)>)> {
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|user| {
+            let backend = std::sync::Arc::clone(backend);
+            let user = user.clone();
+            tokio::spawn(async move {
+                let limits = [limit];
+                let r = request("/load", &user, &limits, None);
+                let mut results = Vec::new();
+                for _ in 0..6 {
+                    let start = std::time::Instant::now();
+                    let result = backend.decide(&r).await;
+                    results.push((result, start.elapsed()));
+                }
+                (user, results)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.push(task.await.expect("a load task"));
+    }
+    all
 }
 
 /// `user`'s requests to `path` under `limit` (of count 5), a pool they have not used: five
@@ -390,27 +402,9 @@ async fn a_frozen_nodes_breaker_opens_alone_and_closes_by_itself() {
     // Under load, all at once: the frozen node's users follow the policy without waiting;
     // the others are limited exactly.
     let opened = std::time::Instant::now();
-    let tasks: Vec<_> = frozen_users
-        .iter()
-        .chain(&healthy_users)
-        .map(|user| {
-            let backend = backend.clone();
-            let user = user.clone();
-            tokio::spawn(async move {
-                let r = request("/load", &user, &limits, None);
-                let mut results = Vec::new();
-                for _ in 0..6 {
-                    let start = std::time::Instant::now();
-                    let result = backend.decide(&r).await;
-                    results.push((result, start.elapsed()));
-                }
-                (user, results)
-            })
-        })
-        .collect();
+    let everyone: Vec<String> = frozen_users.iter().chain(&healthy_users).cloned().collect();
     let mut slow = 0;
-    for task in tasks {
-        let (user, results) = task.await.expect("a load task");
+    for (user, results) in load(&backend, &everyone, limits[0]).await {
         let on_frozen = frozen_users.contains(&user);
         for (i, (result, took)) in results.into_iter().enumerate() {
             assert!(took < BOUND, "{user}: decision {i} took {took:?}");
