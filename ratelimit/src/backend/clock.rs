@@ -14,6 +14,13 @@ use std::time::Duration;
 pub trait Clock: Send + Sync + 'static {
     /// The time elapsed since this clock's origin.
     fn now(&self) -> Duration;
+
+    /// [`now`](Self::now) in whole nanoseconds (`u64::MAX` past about 584 years): what
+    /// [`MemoryBackend`](super::MemoryBackend) reads. Override it where the source counts in
+    /// nanoseconds already, to skip the conversion through [`Duration`].
+    fn now_nanos(&self) -> u64 {
+        nanos(self.now())
+    }
 }
 
 /// The default clock: the CPU's time-stamp counter, read through [`quanta`], where it is
@@ -36,8 +43,8 @@ pub trait Clock: Send + Sync + 'static {
 /// a [`Clock`] over `Instant` is a few lines.
 #[derive(Clone, Copy, Debug)]
 pub struct MonotonicClock {
-    /// The counter's reading at this clock's origin.
-    origin: quanta::Instant,
+    /// The counter's raw reading at this clock's origin.
+    origin: u64,
 }
 
 /// The process's counter clock, calibrated on first use.
@@ -51,7 +58,7 @@ impl MonotonicClock {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            origin: counter().now(),
+            origin: counter().raw(),
         }
     }
 }
@@ -65,7 +72,15 @@ impl Default for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> Duration {
-        counter().now().saturating_duration_since(self.origin)
+        Duration::from_nanos(self.now_nanos())
+    }
+
+    /// The counter's ticks since the origin, scaled to nanoseconds at once (0 if the counter
+    /// reads earlier than the origin).
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        let counter = counter();
+        counter.delta_as_nanos(self.origin, counter.raw())
     }
 }
 
@@ -111,7 +126,12 @@ impl ManualClock {
 impl Clock for ManualClock {
     #[inline]
     fn now(&self) -> Duration {
-        Duration::from_nanos(self.nanos.load(Ordering::Acquire))
+        Duration::from_nanos(self.now_nanos())
+    }
+
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        self.nanos.load(Ordering::Acquire)
     }
 }
 
@@ -132,8 +152,21 @@ mod tests {
         assert_eq!(clock.now(), Duration::ZERO);
         other.advance(Duration::from_millis(1500));
         assert_eq!(clock.now(), Duration::from_millis(1500));
+        assert_eq!(clock.now_nanos(), 1_500_000_000);
         clock.advance(Duration::MAX);
         assert_eq!(other.now(), Duration::from_nanos(u64::MAX));
+    }
+
+    #[test]
+    fn a_clock_that_only_tells_a_duration_reads_in_nanoseconds_saturating() {
+        struct Fixed(Duration);
+        impl Clock for Fixed {
+            fn now(&self) -> Duration {
+                self.0
+            }
+        }
+        assert_eq!(Fixed(Duration::from_micros(1_500)).now_nanos(), 1_500_000);
+        assert_eq!(Fixed(Duration::MAX).now_nanos(), u64::MAX);
     }
 
     #[test]

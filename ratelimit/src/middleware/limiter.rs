@@ -556,7 +556,13 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
             first,
             path,
         };
-        match self.core.run(RequestHead::from(&*request), target, None) {
+        let ran = self.core.run(RequestHead::from(&*request), target, None);
+        // The common case is told apart where `run` left its result, which is then dropped
+        // there: moving the result (an identity and a quota) to conclude costs a copy.
+        if matches!(ran, Ran::Done(Checked::Allowed(..))) && self.admits_quietly() {
+            return Ok(Conclusion::Proceed(None));
+        }
+        match ran {
             Ran::Done(checked) => Ok(self.conclude(checked, first, request.extensions_mut())),
             ran => {
                 cold_path();
@@ -597,18 +603,18 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
         first: usize,
         extensions: &mut Extensions,
     ) -> Conclusion<Response<ResBody>> {
-        match checked {
-            Checked::Allowed(identity, rule, _)
-                if self.options.adds_nothing() && !observe::enabled() =>
-            {
-                // The common case with the default options: nothing to hand on, nothing to add
-                // to the response, nothing to build, nothing to record.
-                let _ = rule;
-                drop(identity);
-                Conclusion::Proceed(None)
-            }
-            checked => self.conclude_any(checked, first, extensions),
+        if matches!(checked, Checked::Allowed(..)) && self.admits_quietly() {
+            return Conclusion::Proceed(None);
         }
+        self.conclude_any(checked, first, extensions)
+    }
+
+    /// Whether a request a limited rule simply admitted goes on with nothing to do: the
+    /// default options (nothing to hand on, nothing to add to the response, nothing to build)
+    /// and nothing listening for the decision.
+    #[inline(always)]
+    fn admits_quietly(&self) -> bool {
+        self.options.adds_nothing() && !observe::enabled()
     }
 
     /// [`conclude`](Self::conclude) when the options add something, the decision is

@@ -406,7 +406,7 @@ impl<C: Clock> MemoryBackend<C> {
 
     #[inline]
     fn now(&self) -> u64 {
-        nanos(self.inner.clock.now())
+        self.inner.clock.now_nanos()
     }
 
     #[inline]
