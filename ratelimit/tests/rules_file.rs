@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::body::Body;
 use http::{HeaderName, Request, Response};
@@ -141,13 +141,15 @@ async fn reloads_under_concurrent_requests_lose_none_and_refuse_none_wrongly() {
     let (layer, handle) = layer(versions[0], Algorithm::FixedWindow, &clock).reloadable();
     let service = layer.layer(ok());
     let done = Arc::new(AtomicBool::new(false));
+    let replaced = Arc::new(AtomicUsize::new(0));
     let reloads = {
-        let done = Arc::clone(&done);
+        let (done, replaced) = (Arc::clone(&done), Arc::clone(&replaced));
         tokio::spawn(async move {
             let mut count = 0_usize;
             while !done.load(Ordering::Relaxed) {
                 handle.replace(versions[count % versions.len()]);
                 count += 1;
+                replaced.store(count, Ordering::Release);
                 tokio::task::yield_now().await;
             }
             count
@@ -155,11 +157,19 @@ async fn reloads_under_concurrent_requests_lose_none_and_refuse_none_wrongly() {
     };
     let clients: Vec<_> = (0..USERS)
         .map(|user| {
-            let service = service.clone();
+            let (service, replaced) = (service.clone(), Arc::clone(&replaced));
             tokio::spawn(async move {
                 let user = format!("user-{user}");
                 let mut statuses = Vec::with_capacity(SENT);
-                for _ in 0..SENT {
+                for sent in 0..SENT {
+                    // Every 20 requests, wait for a reload: the rules change under every
+                    // client's requests however the threads are scheduled.
+                    if sent % 20 == 0 {
+                        let seen = replaced.load(Ordering::Acquire);
+                        while replaced.load(Ordering::Acquire) == seen {
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     statuses.push(status(&service, "/a", &user).await);
                 }
                 statuses
@@ -178,7 +188,7 @@ async fn reloads_under_concurrent_requests_lose_none_and_refuse_none_wrongly() {
     done.store(true, Ordering::Relaxed);
     let reloads = reloads.await.expect("the reloads");
     assert!(
-        reloads > 10,
+        reloads >= SENT / 20,
         "only {reloads} reloads happened during the requests"
     );
 }

@@ -2,22 +2,26 @@
 //! public API and without a server: a test authenticator and a test backend that record what
 //! they are asked (the shared backend suites run against the real backends in `tests/`), and
 //! the allocations of its hot paths (this binary counts them: `allocation-counter` replaces
-//! its global allocator).
+//! its global allocator); with the `metrics` feature, shadow mode, the metrics and the
+//! throttled warnings (`observe`).
 //!
 //! `cargo test -p ratelimit --test middleware`
 
 mod allocations;
 mod debug;
+#[cfg(feature = "metrics")]
+mod observe;
 mod rejections;
 mod semantics;
 mod sharing;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,6 +33,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::subscriber::Interest;
 
 use ratelimit::auth::{AuthError, Authenticate, Identity, RequestHead};
 use ratelimit::backend::{
@@ -222,19 +227,64 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).map(|value| value.to_str().unwrap())
 }
 
-/// A `tracing` subscriber that keeps every event as "LEVEL field=value …".
+/// The lines a test's thread logs through `tracing`, each "LEVEL target field=value …".
+///
+/// One global subscriber hands each event to the `Logs` of the thread that writes it, if that
+/// thread is capturing. A scoped subscriber per test (`set_default`) would be simpler, but
+/// tracing caches for all threads whether a callsite is enabled, and a test setting or dropping
+/// its own while another test's event registers can leave an event unrecorded (one run in 25
+/// did). This subscriber is asked per event instead (`Interest::sometimes`).
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<String>>>);
 
+thread_local! {
+    static CAPTURING: RefCell<Option<Logs>> = const { RefCell::new(None) };
+}
+
 impl Logs {
+    /// Captures what this thread logs until the guard drops.
+    fn capture(&self) -> Capturing {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            tracing::subscriber::set_global_default(ToTheThreadsLogs)
+                .expect("the only global subscriber of this binary");
+        });
+        // A callsite that registered before the subscriber was installed is asked again.
+        tracing::callsite::rebuild_interest_cache();
+        CAPTURING.with(|capturing| *capturing.borrow_mut() = Some(self.clone()));
+        Capturing
+    }
+
     fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
+
+    #[cfg(feature = "metrics")]
+    fn matching(&self, text: &str) -> Vec<String> {
+        let mut lines = self.lines();
+        lines.retain(|line| line.contains(text));
+        lines
+    }
 }
 
-impl tracing::Subscriber for Logs {
+/// Stops the capture of [`Logs::capture`] when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|capturing| capturing.borrow_mut().take());
+    }
+}
+
+/// The global subscriber of [`Logs`].
+struct ToTheThreadsLogs;
+
+impl tracing::Subscriber for ToTheThreadsLogs {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
+        CAPTURING.with(|capturing| capturing.borrow().is_some())
     }
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
         tracing::span::Id::from_u64(1)
@@ -248,9 +298,14 @@ impl tracing::Subscriber for Logs {
                 let _ = write!(self.0, " {}={value:?}", field.name());
             }
         }
-        let mut line = Line(event.metadata().level().to_string());
+        let metadata = event.metadata();
+        let mut line = Line(format!("{} {}", metadata.level(), metadata.target()));
         event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
+        CAPTURING.with(|capturing| {
+            if let Some(logs) = &*capturing.borrow() {
+                logs.0.lock().unwrap().push(line.0);
+            }
+        });
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}

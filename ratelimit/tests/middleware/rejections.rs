@@ -216,7 +216,7 @@ async fn on_auth_error_receives_the_typed_error() {
 async fn misconfigured_authentication_is_logged_as_an_error_saying_what_to_fix() {
     static RULES: Rules = ratelimit! { "^/a" => [minute = 1] };
     let logs = Logs::default();
-    let _guard = tracing::subscriber::set_default(logs.clone());
+    let _capture = logs.capture();
     let (backend, _) = backend(Mode::AllowFirst(10));
     let service = RateLimitLayer::new(RULES, TestAuth::default(), backend).layer(hello());
 
@@ -237,7 +237,7 @@ async fn misconfigured_authentication_is_logged_as_an_error_saying_what_to_fix()
 async fn a_backend_failure_fails_open_by_default_with_a_warning() {
     static RULES: Rules = ratelimit! { "^/a" => [minute = 1] };
     let logs = Logs::default();
-    let _guard = tracing::subscriber::set_default(logs.clone());
+    let _capture = logs.capture();
     let (backend, log) = backend(Mode::Fail);
     let service = RateLimitLayer::new(RULES, TestAuth::default(), backend)
         .headers(RateLimitHeaders::Ietf)

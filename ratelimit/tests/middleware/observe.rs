@@ -1,10 +1,9 @@
 //! Shadow mode, the metrics and the throttled warnings, through the middleware's public API:
 //! each test polls a service on one thread, recording into a local `metrics` recorder
-//! (`metrics-util`'s debugging recorder) and a local `tracing` subscriber.
+//! (`metrics-util`'s debugging recorder) and its thread's [`Logs`].
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -18,6 +17,8 @@ use ratelimit::backend::{
 use ratelimit::middleware::{Outcome, RateLimitLayer};
 use ratelimit::{Rules, ratelimit};
 use tower::{Layer, Service, ServiceExt, service_fn};
+
+use super::Logs;
 
 static RULES: Rules = ratelimit! {
     "^/towns"  => [second = 1 @default, unlimited @admin],
@@ -266,53 +267,10 @@ fn a_handler_check_is_counted_under_its_scope() {
     assert_eq!(requests(&recorded, "reports::handler", "", "limited"), 1);
 }
 
-/// A `tracing` subscriber that keeps every event's message and fields.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
-
-impl Lines {
-    fn matching(&self, text: &str) -> Vec<String> {
-        let lines = self.0.lock().unwrap();
-        lines
-            .iter()
-            .filter(|line| line.contains(text))
-            .cloned()
-            .collect()
-    }
-}
-
-impl tracing::Subscriber for Lines {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Fields(String);
-        impl tracing::field::Visit for Fields {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!(" {}={value:?}", field.name()));
-            }
-        }
-        let mut fields = Fields(format!(
-            "{} {}",
-            event.metadata().level(),
-            event.metadata().target()
-        ));
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[test]
 fn a_hundred_would_be_refusals_in_a_row_log_one_line_and_each_decision_a_debug_event() {
-    let lines = Lines::default();
-    let _guard = tracing::subscriber::set_default(lines.clone());
+    let lines = Logs::default();
+    let _capture = lines.capture();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -353,8 +311,8 @@ fn a_hundred_would_be_refusals_in_a_row_log_one_line_and_each_decision_a_debug_e
 
 #[test]
 fn a_failing_backend_warns_once_per_interval_not_per_request() {
-    let lines = Lines::default();
-    let _guard = tracing::subscriber::set_default(lines.clone());
+    let lines = Logs::default();
+    let _capture = lines.capture();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
