@@ -238,6 +238,7 @@ mod on_redis {
     use super::{ALICE, example};
     use ratelimit_tests::net::Server;
 
+    use ratelimit_tests::logs::Logs;
     use ratelimit_tests::redis_server;
 
     async fn exercise(backend: RedisBackend) {
@@ -411,54 +412,15 @@ mod on_redis {
         );
     }
 
-    /// The lines logged at INFO or above, by thread (a test's current-thread runtime runs the
-    /// server on the test's thread): the process's global `tracing` subscriber.
-    #[derive(Clone, Default)]
-    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, String)>>>);
-
-    impl Logs {
-        fn global() -> Self {
-            static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-            LOGS.get_or_init(|| {
-                let logs = Self::default();
-                tracing::subscriber::set_global_default(logs.clone()).expect("one subscriber");
-                logs
-            })
-            .clone()
-        }
-
-        /// This thread's lines, as "target LEVEL".
-        fn lines(&self) -> Vec<String> {
-            let me = std::thread::current().id();
-            let lines = self.0.lock().unwrap();
-            lines
-                .iter()
-                .filter(|(thread, _)| *thread == me)
-                .map(|(_, line)| line.clone())
-                .collect()
-        }
-    }
-
-    impl tracing::Subscriber for Logs {
-        /// Every line at INFO or above, of any target (the crate's, redis-rs's, hyper's…):
-        /// what a server logs by default.
-        fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-            *metadata.level() <= tracing::Level::INFO
-        }
-        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-            tracing::span::Id::from_u64(1)
-        }
-        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-        fn event(&self, event: &tracing::Event<'_>) {
-            let line = format!("{} {}", event.metadata().target(), event.metadata().level());
-            self.0
-                .lock()
-                .unwrap()
-                .push((std::thread::current().id(), line));
-        }
-        fn enter(&self, _: &tracing::span::Id) {}
-        fn exit(&self, _: &tracing::span::Id) {}
+    /// The lines at INFO or above this thread logged, of any target (the crate's, redis-rs's,
+    /// hyper's…: what a server logs by default), as "target LEVEL" (a current-thread runtime
+    /// runs the server on the test's thread).
+    fn server_lines(logs: &Logs) -> Vec<String> {
+        logs.lines()
+            .into_iter()
+            .filter(|line| line.at_least(tracing::Level::INFO))
+            .map(|line| format!("{} {}", line.target, line.level))
+            .collect()
     }
 
     #[tokio::test]
@@ -467,14 +429,14 @@ mod on_redis {
         else {
             return;
         };
-        let logs = Logs::global();
+        let logs = Logs::capture();
         let backend = RedisBackend::builder(redis.url())
             .build()
             .await
             .expect("built");
         let server = Server::start(example::app(backend)).await;
         assert_eq!(server.get("/towns", &[ALICE]).await.status, 200);
-        let before = logs.lines().len();
+        let before = server_lines(&logs).len();
         redis.stop();
         for i in 0..300 {
             let user = format!("user{i}");
@@ -490,12 +452,19 @@ mod on_redis {
         // Every line logged from the outage on, whoever logged it: the backend's (its
         // breaker opening, a count per interval) and the middleware's (its fail-open warning,
         // written at most once per 10 s with a count of those held back), not one a request.
-        let lines = logs.lines().split_off(before);
+        let lines = server_lines(&logs).split_off(before);
         println!(
             "outage: {} lines: {:?}",
             lines.len(),
             lines.iter().collect::<std::collections::BTreeSet<_>>()
         );
+        // Both say so (a capture that saw nothing would pass the bound by itself).
+        for source in ["ratelimit::backend::redis", "ratelimit::middleware"] {
+            assert!(
+                lines.iter().any(|line| line.starts_with(source)),
+                "{source}: {lines:#?}"
+            );
+        }
         assert!(lines.len() <= 5, "{lines:#?}");
     }
 

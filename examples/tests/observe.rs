@@ -8,10 +8,11 @@
 #[allow(dead_code)]
 mod example;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use ratelimit::backend::MemoryBackend;
+use ratelimit_tests::logs::Logs;
 use ratelimit_tests::net::Server;
 
 /// The process's recorder, installed once.
@@ -118,42 +119,11 @@ async fn no_user_id_and_no_raw_path_appear_in_the_metrics() {
     assert!(!text.contains("9f1c"), "{text}");
 }
 
-/// A `tracing` subscriber that keeps every event's message.
-#[derive(Clone, Default)]
-struct Messages(Arc<Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for Messages {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Message(String);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0 = format!("{value:?}");
-                }
-            }
-        }
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0.lock().unwrap().push(message.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-// The server runs on this test's one thread, so this thread's subscriber sees its events.
+// The server runs on this test's one thread, so this thread's logs hold its events.
 #[tokio::test(flavor = "current_thread")]
 async fn a_hundred_would_be_refusals_in_a_row_log_a_few_lines_not_a_hundred() {
     let _turn = TURN.lock().await;
-    let messages = Messages::default();
-    let _guard = tracing::subscriber::set_default(messages.clone());
+    let logs = Logs::capture();
     let server = start().await;
     for _ in 0..101 {
         assert_eq!(
@@ -161,10 +131,10 @@ async fn a_hundred_would_be_refusals_in_a_row_log_a_few_lines_not_a_hundred() {
             200
         );
     }
-    let lines = messages.0.lock().unwrap();
+    let lines = logs.lines();
     let warnings = lines
         .iter()
-        .filter(|line| line.contains("would have refused"))
+        .filter(|line| line.message.contains("would have refused"))
         .count();
     assert!((1..=3).contains(&warnings), "{warnings} lines: {lines:#?}");
 }

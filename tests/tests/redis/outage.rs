@@ -9,6 +9,7 @@ use std::time::Instant;
 use ratelimit::Unit::Minute;
 use ratelimit::backend::redis::BreakerState;
 use ratelimit::backend::{BackendError, DecisionFuture};
+use ratelimit_tests::logs::Logs;
 use ratelimit_tests::redis_server::RedisServer;
 
 use crate::*;
@@ -319,64 +320,13 @@ async fn repeated_failures_open_the_breaker_and_one_probe_closes_it() {
     assert_eq!(backend.breaker_state(), BreakerState::Closed);
 }
 
-/// A `tracing` subscriber that keeps the crate's lines at `info` and above, as "LEVEL
-/// message", with the thread that wrote them. The process's global one (a scoped subscriber
-/// misses events whose callsite another test's thread registered first), so a test reads
-/// the lines of its own thread: a `#[tokio::test]` runs its futures on it.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<(std::thread::ThreadId, String)>>>);
-
-impl Logs {
-    /// The process's subscriber, installed on first use.
-    fn global() -> Self {
-        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-        LOGS.get_or_init(|| {
-            let logs = Self::default();
-            tracing::subscriber::set_global_default(logs.clone()).expect("the only subscriber");
-            logs
-        })
-        .clone()
-    }
-
-    /// The lines this thread wrote.
-    fn lines(&self) -> Vec<String> {
-        let me = std::thread::current().id();
-        let lines = self.0.lock().unwrap();
-        lines
-            .iter()
-            .filter(|(thread, _)| *thread == me)
-            .map(|(_, line)| line.clone())
-            .collect()
-    }
-}
-
-impl tracing::Subscriber for Logs {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target().starts_with("ratelimit") && *metadata.level() <= tracing::Level::INFO
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Line(String);
-        impl tracing::field::Visit for Line {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    self.0.push_str(&format!(" {value:?}"));
-                }
-            }
-        }
-        let mut line = Line(event.metadata().level().to_string());
-        event.record(&mut line);
-        self.0
-            .lock()
-            .unwrap()
-            .push((std::thread::current().id(), line.0));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+/// The crate's lines at `info` and above that this thread logged, as "LEVEL message".
+fn crate_lines(logs: &Logs) -> Vec<String> {
+    logs.lines()
+        .into_iter()
+        .filter(|line| line.target.starts_with("ratelimit") && line.at_least(tracing::Level::INFO))
+        .map(|line| format!("{} {}", line.level, line.message))
+        .collect()
 }
 
 /// 300 decisions during an outage: a line when it starts and one when it ends, not 300.
@@ -387,7 +337,7 @@ async fn an_outage_logs_when_it_starts_and_ends_not_per_request() {
     else {
         return;
     };
-    let logs = Logs::global();
+    let logs = Logs::capture();
     let backend = server
         .builder()
         .timeout(TIMEOUT)
@@ -404,7 +354,7 @@ async fn an_outage_logs_when_it_starts_and_ends_not_per_request() {
         assert!(backend.decide(&r).await.is_err());
     }
     assert_eq!(backend.breaker_state(), BreakerState::Open);
-    let lines = logs.lines();
+    let lines = crate_lines(&logs);
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0].starts_with("WARN") && lines[0].contains("failed 5 times"),
@@ -413,7 +363,7 @@ async fn an_outage_logs_when_it_starts_and_ends_not_per_request() {
 
     server.restart();
     allowed(until_recovered(&backend, &r).await);
-    let lines = logs.lines();
+    let lines = crate_lines(&logs);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(
         lines[1].starts_with("INFO") && lines[1].contains("is back"),
