@@ -3,10 +3,11 @@
 //!
 //! `callgrind ROUTER N` builds `N` requests (the middleware bench's `GET /bench` as `alice`),
 //! then sends them through the router named `ROUTER` (`bare`, `ratelimit`, `ratelimit_with_extension`,
-//! `tower_governor`). Run it twice with different `N` under callgrind and divide the
-//! difference of the totals by the difference of the `N`s: the set-up cancels out, and what is
-//! left is the instructions one request costs. Criterion is not used: it would add its own
-//! work to the count.
+//! `tower_governor`). Count the sending alone
+//! (`--collect-atstart=no --toggle-collect='callgrind::send_all'`) and divide by `N`. The
+//! difference of two whole runs with different `N`s does not cancel the set-up: quanta's
+//! calibration runs for as long as the clock takes to settle, and differs from run to run by
+//! millions of instructions. Criterion is not used: it would add its own work to the count.
 
 use std::hint::black_box;
 
