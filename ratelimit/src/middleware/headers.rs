@@ -211,68 +211,28 @@ fn policy(rule: &Rule) -> Option<HeaderValue> {
     HeaderValue::try_from(policy).ok()
 }
 
-/// A header value written into a buffer on the stack: a `RateLimit` value (a unit's name and
-/// two integers of at most 15 digits: 44 bytes at most) without the formatting machinery,
-/// which cost a third of a response's rate-limit headers (`BENCHMARKS.md`).
-#[derive(Debug)]
-struct ValueWriter {
-    bytes: [u8; 64],
-    len: usize,
-    /// Something did not fit (it cannot, for the values written here): no value.
-    overflowed: bool,
-}
-
-impl Default for ValueWriter {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 64],
-            len: 0,
-            overflowed: false,
-        }
+/// The `RateLimit` value `"NAME";r=REMAINING;t=RESET`, written into a buffer on the stack
+/// without the formatting machinery, which cost a third of a response's rate-limit headers
+/// (`BENCHMARKS.md`); `None` if it does not fit (a window's name and two integers of at most
+/// 15 digits always do).
+fn limit_value(name: &str, remaining: u64, reset: u64) -> Option<HeaderValue> {
+    let (mut remaining_digits, mut reset_digits) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let parts = [
+        "\"",
+        name,
+        "\";r=",
+        remaining_digits.format(remaining),
+        ";t=",
+        reset_digits.format(reset),
+    ];
+    let mut bytes = [0_u8; 64];
+    let mut len = 0;
+    for part in parts {
+        let end = len + part.len();
+        bytes.get_mut(len..end)?.copy_from_slice(part.as_bytes());
+        len = end;
     }
-}
-
-impl ValueWriter {
-    fn text(&mut self, text: &str) {
-        self.push(text.as_bytes());
-    }
-
-    /// `value` in decimal.
-    fn number(&mut self, mut value: u64) {
-        // `u64::MAX` has 20 digits.
-        let mut digits = [0_u8; 20];
-        let mut start = digits.len();
-        while start > 0 {
-            start -= 1;
-            // A remainder of a division by 10 is a digit: the cast cannot truncate.
-            #[allow(clippy::cast_possible_truncation)]
-            let digit = (value % 10) as u8;
-            digits[start] = b'0' + digit;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.push(digits.get(start..).unwrap_or_default());
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        match self.bytes.get_mut(self.len..end) {
-            Some(room) => {
-                room.copy_from_slice(bytes);
-                self.len = end;
-            }
-            None => self.overflowed = true,
-        }
-    }
-
-    fn value(&self) -> Option<HeaderValue> {
-        if self.overflowed {
-            return None;
-        }
-        HeaderValue::from_bytes(self.bytes.get(..self.len)?).ok()
-    }
+    HeaderValue::from_bytes(bytes.get(..len)?).ok()
 }
 
 impl RateHeaders {
@@ -327,19 +287,21 @@ impl RateHeaders {
         match mode {
             RateLimitHeaders::None => None,
             RateLimitHeaders::Ietf => {
-                let mut state = ValueWriter::default();
-                state.text("\"");
-                match limit.unit() {
-                    Some(unit) => state.text(unit.name()),
-                    None => state.text(&limit.window_name().to_string()),
-                }
-                state.text("\";r=");
-                state.number(remaining.min(SF_INTEGER_MAX));
-                state.text(";t=");
-                state.number(reset.min(SF_INTEGER_MAX));
+                let window;
+                let name = match limit.unit() {
+                    Some(unit) => unit.name(),
+                    None => {
+                        window = limit.window_name().to_string();
+                        &window
+                    }
+                };
                 Some(Self::Ietf {
                     policy: policies.of_rule(rule)?,
-                    limit: state.value()?,
+                    limit: limit_value(
+                        name,
+                        remaining.min(SF_INTEGER_MAX),
+                        reset.min(SF_INTEGER_MAX),
+                    )?,
                 })
             }
             RateLimitHeaders::Legacy => Some(Self::Legacy {
@@ -405,29 +367,19 @@ mod tests {
             Unit::Month,
         ] {
             for (remaining, reset) in numbers.iter().zip(numbers.iter().rev()) {
-                let mut value = ValueWriter::default();
-                value.text("\"");
-                value.text(unit.name());
-                value.text("\";r=");
-                value.number(*remaining);
-                value.text(";t=");
-                value.number(*reset);
+                let value = limit_value(unit.name(), *remaining, *reset);
                 let expected = format!("\"{unit}\";r={remaining};t={reset}");
-                assert_eq!(value.value().unwrap(), expected.as_str());
+                assert_eq!(value.unwrap(), expected.as_str());
             }
         }
     }
 
     #[test]
     fn a_value_that_does_not_fit_is_none_not_a_panic() {
-        let mut value = ValueWriter::default();
-        for _ in 0..3 {
-            value.number(u64::MAX);
-        }
-        assert_eq!(value.value().unwrap().len(), 60);
-        value.number(12_345);
-        value.text("more");
-        assert_eq!(value.value(), None);
+        // 8 bytes around the name, 40 of digits: a 16-byte name fills the 64 bytes.
+        let value = limit_value(&"n".repeat(16), u64::MAX, u64::MAX);
+        assert_eq!(value.unwrap().len(), 64);
+        assert_eq!(limit_value(&"n".repeat(17), u64::MAX, u64::MAX), None);
     }
 
     #[cfg(feature = "macros")]
