@@ -58,6 +58,7 @@ struct Entry {
 }
 
 /// What is refused: one limit of one pool, or every pool of a user.
+#[derive(PartialEq)]
 enum Key {
     Block {
         user: Box<str>,
@@ -94,8 +95,8 @@ impl Key {
     }
 
     /// Whether this entry refuses a request of `cost` on `pool`'s `of` (one of at least the
-    /// entry's cost), or, `exact`, is the entry of that cost.
-    fn is_limit(&self, pool: &Pool<'_>, of: Limit, of_cost: u64, exact: bool) -> bool {
+    /// entry's cost).
+    fn is_limit(&self, pool: &Pool<'_>, of: Limit, of_cost: u64) -> bool {
         let Self::Limit {
             user,
             zone,
@@ -107,17 +108,12 @@ impl Key {
         else {
             return false;
         };
-        let cost_matches = if exact {
-            of_cost == *cost
-        } else {
-            of_cost >= *cost
-        };
         let (is_zone, pool_scope) = match pool.scope {
             Scope::Zone(zone) => (true, zone),
             Scope::Path(path) => (false, path),
         };
         *limit == of
-            && cost_matches
+            && of_cost >= *cost
             && **user == *pool.user
             && *zone == is_zone
             && **scope == *pool_scope
@@ -211,11 +207,8 @@ impl RefusalCache {
         let mut exhausted: Option<(u64, Limit)> = None;
         for &limit in request.limits {
             let hash = self.limit_hash(pool, limit);
-            if let Some(until) = self.find(
-                hash,
-                |key| key.is_limit(pool, limit, request.cost, false),
-                now,
-            ) && exhausted.is_none_or(|(longest, _)| until >= longest)
+            if let Some(until) = self.find(hash, |key| key.is_limit(pool, limit, request.cost), now)
+                && exhausted.is_none_or(|(longest, _)| until >= longest)
             {
                 exhausted = Some((until, limit));
             }
@@ -246,9 +239,8 @@ impl RefusalCache {
             let hash = self.limit_hash(pool, limit);
             let mut shard = self.shard(hash);
             // Every cost's entry of the limit (any cost is at most `u64::MAX`).
-            let of_limit = |entry: &Entry| {
-                entry.hash == hash && entry.key.is_limit(pool, limit, u64::MAX, false)
-            };
+            let of_limit =
+                |entry: &Entry| entry.hash == hash && entry.key.is_limit(pool, limit, u64::MAX);
             while let Ok(entry) = shard.find_entry(hash, of_limit) {
                 entry.remove();
                 self.len.fetch_sub(1, Ordering::Relaxed);
@@ -330,33 +322,8 @@ impl RefusalCache {
             return;
         }
         let mut shard = self.shard(hash);
-        let is = |entry: &Entry| entry.hash == hash;
         let key = key();
-        let same = |entry: &Entry| {
-            is(entry)
-                && match &key {
-                    Key::Block { user } => entry.key.is_block(user),
-                    Key::Limit {
-                        user,
-                        zone,
-                        scope,
-                        method,
-                        limit,
-                        cost,
-                    } => {
-                        let pool = Pool {
-                            scope: if *zone {
-                                Scope::Zone(scope)
-                            } else {
-                                Scope::Path(scope)
-                            },
-                            method: method.as_deref(),
-                            user,
-                        };
-                        entry.key.is_limit(&pool, *limit, *cost, true)
-                    }
-                }
-        };
+        let same = |entry: &Entry| entry.hash == hash && entry.key == key;
         if let Ok(mut entry) = shard.find_entry(hash, same) {
             entry.get_mut().until = until;
             return;
