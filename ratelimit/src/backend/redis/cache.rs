@@ -262,58 +262,44 @@ impl RefusalCache {
         }
         let pool = &request.pool;
         let until = |wait: Duration| sent.saturating_add(micros(wait));
-        match (denial.cause, request.block_time) {
+        // The block to note, and the limit refused until the denial's time.
+        let (block, limit) = match (denial.cause, request.block_time) {
             // The refusal set a block of `block_time` (the script sets it with every refusal
-            // by a limit of a rule that has one).
-            (DenialCause::Limit(limit), Some(block_time)) if !block_time.is_zero() => {
-                self.insert(
-                    self.block_hash(pool.user),
-                    || Key::Block {
-                        user: pool.user.into(),
-                    },
-                    until(block_time),
-                    sent,
-                );
-                // While the block lasts, the limit lengthens the wait when it outlasts it
-                // (after the block, a refusal by the limit blocks again: Redis answers).
-                if denial.retry_after > block_time {
-                    self.insert(
-                        self.limit_hash(pool, limit),
-                        || Key::limit(pool, limit, request.cost),
-                        until(denial.retry_after),
-                        sent,
-                    );
-                }
-            }
-            (DenialCause::Limit(limit), _) => self.insert(
-                self.limit_hash(pool, limit),
-                || Key::limit(pool, limit, request.cost),
-                until(denial.retry_after),
-                sent,
+            // by a limit of a rule that has one). While the block lasts, the limit lengthens
+            // the wait when it outlasts it (after the block, a refusal by the limit blocks
+            // again: Redis answers).
+            (DenialCause::Limit(limit), Some(block_time)) if !block_time.is_zero() => (
+                Some(block_time),
+                (denial.retry_after > block_time).then_some(limit),
             ),
+            (DenialCause::Limit(limit), _) => (None, Some(limit)),
             (DenialCause::Blocked, _) => {
                 let Some(block) = blocked else {
                     return;
                 };
-                self.insert(
-                    self.block_hash(pool.user),
-                    || Key::Block {
-                        user: pool.user.into(),
-                    },
-                    until(block.rest),
-                    sent,
-                );
-                if let Some(limit) = block.outlasting
-                    && denial.retry_after > block.rest
-                {
-                    self.insert(
-                        self.limit_hash(pool, limit),
-                        || Key::limit(pool, limit, request.cost),
-                        until(denial.retry_after),
-                        sent,
-                    );
-                }
+                (
+                    Some(block.rest),
+                    block.outlasting.filter(|_| denial.retry_after > block.rest),
+                )
             }
+        };
+        if let Some(length) = block {
+            self.insert(
+                self.block_hash(pool.user),
+                || Key::Block {
+                    user: pool.user.into(),
+                },
+                until(length),
+                sent,
+            );
+        }
+        if let Some(limit) = limit {
+            self.insert(
+                self.limit_hash(pool, limit),
+                || Key::limit(pool, limit, request.cost),
+                until(denial.retry_after),
+                sent,
+            );
         }
     }
 
