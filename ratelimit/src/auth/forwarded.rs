@@ -5,6 +5,10 @@
 //! obfuscated identifier, a `Forwarded` element without `for=`) is [`Hop::Unusable`]: the
 //! caller stops walking there. Nothing here panics or allocates more than one entry per
 //! list element.
+//!
+//! Whitespace is trimmed with std's ASCII trims: besides spaces and tabs, they strip CR, LF and
+//! form feed, which no `HeaderValue` holds (its checked constructors and hyper's parser
+//! reject them), so they trim exactly the grammar's optional whitespace.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
@@ -28,14 +32,9 @@ pub(crate) fn address_list<'a>(
     lines.flat_map(|line| {
         line.as_bytes()
             .split(|&b| b == b',')
-            .map(trim)
+            .map(<[u8]>::trim_ascii)
             .filter(|element| !element.is_empty())
-            .map(
-                |element| match std::str::from_utf8(element).ok().and_then(node) {
-                    Some(addr) => Hop::Addr(addr),
-                    None => Hop::Unusable,
-                },
-            )
+            .map(hop)
     })
 }
 
@@ -57,7 +56,7 @@ fn parse_forwarded_line(mut rest: &[u8], hops: &mut Vec<Hop>) {
     let mut element_for: Option<Hop> = None;
     let mut element_empty = true;
     loop {
-        rest = trim_start(rest);
+        rest = rest.trim_ascii_start();
         match rest.first() {
             None => break,
             Some(b',') => {
@@ -78,7 +77,7 @@ fn parse_forwarded_line(mut rest: &[u8], hops: &mut Vec<Hop>) {
         // name "=" value
         let name_len = rest.iter().take_while(|&&b| is_tchar(b)).count();
         let (name, after) = rest.split_at(name_len);
-        let after = trim_start(after);
+        let after = after.trim_ascii_start();
         let Some((b'=', after)) = after.split_first() else {
             hops.push(Hop::Unusable);
             return;
@@ -87,7 +86,7 @@ fn parse_forwarded_line(mut rest: &[u8], hops: &mut Vec<Hop>) {
             hops.push(Hop::Unusable);
             return;
         }
-        let after = trim_start(after);
+        let after = after.trim_ascii_start();
         let (value, after): (Vec<u8>, &[u8]) = if let Some((b'"', quoted)) = after.split_first() {
             match quoted_string(quoted) {
                 Some(parsed) => parsed,
@@ -104,21 +103,18 @@ fn parse_forwarded_line(mut rest: &[u8], hops: &mut Vec<Hop>) {
                 .take_while(|&&b| b != b';' && b != b',')
                 .count();
             let (value, after) = after.split_at(len);
-            (trim(value).to_vec(), after)
+            (value.trim_ascii().to_vec(), after)
         };
         element_empty = false;
         if name.eq_ignore_ascii_case(b"for") {
-            let hop = match std::str::from_utf8(&value).ok().and_then(node) {
-                Some(addr) => Hop::Addr(addr),
-                None => Hop::Unusable,
-            };
+            let hop = hop(&value);
             // A parameter given twice in one element is invalid (RFC 7239 §4).
             element_for = Some(match element_for {
                 None => hop,
                 Some(_) => Hop::Unusable,
             });
         }
-        rest = trim_start(after);
+        rest = after.trim_ascii_start();
         match rest.first() {
             None | Some(b';' | b',') => {}
             Some(_) => {
@@ -145,6 +141,14 @@ fn quoted_string(bytes: &[u8]) -> Option<(Vec<u8>, &[u8])> {
         }
     }
     None
+}
+
+/// The hop of a list element or a `for=` value: its node's address, if it is one.
+fn hop(text: &[u8]) -> Hop {
+    match std::str::from_utf8(text).ok().and_then(node) {
+        Some(addr) => Hop::Addr(addr),
+        None => Hop::Unusable,
+    }
 }
 
 /// A node: `IPv4`, `IPv4:port`, `[IPv6]`, `[IPv6]:port`, or (leniently) a bare IPv6
@@ -185,23 +189,6 @@ fn is_port(port: &str) -> bool {
 /// RFC 9110 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn trim_start(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    &bytes[start..]
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let bytes = trim_start(bytes);
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(0, |i| i + 1);
-    &bytes[..end]
 }
 
 #[cfg(test)]
