@@ -225,8 +225,10 @@ impl RedisBackendBuilder {
         let connect_timeout = self.connect_timeout;
         let algorithm = self.algorithm;
         let (connection, address) = self.target.connect(connect_timeout).await?;
-        let script = Script::new(Script::production(algorithm));
-        let give_back_script = super::give_back::script(algorithm);
+        // The give-back script (a rule's `count_if`) is loaded with the decision script, or
+        // else on first use.
+        let (text, give_back) = Script::texts(algorithm);
+        let (script, give_back_script) = (Script::new(text), Script::new(give_back));
         #[cfg(feature = "test-util")]
         let test_clock = super::test_clock::TestClock::new(algorithm, self.frozen_clock);
         let setup = async {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use redis::Cmd;
 
 use super::health::BreakerState;
-use super::{Inner, keys, micros, script::Script};
+use super::{Inner, keys, micros};
 use crate::backend::{BackendError, DecisionRequest, GiveBack};
 
 /// What one give-back sends: the limits' keys and the script's arguments, owned (the future
@@ -99,10 +99,4 @@ impl Inner {
             .await
             .map(drop)
     }
-}
-
-/// The give-back script of a backend of `algorithm` (the builder loads it with the decision
-/// script; else on first use).
-pub(super) fn script(algorithm: crate::backend::Algorithm) -> Script {
-    Script::new(Script::production_give_back(algorithm))
 }

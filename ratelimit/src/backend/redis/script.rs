@@ -13,14 +13,24 @@ use crate::backend::{
     Algorithm, BackendError, Decision, DecisionRequest, Denial, DenialCause, Quota, Scope,
 };
 
-/// The text of a script: a clock, an algorithm and what the script does, the decision
-/// (`lua/decide.lua`, which describes the contract) or a give-back (`lua/give_back.lua`),
-/// joined at compile time.
-macro_rules! script {
-    ($clock:literal, $algorithm:literal) => {
-        script!($clock, $algorithm, "decide.lua")
+/// The texts of the two scripts of `$algorithm` on `$clock`: the decision (`lua/decide.lua`,
+/// which describes the contract) and the give-back (`lua/give_back.lua`), each a clock, an
+/// algorithm and what the script does, joined at compile time.
+macro_rules! scripts {
+    ($clock:literal, $algorithm:expr) => {
+        match $algorithm {
+            $crate::backend::Algorithm::FixedWindow => scripts!(@ $clock, "fixed_window.lua"),
+            $crate::backend::Algorithm::SlidingWindow => scripts!(@ $clock, "sliding_window.lua"),
+            $crate::backend::Algorithm::Gcra => scripts!(@ $clock, "gcra.lua"),
+        }
     };
-    ($clock:literal, $algorithm:literal, $main:literal) => {
+    (@ $clock:literal, $algorithm:literal) => {
+        (
+            scripts!(@ $clock, $algorithm, "decide.lua"),
+            scripts!(@ $clock, $algorithm, "give_back.lua"),
+        )
+    };
+    (@ $clock:literal, $algorithm:literal, $main:literal) => {
         concat!(
             include_str!(concat!("lua/", $clock)),
             include_str!(concat!("lua/", $algorithm)),
@@ -29,14 +39,7 @@ macro_rules! script {
     };
 }
 #[cfg(feature = "test-util")]
-pub(super) use script;
-
-const FIXED_WINDOW: &str = script!("clock.lua", "fixed_window.lua");
-const SLIDING_WINDOW: &str = script!("clock.lua", "sliding_window.lua");
-const GCRA: &str = script!("clock.lua", "gcra.lua");
-const FIXED_WINDOW_GIVE_BACK: &str = script!("clock.lua", "fixed_window.lua", "give_back.lua");
-const SLIDING_WINDOW_GIVE_BACK: &str = script!("clock.lua", "sliding_window.lua", "give_back.lua");
-const GCRA_GIVE_BACK: &str = script!("clock.lua", "gcra.lua", "give_back.lua");
+pub(super) use scripts;
 
 /// A decision script, loaded in Redis when it first answers.
 pub(super) struct Script {
@@ -46,22 +49,9 @@ pub(super) struct Script {
 }
 
 impl Script {
-    /// The script of `algorithm`.
-    pub(super) fn production(algorithm: Algorithm) -> &'static str {
-        match algorithm {
-            Algorithm::FixedWindow => FIXED_WINDOW,
-            Algorithm::SlidingWindow => SLIDING_WINDOW,
-            Algorithm::Gcra => GCRA,
-        }
-    }
-
-    /// The give-back script of `algorithm` (a rule's `count_if`).
-    pub(super) fn production_give_back(algorithm: Algorithm) -> &'static str {
-        match algorithm {
-            Algorithm::FixedWindow => FIXED_WINDOW_GIVE_BACK,
-            Algorithm::SlidingWindow => SLIDING_WINDOW_GIVE_BACK,
-            Algorithm::Gcra => GCRA_GIVE_BACK,
-        }
+    /// The texts of `algorithm`'s decision and give-back (a rule's `count_if`) scripts.
+    pub(super) fn texts(algorithm: Algorithm) -> (&'static str, &'static str) {
+        scripts!("clock.lua", algorithm)
     }
 
     /// The script `text`, not loaded yet.

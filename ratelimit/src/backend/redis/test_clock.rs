@@ -8,17 +8,9 @@ use std::time::Duration;
 use redis::{Cmd, Value};
 
 use super::builder::{Connection, RedisBackendBuilder};
-use super::script::{Script, script};
+use super::script::{Script, scripts};
 use super::{RedisBackend, micros};
 use crate::backend::{Algorithm, BackendError};
-
-const FIXED_WINDOW: &str = script!("test_clock.lua", "fixed_window.lua");
-const SLIDING_WINDOW: &str = script!("test_clock.lua", "sliding_window.lua");
-const GCRA: &str = script!("test_clock.lua", "gcra.lua");
-const FIXED_WINDOW_GIVE_BACK: &str = script!("test_clock.lua", "fixed_window.lua", "give_back.lua");
-const SLIDING_WINDOW_GIVE_BACK: &str =
-    script!("test_clock.lua", "sliding_window.lua", "give_back.lua");
-const GCRA_GIVE_BACK: &str = script!("test_clock.lua", "gcra.lua", "give_back.lua");
 
 /// Where a frozen clock starts: 2023-11-14, in microseconds since the Unix epoch (a time of
 /// the size Redis's clock gives).
@@ -41,11 +33,7 @@ impl TestClock {
     /// The test clock of a backend of `algorithm` (its script loaded by [`load`](Self::load)
     /// or on first use).
     pub(super) fn new(algorithm: Algorithm, frozen: bool) -> Self {
-        let (text, give_back) = match algorithm {
-            Algorithm::FixedWindow => (FIXED_WINDOW, FIXED_WINDOW_GIVE_BACK),
-            Algorithm::SlidingWindow => (SLIDING_WINDOW, SLIDING_WINDOW_GIVE_BACK),
-            Algorithm::Gcra => (GCRA, GCRA_GIVE_BACK),
-        };
+        let (text, give_back) = scripts!("test_clock.lua", algorithm);
         Self {
             script: Script::new(text),
             give_back: Script::new(give_back),
