@@ -9,7 +9,7 @@ use jsonwebtoken::crypto::CryptoProvider;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use super::{AuthError, Identity, RequestHead};
+use super::{AuthError, Identity, RequestHead, json_user, with_json_group};
 
 /// Identifies a request by the claims of the JSON Web Token in its
 /// `Authorization: Bearer <token>` header, after verifying it.
@@ -338,31 +338,16 @@ impl JwtAuth {
                 AuthError::invalid(format_args!("the bearer token is not valid: {error}"))
             })?
             .claims;
-        let user = match claims.get(&*self.user_claim) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(user)) => Some(user.clone()),
-            Some(Value::Number(user)) if user.is_i64() || user.is_u64() => Some(user.to_string()),
-            Some(_) => {
-                return Err(AuthError::invalid(format_args!(
-                    "the token's `{}` claim is not a string or an integer",
-                    self.user_claim
-                )));
-            }
-        };
-        let user = user.filter(|user| !user.is_empty()).ok_or_else(|| {
-            AuthError::MissingIdentity(
-                format!("the token has no `{}` claim", self.user_claim).into(),
-            )
-        })?;
-        let identity = Identity::new(user);
-        match claims.get(&*self.group_claim) {
-            None | Some(Value::Null) => Ok(identity),
-            Some(Value::String(group)) => Ok(identity.with_group(group.clone())),
-            Some(_) => Err(AuthError::invalid(format_args!(
-                "the token's `{}` claim is not a string",
-                self.group_claim
-            ))),
-        }
+        let identity = json_user(
+            claims.get(&*self.user_claim),
+            format_args!("the token's `{}` claim", self.user_claim),
+            format_args!("the token has no `{}` claim", self.user_claim),
+        )?;
+        with_json_group(
+            identity,
+            claims.get(&*self.group_claim),
+            format_args!("the token's `{}` claim", self.group_claim),
+        )
     }
 }
 

@@ -212,6 +212,47 @@ fn message_of(message: fmt::Arguments<'_>) -> Cow<'static, str> {
         .map_or_else(|| Cow::Owned(message.to_string()), Cow::Borrowed)
 }
 
+/// The user of a JSON value (a token's claim, a session's value): a non-empty string, or an
+/// integer in decimal. `field` names the value in the error of another type, `absent` says
+/// that it is missing.
+#[cfg(any(feature = "jwt", feature = "session"))]
+fn json_user(
+    value: Option<&serde_json::Value>,
+    field: fmt::Arguments<'_>,
+    absent: fmt::Arguments<'_>,
+) -> Result<Identity, AuthError> {
+    use serde_json::Value;
+    let user = match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(user)) => Some(user.clone()),
+        Some(Value::Number(user)) if user.is_i64() || user.is_u64() => Some(user.to_string()),
+        Some(_) => {
+            return Err(AuthError::invalid(format_args!(
+                "{field} is not a string or an integer"
+            )));
+        }
+    };
+    user.filter(|user| !user.is_empty())
+        .map(Identity::new)
+        .ok_or_else(|| AuthError::missing(absent))
+}
+
+/// `identity` in the group of a JSON value (a token's claim, a session's value): a string,
+/// or nothing (the default group). `field` names the value in the error of another type.
+#[cfg(any(feature = "jwt", feature = "session"))]
+fn with_json_group(
+    identity: Identity,
+    value: Option<&serde_json::Value>,
+    field: fmt::Arguments<'_>,
+) -> Result<Identity, AuthError> {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => Ok(identity),
+        Some(Value::String(group)) => Ok(identity.with_group(group.clone())),
+        Some(_) => Err(AuthError::invalid(format_args!("{field} is not a string"))),
+    }
+}
+
 /// Turns the head of a request into an [`Identity`]; see the [module docs](self).
 pub trait Authenticate: Send + Sync + 'static {
     /// Authenticates the request whose head is `head`.

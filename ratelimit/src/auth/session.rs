@@ -7,7 +7,7 @@ use http::request::Parts;
 use serde_json::Value;
 use tower_sessions::Session;
 
-use super::{AuthError, Authenticate, Identity};
+use super::{AuthError, Authenticate, Identity, json_user, with_json_group};
 
 /// Identifies a request by the `user` and `group` keys of its
 /// [`tower_sessions::Session`].
@@ -73,31 +73,18 @@ impl SessionAuth {
 
     async fn identify(&self, session: Option<Session>) -> Result<Identity, AuthError> {
         let session = session.ok_or(AuthError::Misconfigured(NO_SESSION.into()))?;
-        let user = match get(&session, &self.user_key).await? {
-            None | Some(Value::Null) => None,
-            Some(Value::String(user)) => Some(user),
-            Some(Value::Number(user)) if user.is_i64() || user.is_u64() => Some(user.to_string()),
-            Some(_) => {
-                return Err(AuthError::InvalidCredentials(
-                    format!(
-                        "the session's `{}` is not a string or an integer",
-                        self.user_key
-                    )
-                    .into(),
-                ));
-            }
-        };
-        let user = user.filter(|user| !user.is_empty()).ok_or_else(|| {
-            AuthError::MissingIdentity(format!("the session has no `{}`", self.user_key).into())
-        })?;
-        let identity = Identity::new(user);
-        match get(&session, &self.group_key).await? {
-            None | Some(Value::Null) => Ok(identity),
-            Some(Value::String(group)) => Ok(identity.with_group(group)),
-            Some(_) => Err(AuthError::InvalidCredentials(
-                format!("the session's `{}` is not a string", self.group_key).into(),
-            )),
-        }
+        let user = get(&session, &self.user_key).await?;
+        let identity = json_user(
+            user.as_ref(),
+            format_args!("the session's `{}`", self.user_key),
+            format_args!("the session has no `{}`", self.user_key),
+        )?;
+        let group = get(&session, &self.group_key).await?;
+        with_json_group(
+            identity,
+            group.as_ref(),
+            format_args!("the session's `{}`", self.group_key),
+        )
     }
 }
 
