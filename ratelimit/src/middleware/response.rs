@@ -36,6 +36,7 @@ pub(crate) type OnBackendError<ResBody> =
     Arc<dyn Fn(&BackendError) -> Response<ResBody> + Send + Sync>;
 
 /// The layer's options; cheap to clone.
+#[derive(Default)]
 pub(crate) struct Options<ResBody> {
     pub(crate) headers: RateLimitHeaders,
     pub(crate) failure: FailurePolicy,
@@ -53,20 +54,6 @@ impl<ResBody> Options<ResBody> {
     #[inline]
     pub(crate) fn adds_nothing(&self) -> bool {
         !self.extension && self.headers == RateLimitHeaders::None
-    }
-}
-
-impl<ResBody> Default for Options<ResBody> {
-    fn default() -> Self {
-        Self {
-            headers: RateLimitHeaders::None,
-            failure: FailurePolicy::Open,
-            extension: false,
-            shadow: false,
-            on_blocked: None,
-            on_auth_error: None,
-            on_backend_error: None,
-        }
     }
 }
 
