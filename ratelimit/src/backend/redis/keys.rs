@@ -104,22 +104,31 @@ pub(super) fn write_limit_key(
 fn write_user_part(key: &mut String, prefix: &str, user: &str) {
     key.push_str(prefix);
     key.push_str(":{");
-    if user.is_empty() {
-        key.push('%');
-    }
-    if user.contains(['%', '{', '}']) {
-        for c in user.chars() {
-            match c {
-                '%' => key.push_str("%25"),
-                '{' => key.push_str("%7B"),
-                '}' => key.push_str("%7D"),
-                c => key.push(c),
-            }
-        }
-    } else {
-        key.push_str(user);
-    }
+    key.extend(escaped_user(user));
     key.push('}');
+}
+
+/// The user id as its keys' hash tag holds it, a part at a time, without an allocation: `%`
+/// for the empty id, runs of plain text, and `%`, `{` and `}` written `%25`, `%7B` and `%7D`.
+/// The key writer pushes the parts and the cluster slot hashes them (`nodes.rs`).
+pub(super) fn escaped_user(user: &str) -> impl Iterator<Item = &str> {
+    let mut rest = user;
+    let empty = user.is_empty().then_some("%");
+    empty.into_iter().chain(std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let plain = rest.find(['%', '{', '}']).unwrap_or(rest.len());
+        // A run of plain text, or else the one (ASCII) character to escape.
+        let (part, after) = rest.split_at(plain.max(1));
+        rest = after;
+        Some(match part {
+            "%" => "%25",
+            "{" => "%7B",
+            "}" => "%7D",
+            plain => plain,
+        })
+    }))
 }
 
 const fn algorithm_tag(algorithm: Algorithm) -> &'static str {

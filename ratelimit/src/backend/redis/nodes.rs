@@ -50,24 +50,9 @@ pub(super) const WHOLE_CLUSTER: &str = "cluster";
 /// writes it) mod 16 384. No allocation.
 pub(super) fn slot_of_user(user: &str) -> u16 {
     let mut crc = crc16::State::<crc16::XMODEM>::new();
-    if user.is_empty() {
-        crc.update(b"%");
+    for part in super::keys::escaped_user(user) {
+        crc.update(part.as_bytes());
     }
-    // The escaped id, a run of plain bytes at a time.
-    let bytes = user.as_bytes();
-    let mut plain = 0;
-    for (at, byte) in bytes.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'%' => b"%25",
-            b'{' => b"%7B",
-            b'}' => b"%7D",
-            _ => continue,
-        };
-        crc.update(&bytes[plain..at]);
-        crc.update(escape);
-        plain = at + 1;
-    }
-    crc.update(&bytes[plain..]);
     // mod 16 384
     crc.get() & 0x3FFF
 }
