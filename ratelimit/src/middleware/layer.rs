@@ -12,7 +12,7 @@ use super::headers::RateLimitHeaders;
 use super::limiter::{Limiter, Shared};
 use super::live::{RulesHandle, Source};
 use super::rejection::Rejection;
-use super::response::{FailurePolicy, OnAuthError, OnBackendError, OnBlocked, Options};
+use super::response::{FailurePolicy, Options};
 use super::service::RateLimit;
 use crate::auth::{AuthError, Authenticate};
 use crate::backend::{Backend, BackendError};
@@ -79,13 +79,11 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// ([`Rejection::retry_after_secs`]) unless the rejection is permanent; the rate-limit
     /// headers, if enabled, are added to it.
     #[must_use]
-    pub fn on_blocked<F>(mut self, on_blocked: F) -> Self
+    pub fn on_blocked<F>(self, on_blocked: F) -> Self
     where
         F: Fn(&Rejection) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let on_blocked: OnBlocked<ResBody> = Arc::new(on_blocked);
-        self.update_options(|options| options.on_blocked = Some(on_blocked));
-        self
+        self.update_options(|options| options.on_blocked = Some(Arc::new(on_blocked)))
     }
 
     /// Answers requests that cannot be authenticated with `on_auth_error`'s response instead
@@ -96,42 +94,36 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// The failure is logged either way: a misconfiguration with `tracing::error!`, the
     /// client's errors with `tracing::debug!`.
     #[must_use]
-    pub fn on_auth_error<F>(mut self, on_auth_error: F) -> Self
+    pub fn on_auth_error<F>(self, on_auth_error: F) -> Self
     where
         F: Fn(&AuthError) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let on_auth_error: OnAuthError<ResBody> = Arc::new(on_auth_error);
-        self.update_options(|options| options.on_auth_error = Some(on_auth_error));
-        self
+        self.update_options(|options| options.on_auth_error = Some(Arc::new(on_auth_error)))
     }
 
     /// Adds rate-limit headers to every response of a limited rule; none by default.
     #[must_use]
-    pub fn headers(mut self, headers: RateLimitHeaders) -> Self {
-        self.update_options(|options| options.headers = headers);
-        self
+    pub fn headers(self, headers: RateLimitHeaders) -> Self {
+        self.update_options(|options| options.headers = headers)
     }
 
     /// What to do when the backend fails to decide; [`FailurePolicy::Open`] by default.
     #[must_use]
-    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
-        self.update_options(|options| options.failure = policy);
-        self
+    pub fn failure_policy(self, policy: FailurePolicy) -> Self {
+        self.update_options(|options| options.failure = policy)
     }
 
     /// Fails closed ([`FailurePolicy::Closed`]), answering with `on_backend_error`'s response
     /// instead of `503 Service Unavailable` with an empty body.
     #[must_use]
-    pub fn on_backend_error<F>(mut self, on_backend_error: F) -> Self
+    pub fn on_backend_error<F>(self, on_backend_error: F) -> Self
     where
         F: Fn(&BackendError) -> Response<ResBody> + Send + Sync + 'static,
     {
-        let on_backend_error: OnBackendError<ResBody> = Arc::new(on_backend_error);
         self.update_options(|options| {
             options.failure = FailurePolicy::Closed;
-            options.on_backend_error = Some(on_backend_error);
-        });
-        self
+            options.on_backend_error = Some(Arc::new(on_backend_error));
+        })
     }
 
     /// Whether to put a [`Limiter`] in the extensions of every request passed to the inner
@@ -146,9 +138,8 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// with [`headers`](Self::headers) on, the slot where an attribute's admission leaves its
     /// headers). Turned off, attribute handlers behind the layer answer 500 and log why.
     #[must_use]
-    pub fn limiter_extension(mut self, insert: bool) -> Self {
-        self.update_options(|options| options.extension = insert);
-        self
+    pub fn limiter_extension(self, insert: bool) -> Self {
+        self.update_options(|options| options.extension = insert)
     }
 
     /// Runs every rule in shadow, as if each had `shadow` in the DSL: each request is
@@ -162,9 +153,8 @@ impl<ResBody> RateLimitLayer<ResBody> {
     /// user's later requests are would-be refusals of every rule in shadow, and refusals of
     /// any rule enforced.
     #[must_use]
-    pub fn shadow(mut self, shadow: bool) -> Self {
-        self.update_options(|options| options.shadow = shadow);
-        self
+    pub fn shadow(self, shadow: bool) -> Self {
+        self.update_options(|options| options.shadow = shadow)
     }
 
     /// A handle on this layer's limiter, sharing its backend (and, for a
@@ -180,10 +170,10 @@ impl<ResBody> RateLimitLayer<ResBody> {
         self.source.current().rules
     }
 
-    /// Changes the options: copied first if another clone of the layer or a service shares
-    /// them (the authenticator and the backend stay shared); of a reloadable layer, for all
-    /// its clones.
-    fn update_options(&mut self, update: impl FnOnce(&mut Options<ResBody>)) {
+    /// The layer with its options changed: copied first if another clone of the layer or a
+    /// service shares them (the authenticator and the backend stay shared); of a reloadable
+    /// layer, for all its clones.
+    fn update_options(mut self, update: impl FnOnce(&mut Options<ResBody>)) -> Self {
         match &mut self.source {
             Source::Fixed(shared) => update(&mut Arc::make_mut(shared).options),
             Source::Live(live) => {
@@ -192,6 +182,7 @@ impl<ResBody> RateLimitLayer<ResBody> {
                 live.store(Arc::new(next));
             }
         }
+        self
     }
 }
 
