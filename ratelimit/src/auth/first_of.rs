@@ -133,19 +133,6 @@ fn tagged(result: Result<Identity, AuthError>, position: usize) -> Result<Identi
     result.map(|identity| identity.tagged(TAGS[position]))
 }
 
-/// `FirstOfShared`'s result: the identity as it was found.
-#[inline]
-#[allow(
-    clippy::unnecessary_wraps,
-    reason = "the same signature as `tagged`, for the macro"
-)]
-const fn shared(
-    result: Result<Identity, AuthError>,
-    _position: usize,
-) -> Result<Identity, AuthError> {
-    result
-}
-
 #[cold]
 #[inline(never)]
 fn missing(reasons: &[Cow<'static, str>]) -> AuthError {
@@ -157,10 +144,18 @@ macro_rules! first_of {
         first_of!(@impl FirstOf, tagged, $($name . $index),+);
         first_of!(@impl FirstOfShared, shared, $($name . $index),+);
     };
+    // The result of the authenticator at `$index`: tagged for `FirstOf`, as it was found for
+    // `FirstOfShared`.
+    (@result tagged, $result:expr, $index:tt) => {
+        tagged($result, $index)
+    };
+    (@result shared, $result:expr, $index:tt) => {
+        $result
+    };
     (@unset $index:tt) => {
         Cow::Borrowed("")
     };
-    (@impl $type:ident, $result:ident, $($name:ident . $index:tt),+) => {
+    (@impl $type:ident, $kind:ident, $($name:ident . $index:tt),+) => {
         impl<$($name: Authenticate),+> Authenticate for $type<($($name,)+)> {
             fn authenticate<'a>(
                 &'a self,
@@ -172,7 +167,7 @@ macro_rules! first_of {
                     $(
                         match (self.0).$index.authenticate(head).await {
                             Err(AuthError::MissingIdentity(reason)) => reasons[$index] = reason,
-                            result => return $result(result, $index),
+                            result => return first_of!(@result $kind, result, $index),
                         }
                     )+
                     Err(missing(&reasons))
@@ -189,7 +184,7 @@ macro_rules! first_of {
                 $(
                     match (self.0).$index.authenticate_now(head)? {
                         Err(AuthError::MissingIdentity(reason)) => reasons[$index] = reason,
-                        result => return Some($result(result, $index)),
+                        result => return Some(first_of!(@result $kind, result, $index)),
                     }
                 )+
                 Some(Err(missing(&reasons)))
