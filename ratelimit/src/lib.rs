@@ -84,6 +84,15 @@ pub use ratelimit_core::{
 };
 pub use rules::{Matching, Rules, Selection};
 
+/// `mutex` locked, poisoned or not: what its holders keep behind it (tickets, counts, a
+/// file's last bytes, a cache's entries) stays usable after a panic while it was held, so
+/// the panic does not spread to every later user.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Declares rate-limit rules, checked at compile time.
 ///
 /// The value is a [`Rules`]: use it in a `let`, a `static` or a `const`.

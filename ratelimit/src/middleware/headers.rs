@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::ptr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use foldhash::fast::FixedState;
 use hashbrown::HashMap;
@@ -135,7 +135,7 @@ impl ResponseHeaders {
             ticket.settle(status);
         }
         let from_handler = self.handler.and_then(|slot| {
-            for ticket in std::mem::take(&mut *lock(&slot.give_back)) {
+            for ticket in std::mem::take(&mut *crate::lock(&slot.give_back)) {
                 ticket.settle(status);
             }
             match Arc::try_unwrap(slot) {
@@ -148,11 +148,6 @@ impl ResponseHeaders {
             chosen.apply(response.headers_mut());
         }
     }
-}
-
-/// The slot's tickets, locked (a poisoned lock still holds a list).
-pub(crate) fn lock(tickets: &Mutex<Vec<GiveBackTicket>>) -> MutexGuard<'_, Vec<GiveBackTicket>> {
-    tickets.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The `RateLimit-Policy` values of the limited rules of a layer's routes, made when the layer

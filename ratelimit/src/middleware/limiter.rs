@@ -13,9 +13,7 @@ use http::{Extensions, HeaderMap, Request, Response, StatusCode};
 use ratelimit_core::{Route, Rule};
 
 use super::give_back::GiveBackTicket;
-use super::headers::{
-    self, HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders,
-};
+use super::headers::{HandlerHeaders, Policies, RateHeaders, RateLimitHeaders, ResponseHeaders};
 use super::observe::{self, LogThrottle, Recorder, Site, Verdict};
 use super::pipeline::{Checked, Core, Engine, Ran, Step, Target};
 use super::rejection::Rejection;
@@ -144,7 +142,7 @@ impl<ResBody> Limiter<ResBody> {
         };
         let (_, outcome, give_back) = self.shared.outcome(checked, site);
         if let (Some(ticket), Some(slot)) = (give_back, &self.handler_headers) {
-            headers::lock(&slot.give_back).push(ticket);
+            crate::lock(&slot.give_back).push(ticket);
         }
         outcome
     }

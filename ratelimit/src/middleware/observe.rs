@@ -268,10 +268,7 @@ impl LogThrottle {
     /// were held back since the last one; `None` when it is held back (and counted).
     pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
         // A poisoned lock only means a panic elsewhere while counting: go on with its state.
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = crate::lock(&self.state);
         match state.last {
             Some(last) if now.saturating_duration_since(last) < LOG_INTERVAL => {
                 state.held += 1;

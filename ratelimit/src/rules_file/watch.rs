@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -164,10 +164,7 @@ impl Reloader {
 
     fn reload(&self) -> Result<bool, RulesFileError> {
         // One reload at a time: the watcher's and `reload`'s.
-        let mut last_read = self
-            .last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut last_read = crate::lock(&self.last_read);
         let bytes = read_rules_file(&self.path)?;
         if bytes.is_empty() || last_read.as_deref() == Some(&bytes[..]) {
             return Ok(false);

@@ -20,7 +20,7 @@
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -156,15 +156,13 @@ impl RefusalCache {
     fn shard(&self, hash: u64) -> MutexGuard<'_, HashTable<Entry>> {
         // The table uses the low bits; the shard, the high ones.
         let index = usize::try_from(hash >> 48).unwrap_or(0) % self.shards.len();
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.shards[index])
     }
 
     /// Forgets everything.
     pub(super) fn clear(&self) {
         for shard in &*self.shards {
-            let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut shard = crate::lock(shard);
             self.len.fetch_sub(shard.len(), Ordering::Relaxed);
             shard.clear();
         }

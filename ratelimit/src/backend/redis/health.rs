@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::nodes::WHOLE_CLUSTER;
@@ -311,7 +311,7 @@ impl Breaker {
     /// Closes it at `now` whatever its state (its store answers, learnt otherwise than by a
     /// probe); the outage that ended, when it was not closed.
     pub(super) fn reset(&self, now: u64) -> Option<Ended> {
-        let mut track = self.track();
+        let mut track = crate::lock(&self.track);
         track.failures = 0;
         if self.state.swap(CLOSED, Ordering::AcqRel) == CLOSED {
             return None;
@@ -321,10 +321,6 @@ impl Breaker {
             lasted: Duration::from_micros(now.saturating_sub(track.outage_start)),
             answered: self.log.ended(),
         })
-    }
-
-    fn track(&self) -> std::sync::MutexGuard<'_, Track> {
-        self.track.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a decision at `now` calls Redis, without a lock. Closed: yes. Open: no, until
@@ -355,7 +351,7 @@ impl Breaker {
         if call != Call::Probe {
             return None;
         }
-        let mut track = self.track();
+        let mut track = crate::lock(&self.track);
         track.failures = 0;
         self.state.store(CLOSED, Ordering::Release);
         self.publish(CLOSED);
@@ -368,7 +364,7 @@ impl Breaker {
     /// Records a call that failed at `now`; the failures that opened the breaker when this one
     /// did (the outage begins).
     pub(super) fn failed(&self, call: Call, now: u64) -> Option<u32> {
-        let mut track = self.track();
+        let mut track = crate::lock(&self.track);
         match call {
             Call::Probe => {
                 self.open_until.store(
