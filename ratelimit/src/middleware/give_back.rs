@@ -12,27 +12,13 @@ use super::pipeline::{Core, Counted};
 /// A request a rule with `count_if` admitted and counted, held until its response: given
 /// back when the response's status is not in the rule's set.
 pub(crate) struct GiveBackTicket {
-    core: Arc<dyn Core>,
-    rule: &'static Rule,
-    counted: Box<Counted>,
-    counted_at: u64,
+    pub(super) core: Arc<dyn Core>,
+    pub(super) rule: &'static Rule,
+    pub(super) counted: Box<Counted>,
+    pub(super) counted_at: u64,
 }
 
 impl GiveBackTicket {
-    pub(crate) fn new(
-        core: Arc<dyn Core>,
-        rule: &'static Rule,
-        counted: Box<Counted>,
-        counted_at: u64,
-    ) -> Self {
-        Self {
-            core,
-            rule,
-            counted,
-            counted_at,
-        }
-    }
-
     /// Settles the request by its response's `status`: nothing when the rule counts it, else
     /// the backend gives it back, at once (in memory) or in a spawned task (Redis), so that
     /// the response is not delayed. A give-back that fails is logged at debug level: the

@@ -408,8 +408,12 @@ impl<ResBody> Shared<ResBody> {
                 (Some(identity), Ok(Outcome::Allowed { rule, quota }))
             }
             Checked::Decided(identity, Step::Counted(rule, quota, counted)) => {
-                let core = Arc::clone(&self.core);
-                give_back = Some(GiveBackTicket::new(core, rule, counted, quota.counted_at));
+                give_back = Some(GiveBackTicket {
+                    core: Arc::clone(&self.core),
+                    rule,
+                    counted,
+                    counted_at: quota.counted_at,
+                });
                 (Some(identity), Ok(Outcome::Allowed { rule, quota }))
             }
             Checked::Decided(identity, step) => {
