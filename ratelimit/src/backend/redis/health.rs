@@ -32,6 +32,16 @@ impl OutagePolicy {
     pub fn fallback(backend: impl Backend) -> Self {
         Self::Fallback(Arc::new(backend))
     }
+
+    /// What decisions do while Redis is away, for the logs.
+    fn while_away(&self) -> &'static str {
+        match self {
+            Self::Report => {
+                "decisions report the failure (the middleware's failure policy applies)"
+            }
+            Self::Fallback(_) => "the fallback backend decides",
+        }
+    }
 }
 
 impl fmt::Debug for OutagePolicy {
@@ -197,18 +207,6 @@ impl Inner {
     /// Microseconds on the breaker's clock (monotonic, since the backend was built).
     fn health_now(&self) -> u64 {
         self.breakers.now()
-    }
-}
-
-impl OutagePolicy {
-    /// What decisions do while Redis is away, for the logs.
-    fn while_away(&self) -> &'static str {
-        match self {
-            Self::Report => {
-                "decisions report the failure (the middleware's failure policy applies)"
-            }
-            Self::Fallback(_) => "the fallback backend decides",
-        }
     }
 }
 
@@ -405,9 +403,7 @@ impl Breaker {
             Call::Redis | Call::Skip => None,
         }
     }
-}
 
-impl Breaker {
     /// Sets the breaker's gauge, `ratelimit_breaker_state{backend="redis"}` (with
     /// `node="HOST:PORT"`, or `node="cluster"` while the topology is unknown, for a cluster):
     /// 0 closed, 1 half-open, 2 open (with the `metrics` feature; nothing without). Called on a

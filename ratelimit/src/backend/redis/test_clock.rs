@@ -78,9 +78,7 @@ impl TestClock {
         };
         Some(script.run(connection, command, lost).await)
     }
-}
 
-impl TestClock {
     /// The cache's clock when the test clock was frozen or moved: the frozen time, or the
     /// monotonic time since `epoch` plus the offset. `None` for an untouched clock.
     pub(super) fn local_now(&self, epoch: std::time::Instant) -> Option<u64> {
@@ -110,9 +108,7 @@ impl RedisBackend {
             .offset_us
             .fetch_add(micros(by), Ordering::Relaxed);
     }
-}
 
-impl RedisBackend {
     /// Steps the clock the backend's script reads back by `by`, as a Redis fail-over to a
     /// replica whose clock is behind, or NTP, would (its refusal cache's clock, monotonic in
     /// production, does not move).
