@@ -427,7 +427,7 @@ impl Breaker {
             }
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = state;
+        let _ = (self, state);
     }
 }
 
