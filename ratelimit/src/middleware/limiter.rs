@@ -565,7 +565,7 @@ impl<ResBody: Default + 'static> Shared<ResBody> {
             return Ok(Conclusion::Proceed(None));
         }
         match ran {
-            Ran::Done(checked) => Ok(self.conclude(checked, first, request.extensions_mut())),
+            Ran::Done(checked) => Ok(self.conclude_any(checked, first, request.extensions_mut())),
             ran => {
                 cold_path();
                 Err(Waiting { first, ran })

@@ -294,7 +294,6 @@ impl RedisBackendBuilder {
             timeout: self.timeout,
             outage: self.outage,
             breakers,
-            epoch,
             cache: super::cache::RefusalCache::new(self.refusal_cache),
             #[cfg(feature = "test-util")]
             test_clock,

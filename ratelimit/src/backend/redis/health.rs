@@ -94,14 +94,14 @@ impl Inner {
         if let Some(denial) = self.cache.refused(request, sent) {
             return Ok(Decision::Deny(denial));
         }
-        let (node, call) = self.breakers.call(request.pool.user, self.health_now());
+        let (node, call) = self.breakers.call(request.pool.user, self.breakers.now());
         if call == Call::Skip {
             return self.outage(request, node, None).await;
         }
         let error = match tokio::time::timeout(self.timeout, self.run(request)).await {
             Ok(Ok((decision, blocked))) => {
                 if call == Call::Probe {
-                    let now = self.health_now();
+                    let now = self.breakers.now();
                     self.breakers.with(node, |breaker| {
                         if let Some(outage) = breaker.succeeded(call, now) {
                             tracing::info!(
@@ -149,7 +149,7 @@ impl Inner {
             );
             return cached;
         }
-        let now = self.health_now();
+        let now = self.breakers.now();
         let opened = self.breakers.with(node, |breaker| {
             let failures = breaker.failed(call, now)?;
             tracing::warn!(
@@ -179,7 +179,7 @@ impl Inner {
         node: u16,
         error: Option<BackendError>,
     ) -> Result<Decision, BackendError> {
-        let now = self.health_now();
+        let now = self.breakers.now();
         self.breakers.with(node, |breaker| {
             if let Some(report) = breaker.log.answered(now) {
                 tracing::warn!(
@@ -202,11 +202,6 @@ impl Inner {
             })),
             OutagePolicy::Fallback(fallback) => fallback.decide(request).await,
         }
-    }
-
-    /// Microseconds on the breaker's clock (monotonic, since the backend was built).
-    fn health_now(&self) -> u64 {
-        self.breakers.now()
     }
 }
 
@@ -699,7 +694,7 @@ mod tests {
         let inner = &*backend.inner;
         let limits = [ratelimit_core::Limit::new(ratelimit_core::Unit::Minute, 3)];
         let abuser = request("abuser", &limits);
-        let (node, call) = inner.breakers.call("abuser", inner.health_now());
+        let (node, call) = inner.breakers.call("abuser", inner.breakers.now());
         assert_eq!(call, Call::Redis);
         // Another decision of the burst learnt the refusal while this call was out.
         let refusal = Denial {
@@ -727,9 +722,9 @@ mod tests {
         let limits = [ratelimit_core::Limit::new(ratelimit_core::Unit::Minute, 3)];
         let abuser = request("abuser", &limits);
         let timeout = BackendError::Timeout(Duration::from_millis(50));
-        let (node, call) = inner.breakers.call("abuser", inner.health_now());
+        let (node, call) = inner.breakers.call("abuser", inner.breakers.now());
         assert_eq!(inner.failed(&abuser, node, call, &timeout), None);
-        let (node, call) = inner.breakers.call("abuser", inner.health_now());
+        let (node, call) = inner.breakers.call("abuser", inner.breakers.now());
         assert_eq!(call, Call::Probe);
         let refusal = Denial {
             retry_after: Duration::from_secs(30),

@@ -210,7 +210,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     Algorithm, Backend, BackendError, Decision, DecisionFuture, DecisionRequest, GiveBack,
@@ -253,10 +253,9 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     outage: OutagePolicy,
-    /// The circuit breakers: one for a single server, one per node of a cluster.
+    /// The circuit breakers: one for a single server, one per node of a cluster. Their clock
+    /// is the refusal cache's too.
     breakers: Arc<nodes::Breakers>,
-    /// The origin of the breakers' and the refusal cache's clock.
-    epoch: Instant,
     /// Pools Redis refused until a time, answered from memory until then.
     cache: cache::RefusalCache,
     #[cfg(feature = "test-util")]
@@ -335,10 +334,10 @@ impl Inner {
     /// a test moving Redis's clock moves the cache's too).
     pub(super) fn cache_now(&self) -> u64 {
         #[cfg(feature = "test-util")]
-        if let Some(now) = self.test_clock.local_now(self.epoch) {
+        if let Some(now) = self.test_clock.local_now(self.breakers.epoch) {
             return now;
         }
-        micros(self.epoch.elapsed())
+        self.breakers.now()
     }
 }
 

@@ -184,8 +184,8 @@ pub(super) struct Breakers {
     /// For a single server, its address (`host:port`), for [`Self::states`].
     single: Option<String>,
     refresh: Option<Refresh>,
-    /// The origin of the breakers' clock (the backend's).
-    epoch: Instant,
+    /// The origin of the breakers' clock (the backend's, and its refusal cache's).
+    pub(super) epoch: Instant,
 }
 
 /// A cluster's topology refresh.
